@@ -1,0 +1,33 @@
+"""What every actor is given: the database, the config, the clock and the refs it may tell."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import peewee
+import pykka
+
+from annexd.config import Config
+from store.models import utcnow
+
+
+@dataclass
+class ActorContext:
+    db: peewee.Database
+    config: Config
+    clock: Callable[[], datetime] = utcnow
+    writer: pykka.ActorRef[Any] | None = None
+    supervisor: pykka.ActorRef[Any] | None = None
+    # Named worker refs, filled in by the supervisor as it starts them, for event-driven hand-offs.
+    workers: dict[str, pykka.ActorRef[Any]] = field(default_factory=dict)
+
+    def wake(self, name: str, reason: str) -> None:
+        """Tell worker ``name`` that work may be waiting (hand-off without waiting for its next tick)."""
+        from actors.messages import Wake
+
+        ref = self.workers.get(name)
+        if ref is not None and ref.is_alive():
+            ref.tell(Wake(reason))

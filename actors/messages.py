@@ -1,0 +1,74 @@
+"""Immutable messages between actors. Never put model instances in a message: only ids and values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from annexd.pipeline import Event, ProcessingStatus
+
+
+@dataclass(frozen=True)
+class Tick:
+    """Sent by a Ticker thread: time to poll."""
+
+    at: float = 0.0
+
+
+@dataclass(frozen=True)
+class Wake:
+    """Sent when work may be waiting now (an item entered a worker's input status): poll before the next tick."""
+
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class ProgressUpdate:
+    """The latest progress of one item, valid only while the item is still in ``status``."""
+
+    item_id: int
+    status: ProcessingStatus
+    progress: float
+    speed: int | None = None
+    eta_seconds: int | None = None
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class ProgressBatch:
+    """Many progress updates in one message (one poll of 10,000 torrents is one message)."""
+
+    updates: tuple[ProgressUpdate, ...]
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """A transition the writer applies in order, as a compare-and-set against ``expected``."""
+
+    item_id: int
+    expected: ProcessingStatus
+    event: Event
+    error: str | None = None
+    retry_at: datetime | None = None
+    fields: tuple[tuple[str, Any], ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class Flush:
+    """Ask the writer to flush now (used by shutdown, tests and the bench); answers with its stats."""
+
+
+@dataclass(frozen=True)
+class ChildFailed:
+    """Told to the supervisor by a child that died."""
+
+    name: str
+    error: str
+
+
+@dataclass(frozen=True)
+class RestartChild:
+    """Told to the supervisor by a restart timer once a child's backoff has elapsed."""
+
+    name: str

@@ -1,0 +1,186 @@
+"""The `annexd` command: run, migrate, check-config, request add|list|show|cancel, status."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+import peewee
+
+from annexd import __version__
+from annexd.config import Config, describe, dumps, load_config
+from annexd.errors import ConfigError, PendingMigrationsError, StoreError
+from annexd.exitcodes import ExitCode
+
+_EPISODE = re.compile(r"^S(\d{1,4})E(\d{1,5})(?:@(\d{4}-\d{2}-\d{2}))?$", re.IGNORECASE)
+
+
+def _out(data: Any) -> None:
+    print(json.dumps(data, indent=2, default=str))
+
+
+def _config(args: argparse.Namespace) -> Config:
+    return load_config(args.config or os.environ.get("ANNEX_CONFIG") or None)
+
+
+def _db(cfg: Config) -> peewee.Database:
+    from store.db import open_database
+
+    return open_database(cfg.database_url, cfg.database.max_connections, cfg.database.pool_timeout_seconds,
+                         cfg.database.sqlite_busy_timeout_ms)
+
+
+# --- commands --------------------------------------------------------------------------------------------
+def cmd_run(args: argparse.Namespace) -> int:
+    from annexd.daemon import Daemon, configure_logging
+
+    cfg = _config(args)
+    configure_logging(cfg)
+    return int(Daemon(cfg).run())
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    cfg = _config(args)
+    print("configuration OK")
+    print(dumps(describe(cfg)))
+    return ExitCode.OK
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from store import migrate
+
+    cfg = _config(args)
+    db = _db(cfg)
+    with db.connection_context():
+        if args.list:
+            done = set(migrate.applied(db))
+            for name in migrate.router(db).todo:
+                print(f"[{'x' if name in done else ' '}] {name}")
+        elif args.rollback:
+            for name in migrate.rollback(db, args.rollback):
+                print(f"rolled back {name}")
+        else:
+            applied = migrate.apply_all(db)
+            print(f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else ""))
+    return ExitCode.OK
+
+
+def _episodes(values: Sequence[str]) -> list[Any]:
+    from store.queries import EpisodeSpec
+
+    out = []
+    for value in values:
+        m = _EPISODE.match(value)
+        if not m:
+            raise SystemExit(f"--episode {value!r}: expected S01E02 or S01E02@2024-05-01")
+        air = date.fromisoformat(m.group(3)) if m.group(3) else None
+        out.append(EpisodeSpec(int(m.group(1)), int(m.group(2)), "", air))
+    return out
+
+
+def cmd_request(args: argparse.Namespace) -> int:
+    from annexd.http import views
+    from store import queries
+    from store.models import MediaRequest, utcnow
+
+    cfg = _config(args)
+    db = _db(cfg)
+    with db.connection_context():
+        from store.migrate import require_current
+
+        require_current(db)
+        if args.action == "add":
+            kind = "tv" if args.episode else "movie"
+            spec = queries.RequestSpec(kind=kind, title=args.title, year=args.year, tmdb_id=args.tmdb_id,
+                                       episodes=tuple(_episodes(args.episode or [])), targets=tuple(args.target or ()),
+                                       requested_by="cli")
+            req = queries.create_request(spec, utcnow())
+            _out({"id": req.id})
+        elif args.action == "list":
+            rows, total = queries.list_requests(None, 0, args.limit)
+            _out({"total": total, "requests": [views.request_view(r, s) for r, s in rows]})
+        else:
+            req = MediaRequest.get_or_none(MediaRequest.id == args.id)
+            if req is None:
+                print(f"request {args.id} not found", file=sys.stderr)
+                return ExitCode.NOT_FOUND
+            if args.action == "cancel":
+                _out({"id": req.id, "cancelled_items": queries.cancel_request(req.id, utcnow())})
+            else:
+                view = views.request_view(req, queries.request_summary(req))
+                view["items"] = [views.item_view(i) for i in queries.request_items(req.id)]
+                _out(view)
+    return ExitCode.OK
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from store import migrate, queries
+    from store.db import pool_snapshot, redact_url
+
+    cfg = _config(args)
+    db = _db(cfg)
+    with db.connection_context():
+        _out({
+            "version": __version__, "database": redact_url(cfg.database_url),
+            "pending_migrations": migrate.pending(db), "items": queries.items_by_status(),
+            "pool": pool_snapshot(db),
+        })
+    return ExitCode.OK
+
+
+# --- parser ----------------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="annexd", description="annexd media-pipeline daemon")
+    parser.add_argument("--version", action="version", version=f"annexd {__version__}")
+    parser.add_argument("-c", "--config", help="TOML config file (default: $ANNEX_CONFIG, else none)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="run the daemon").set_defaults(func=cmd_run)
+    sub.add_parser("check-config", help="validate the config, listing every problem").set_defaults(
+        func=cmd_check_config)
+    p = sub.add_parser("migrate", help="apply database migrations")
+    p.add_argument("--list", action="store_true", help="list migrations and whether they are applied")
+    p.add_argument("--rollback", type=int, metavar="N", help="roll back the last N migrations")
+    p.set_defaults(func=cmd_migrate)
+    sub.add_parser("status", help="items by status and database state").set_defaults(func=cmd_status)
+    req = sub.add_parser("request", help="add, list, show or cancel requests").add_subparsers(
+        dest="action", required=True)
+    add = req.add_parser("add", help="request a movie, or TV episodes with --episode")
+    add.add_argument("title")
+    add.add_argument("--year", type=int)
+    add.add_argument("--tmdb-id", type=int)
+    add.add_argument("--episode", action="append", help="S01E02 or S01E02@2024-05-01 (repeatable)")
+    add.add_argument("--target", action="append", help="storage target name (repeatable)")
+    lst = req.add_parser("list")
+    lst.add_argument("--limit", type=int, default=50)
+    for action in ("show", "cancel"):
+        req.add_parser(action).add_argument("id", type=int)
+    for p in req.choices.values():
+        p.set_defaults(func=cmd_request)
+    return parser
+
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return ExitCode.CONFIG
+    except PendingMigrationsError as exc:
+        print(f"refusing to start: {exc}", file=sys.stderr)
+        return ExitCode.PENDING_MIGRATIONS
+    except (StoreError, peewee.OperationalError, peewee.InterfaceError) as exc:
+        print(f"database unavailable: {str(exc).strip()[:300]}", file=sys.stderr)
+        return ExitCode.DATABASE_UNAVAILABLE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,237 @@
+"""Configuration: TOML file, every key overridable by an ``ANNEX_*`` environment variable, validated at once.
+
+The schema is the dataclasses below. A scalar key ``[section] key`` is overridden by ``ANNEX_SECTION_KEY``
+(or by the alias named in the field's metadata); a list-of-tables section (``[[indexers]]``) by
+``ANNEX_INDEXERS`` holding JSON. Loading collects every problem, naming its key, and raises one ConfigError.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from annexd.errors import ConfigError
+
+ENV_PREFIX = "ANNEX_"
+
+
+def _env(name: str) -> dict[str, Any]:
+    return {"env": name}
+
+
+def _secret(env: str | None = None) -> dict[str, Any]:
+    return {"secret": True, **({"env": env} if env else {})}
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    url: str = field(default="", metadata=_env("ANNEX_DATABASE_URL"))
+    max_connections: int = 5
+    pool_timeout_seconds: float = 10.0
+    sqlite_busy_timeout_ms: int = 5000
+
+
+@dataclass(frozen=True)
+class HttpConfig:
+    host: str = "127.0.0.1"
+    port: int = 8282
+    api_key: str = field(default="", repr=False, metadata=_secret("ANNEX_API_KEY"))
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class WriterConfig:
+    flush_interval_ms: int = 1000
+    max_batch: int = 1000
+    progress_threshold: float = 1.0
+    retry_max_ms: int = 30_000
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    # Poll intervals in milliseconds; each is the period of one worker's Ticker.
+    poll_interval: int = field(default=5000, metadata=_env("ANNEX_WORKER_POLL_INTERVAL"))
+    download_poll_interval: int = field(default=5000, metadata=_env("ANNEX_DOWNLOAD_POLL_INTERVAL"))
+    encoder_poll_interval: int = field(default=5000, metadata=_env("ANNEX_ENCODER_POLL_INTERVAL"))
+    awaiting_poll_interval: int = field(default=60_000, metadata=_env("ANNEX_AWAITING_POLL_INTERVAL"))
+    claim_batch: int = 50
+    search_retry_hours: float = 6.0
+
+
+@dataclass(frozen=True)
+class SupervisorConfig:
+    restart_budget: int = 5
+    restart_window_seconds: float = 300.0
+    restart_backoff_seconds: float = 1.0
+    shutdown_timeout_seconds: float = 20.0
+    ask_timeout_seconds: float = 5.0
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    level: str = "info"
+    format: str = "auto"
+
+
+@dataclass(frozen=True)
+class Config:
+    state_dir: str = field(default="", metadata=_env("ANNEX_STATE_DIR"))
+    database: DatabaseConfig = DatabaseConfig()
+    http: HttpConfig = HttpConfig()
+    writer: WriterConfig = WriterConfig()
+    worker: WorkerConfig = WorkerConfig()
+    supervisor: SupervisorConfig = SupervisorConfig()
+    logging: LoggingConfig = LoggingConfig()
+
+    @property
+    def state_path(self) -> Path:
+        return Path(self.state_dir).expanduser()
+
+    @property
+    def database_url(self) -> str:
+        return self.database.url or f"sqlite:///{self.state_path / 'annexd.db'}"
+
+
+DEFAULT_STATE_DIR = "~/.local/state/annexd"
+
+
+def _parse_scalar(kind: type, raw: Any, key: str, problems: list[str], from_env: bool) -> Any:
+    """Coerce ``raw`` to ``kind``; environment values arrive as strings."""
+    if from_env and isinstance(raw, str):
+        if kind is bool:
+            if raw.lower() in ("1", "true", "yes", "on"):
+                return True
+            if raw.lower() in ("0", "false", "no", "off"):
+                return False
+        elif kind in (int, float):
+            try:
+                return kind(raw)
+            except ValueError:
+                pass
+        elif kind is str:
+            return raw
+        problems.append(f"{key}: expected {kind.__name__}, got {raw!r}")
+        return None
+    if kind is float and isinstance(raw, int) and not isinstance(raw, bool):
+        return float(raw)
+    if isinstance(raw, kind) and not (kind is int and isinstance(raw, bool)):
+        return raw
+    problems.append(f"{key}: expected {kind.__name__}, got {type(raw).__name__} {raw!r}")
+    return None
+
+
+def _load_dataclass(cls: type, raw: Mapping[str, Any], prefix: str, env: Mapping[str, str], problems: list[str]) -> Any:
+    hints = get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for unknown in sorted(set(raw) - set(fields)):
+        guess = difflib.get_close_matches(unknown, fields, n=1)
+        hint = f" (did you mean {prefix}{guess[0]}?)" if guess else ""
+        problems.append(f"{prefix}{unknown}: unknown key{hint}")
+    values: dict[str, Any] = {}
+    for name, f in fields.items():
+        kind, key = hints[name], f"{prefix}{name}"
+        if dataclasses.is_dataclass(kind):
+            sub = raw.get(name, {})
+            if not isinstance(sub, Mapping):
+                problems.append(f"{key}: expected a table")
+                sub = {}
+            values[name] = _load_dataclass(kind, sub, f"{key}.", env, problems)
+            continue
+        env_name = f.metadata.get("env") or ENV_PREFIX + key.replace(".", "_").upper()
+        if env_name in env:
+            value = _parse_scalar(kind, env[env_name], f"{key} (from {env_name})", problems, True)
+        elif name in raw:
+            value = _parse_scalar(kind, raw[name], key, problems, False)
+        else:
+            continue
+        if value is not None:
+            values[name] = value
+    return cls(**values)
+
+
+def _validate(cfg: Config, problems: list[str]) -> None:
+    url = cfg.database_url
+    if not (url.startswith("sqlite:///") or url.startswith(("postgresql://", "postgres://"))):
+        problems.append(f"database.url: must start with sqlite:/// or postgresql://, got {url.split(':')[0]!r}")
+    if not 1 <= cfg.database.max_connections <= 100:
+        problems.append("database.max_connections: must be between 1 and 100")
+    if not 0 <= cfg.http.port <= 65535:
+        problems.append(f"http.port: {cfg.http.port} is not a TCP port")
+    if cfg.writer.progress_threshold < 0:
+        problems.append("writer.progress_threshold: must be >= 0 (percentage points)")
+    for name in ("flush_interval_ms", "max_batch", "retry_max_ms"):
+        if getattr(cfg.writer, name) <= 0:
+            problems.append(f"writer.{name}: must be > 0")
+    for f in dataclasses.fields(WorkerConfig):
+        if f.type in ("int", int) and f.name.endswith("interval") and getattr(cfg.worker, f.name) < 10:
+            problems.append(f"worker.{f.name}: must be at least 10 ms")
+    if cfg.logging.level.lower() not in ("debug", "info", "warning", "error"):
+        problems.append(f"logging.level: {cfg.logging.level!r} is not one of debug, info, warning, error")
+    if cfg.logging.format not in ("auto", "json", "console"):
+        problems.append(f"logging.format: {cfg.logging.format!r} is not one of auto, json, console")
+    if cfg.supervisor.restart_budget < 0:
+        problems.append("supervisor.restart_budget: must be >= 0")
+
+
+def read_toml(path: Path | None, problems: list[str]) -> dict[str, Any]:
+    if path is None:
+        return {}
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        problems.append(f"config file {path}: not found")
+    except tomllib.TOMLDecodeError as exc:
+        problems.append(f"config file {path}: invalid TOML: {exc}")
+    return {}
+
+
+def load_config(path: Path | str | None = None, env: Mapping[str, str] | None = None) -> Config:
+    """Load and validate the configuration; raise ConfigError listing every problem."""
+    env = os.environ if env is None else env
+    problems: list[str] = []
+    raw = read_toml(Path(path) if path else None, problems)
+    cfg = _load_dataclass(Config, raw, "", env, problems)
+    if not cfg.state_dir:
+        cfg = dataclasses.replace(cfg, state_dir=DEFAULT_STATE_DIR)
+    _validate(cfg, problems)
+    if problems:
+        raise ConfigError(problems)
+    return cfg
+
+
+def secret_values(cfg: Any) -> list[str]:
+    """Every non-empty secret value in the config, so logging can redact them."""
+    found: list[str] = []
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(value):
+            found.extend(secret_values(value))
+        elif f.metadata.get("secret") and value:
+            found.append(str(value))
+    return found
+
+
+def describe(cfg: Any) -> dict[str, Any]:
+    """The effective config as a dict, with secrets masked (for `check-config` and the status API)."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(value):
+            out[f.name] = describe(value)
+        elif f.metadata.get("secret"):
+            out[f.name] = "********" if value else ""
+        else:
+            out[f.name] = value
+    return out
+
+
+def dumps(data: dict[str, Any]) -> str:
+    return json.dumps(data, indent=2, sort_keys=True, default=str)

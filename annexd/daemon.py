@@ -1,0 +1,166 @@
+"""The wiring, in one place: what starts, in what order, with what; and the one shutdown function.
+
+Start: database (refusing pending migrations) -> supervisor -> writer -> workers -> HTTP.
+Stop (one time budget, reverse order): HTTP -> workers -> writer (final flush) -> supervisor -> pool.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import peewee
+import pykka
+import structlog
+
+from actors.awaiting import AwaitingWorker
+from actors.context import ActorContext
+from actors.supervisor import ChildSpec, Supervisor
+from actors.writer import DbWriter
+from annexd import logs
+from annexd.config import Config, secret_values
+from annexd.errors import StoreError
+from annexd.exitcodes import ExitCode
+from annexd.http.app import HttpDeps, make_app
+from annexd.http.server import HttpServer
+from annexd.pipeline import ProcessingStatus
+from store import migrate
+from store.db import open_database, redact_url
+
+log = structlog.get_logger("annexd.daemon")
+
+# Which worker to wake when the writer moves an item into a status (event-driven hand-offs).
+WAKE_ON_STATUS: dict[ProcessingStatus, str] = {
+    ProcessingStatus.PENDING: "search",
+}
+
+
+def open_store(cfg: Config) -> peewee.Database:
+    db = open_database(cfg.database_url, cfg.database.max_connections, cfg.database.pool_timeout_seconds,
+                       cfg.database.sqlite_busy_timeout_ms)
+    try:
+        with db.connection_context():
+            migrate.require_current(db)
+    except (peewee.OperationalError, peewee.InterfaceError) as exc:
+        raise StoreError(f"database {redact_url(cfg.database_url)} unavailable: {str(exc).strip()[:200]}") from exc
+    return db
+
+
+class Daemon:
+    def __init__(self, cfg: Config, db: peewee.Database | None = None):
+        self.cfg = cfg
+        self.db = db or open_store(cfg)
+        self.ctx = ActorContext(db=self.db, config=cfg)
+        self.exit_code = ExitCode.OK
+        self.stop_requested = threading.Event()
+        self.supervisor: pykka.ActorRef[Any] | None = None
+        self.http: HttpServer | None = None
+        self._signals = 0
+
+    # --- what runs -----------------------------------------------------------------------------------
+    def children(self) -> list[ChildSpec]:
+        w = self.cfg.worker
+
+        def writer(ctx: ActorContext) -> pykka.ActorRef[Any]:
+            return DbWriter.start(ctx, on_status=self._handoff)
+
+        def awaiting(ctx: ActorContext) -> pykka.ActorRef[Any]:
+            return AwaitingWorker.start(ctx, w.awaiting_poll_interval)
+
+        return [ChildSpec("writer", writer), ChildSpec("awaiting", awaiting)]
+
+    def http_deps(self) -> HttpDeps:
+        return HttpDeps(ctx=self.ctx)
+
+    def _handoff(self, item_id: int, status: ProcessingStatus) -> None:
+        worker = WAKE_ON_STATUS.get(status)
+        if worker:
+            self.ctx.wake(worker, f"item {item_id} is {status}")
+
+    # --- lifecycle -----------------------------------------------------------------------------------
+    def start(self) -> None:
+        log.info("starting", database=redact_url(self.cfg.database_url),
+                 max_connections=self.cfg.database.max_connections)
+        self.supervisor = Supervisor.start(self.ctx, self.children(), on_give_up=self._give_up)
+        if self.cfg.http.enabled:
+            self.http = HttpServer(make_app(self.http_deps()), self.cfg.http.host, self.cfg.http.port).start()
+            log.info("http_listening", url=self.http.url)
+        _notify_systemd("READY=1\nSTATUS=running")
+
+    def _give_up(self, reason: str) -> None:
+        log.error("supervisor_gave_up", reason=reason)
+        self.request_stop(ExitCode.SUPERVISOR_GAVE_UP)
+
+    def request_stop(self, code: ExitCode = ExitCode.OK) -> None:
+        if code != ExitCode.OK:
+            self.exit_code = code
+        self.stop_requested.set()
+
+    def shutdown(self) -> None:
+        """Stop everything in reverse start order within one time budget."""
+        budget = self.cfg.supervisor.shutdown_timeout_seconds
+        deadline = time.monotonic() + budget
+        _notify_systemd("STOPPING=1")
+        log.info("stopping", budget_s=budget)
+        if self.http is not None:
+            self.http.stop(timeout=min(5.0, budget / 4))
+        if self.supervisor is not None and self.supervisor.is_alive():
+            remaining = max(0.5, deadline - time.monotonic())
+            try:
+                left = self.supervisor.proxy().stop_children(remaining).get(timeout=remaining + 1)
+                if left:
+                    log.error("children_not_stopped_in_time", children=left)
+            except pykka.Timeout:
+                log.error("shutdown_budget_exceeded")
+            self.supervisor.stop(block=True, timeout=max(0.5, deadline - time.monotonic()))
+        self.db.close_all()
+        log.info("stopped", exit_code=int(self.exit_code))
+
+    def run(self) -> ExitCode:
+        self.install_signals()
+        self.start()
+        self.stop_requested.wait()
+        self.shutdown()
+        return self.exit_code
+
+    # --- signals -------------------------------------------------------------------------------------
+    def install_signals(self) -> None:
+        signal.signal(signal.SIGTERM, self._on_term)
+        signal.signal(signal.SIGINT, self._on_term)
+        signal.signal(signal.SIGUSR1, lambda *_: dump_threads())
+
+    def _on_term(self, signum: int, frame: Any) -> None:
+        self._signals += 1
+        if self._signals > 1:
+            os._exit(ExitCode.FORCED_EXIT)
+        log.info("signal_received", signal=signal.Signals(signum).name)
+        self.request_stop()
+
+
+def dump_threads(emit: Callable[..., Any] | None = None) -> None:
+    """Log every thread's stack (SIGUSR1), for a daemon that seems stuck."""
+    emit = emit or log.warning
+    names = {t.ident: t.name for t in threading.enumerate()}
+    for ident, frame in sys._current_frames().items():
+        emit("thread_stack", thread=names.get(ident, str(ident)), stack="".join(traceback.format_stack(frame)))
+
+
+def _notify_systemd(state: str) -> None:
+    if not os.environ.get("NOTIFY_SOCKET"):
+        return
+    try:
+        import sdnotify
+
+        sdnotify.SystemdNotifier().notify(state)
+    except OSError as exc:
+        log.warning("sd_notify_failed", error=str(exc))
+
+
+def configure_logging(cfg: Config) -> None:
+    logs.configure(cfg.logging.level, cfg.logging.format, secrets=secret_values(cfg))

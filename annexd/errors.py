@@ -1,0 +1,48 @@
+"""The one exception tree of annexd. Expected errors are handled where they happen; the rest reach the supervisor."""
+
+
+class AnnexdError(Exception):
+    """Base of every error annexd raises on purpose."""
+
+
+class ConfigError(AnnexdError):
+    """The configuration is invalid; ``problems`` lists every problem, each naming its key."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = list(problems)
+        super().__init__("invalid configuration:\n" + "\n".join(f"  - {p}" for p in self.problems))
+
+
+class StoreError(AnnexdError):
+    """The database cannot be used (unreachable, pending migrations, ...)."""
+
+
+class PendingMigrationsError(StoreError):
+    def __init__(self, pending: list[str]):
+        self.pending = pending
+        super().__init__(f"{len(pending)} pending migration(s): {', '.join(pending)}; run `annexd migrate`")
+
+
+class TransitionError(AnnexdError):
+    """A status change that the pipeline's transition table does not allow."""
+
+
+class ProviderError(AnnexdError):
+    """An external service (indexer, download client, encoder, media server, target) failed."""
+
+    def __init__(self, provider: str, message: str, *, retry_after: float | None = None):
+        self.provider = provider
+        self.retry_after = retry_after
+        super().__init__(f"{provider}: {message}")
+
+
+class ProviderAuthError(ProviderError):
+    """Credentials were refused; retrying would not help (and may get us banned)."""
+
+
+class InvalidInputError(AnnexdError):
+    """Untrusted input (feed, torrent, XML, path, agent message) was rejected."""
+
+
+class UnsafePathError(InvalidInputError):
+    """A path from a torrent, an agent or a name template would escape its root."""

@@ -1,0 +1,15 @@
+"""Named exit codes of the `annexd` command (documented in the README)."""
+
+import enum
+
+
+class ExitCode(enum.IntEnum):
+    OK = 0
+    FAILURE = 1          # an unexpected error
+    USAGE = 2            # bad command line (argparse's own code)
+    CONFIG = 3           # the configuration is invalid; every problem was listed
+    PENDING_MIGRATIONS = 4  # run `annexd migrate` first
+    DATABASE_UNAVAILABLE = 5
+    SUPERVISOR_GAVE_UP = 6  # a worker kept failing past its restart budget; let systemd restart us
+    NOT_FOUND = 7        # `request show/cancel` of an unknown id
+    FORCED_EXIT = 130    # a second SIGTERM/SIGINT during shutdown

@@ -1,0 +1,1 @@
+"""The HTTP interface: JSON API under /api/v1, /health, /metrics, OpenAPI and a small status page."""

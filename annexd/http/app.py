@@ -1,0 +1,342 @@
+"""The aiohttp application. Handlers read the store in a small thread pool (one pooled connection per
+call) and tell actors; they never wait on a pykka future."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import peewee
+import structlog
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from actors.context import ActorContext
+from annexd import __version__, metrics
+from annexd.errors import AnnexdError
+from annexd.http import openapi, page, views
+from annexd.http.validation import MAX_DB_INT, parse_page, parse_request_body
+from annexd.pipeline import Event, ProcessingStatus, RequestStatus
+from store import queries
+from store.db import export_pool_metrics
+from store.models import MediaRequest, ProcessingItem
+
+log = structlog.get_logger("annexd.http")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass
+class HttpDeps:
+    ctx: ActorContext
+    # Extra /health checks contributed by integrations: name -> () -> (ok, detail).
+    checks: dict[str, Callable[[], tuple[bool, Any]]] = field(default_factory=dict)
+    # Turns a TV request with seasons but no episodes into episodes (TMDB), or None when not configured.
+    expand_seasons: Callable[[Any], Any] | None = None
+    on_request_created: Callable[[int], None] | None = None
+    on_request_cancelled: Callable[[int], None] | None = None
+    executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(2, thread_name_prefix="http-db"))
+
+
+DEPS = web.AppKey("deps", HttpDeps)
+
+
+def error(status: int, message: str, details: dict[str, str] | None = None) -> web.Response:
+    body: dict[str, Any] = {"error": message}
+    if details:
+        body["details"] = details
+    return web.json_response(body, status=status)
+
+
+async def in_db(request: web.Request, fn: Callable[[], Any]) -> Any:
+    """Run a blocking store call in the HTTP thread pool, holding one pooled connection."""
+    deps = request.app[DEPS]
+
+    def call() -> Any:
+        with deps.ctx.db.connection_context():
+            return fn()
+
+    return await asyncio.get_running_loop().run_in_executor(deps.executor, call)
+
+
+# --- middlewares ----------------------------------------------------------------------------------------
+@web.middleware
+async def count_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
+    resource = request.match_info.route.resource
+    route = resource.canonical if resource is not None else "unmatched"
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        metrics.HTTP_REQUESTS.labels(route, str(exc.status)).inc()
+        if exc.status == 404:
+            return error(404, "not found")
+        if exc.status == 405:
+            return error(405, f"method {request.method} not allowed here")
+        raise
+    except (peewee.OperationalError, peewee.InterfaceError) as exc:
+        metrics.HTTP_REQUESTS.labels(route, "503").inc()
+        log.warning("database_unavailable", route=route, error=str(exc)[:200])
+        return error(503, "database unavailable, try again shortly")
+    except Exception:
+        metrics.HTTP_REQUESTS.labels(route, "500").inc()
+        log.exception("http_handler_failed", route=route)
+        return error(500, "internal error (logged)")
+    metrics.HTTP_REQUESTS.labels(route, str(response.status)).inc()
+    return response
+
+
+@web.middleware
+async def require_api_key(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.method in ("GET", "HEAD", "OPTIONS") or not request.path.startswith("/api/"):
+        return await handler(request)
+    expected = request.app[DEPS].ctx.config.http.api_key
+    if not expected:
+        return error(401, "mutating calls are disabled: no API key is configured (set ANNEX_API_KEY)")
+    given = request.headers.get("X-Api-Key", "")
+    auth = request.headers.get("Authorization", "")
+    if not given and auth.lower().startswith("bearer "):
+        given = auth[7:].strip()
+    if not given or not hmac.compare_digest(given.encode(), expected.encode()):
+        return error(401, "missing or wrong API key (X-Api-Key header or Authorization: Bearer)")
+    return await handler(request)
+
+
+# --- helpers ---------------------------------------------------------------------------------------------
+def _id(request: web.Request) -> int:
+    value = int(request.match_info["id"])
+    if not 1 <= value <= MAX_DB_INT:
+        raise web.HTTPNotFound()
+    return value
+
+
+async def _json_body(request: web.Request) -> Any:
+    if request.content_length is not None and request.content_length > 2_000_000:
+        raise _BadRequest(413, "body too large (max 2 MB)")
+    try:
+        return json.loads(await request.text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise _BadRequest(400, f"body is not valid JSON: {exc}") from None
+
+
+class _BadRequest(Exception):
+    def __init__(self, status: int, message: str):
+        self.status, self.message = status, message
+
+
+# --- handlers ----------------------------------------------------------------------------------------------
+async def create_request(request: web.Request) -> web.Response:
+    deps = request.app[DEPS]
+    try:
+        body = await _json_body(request)
+    except _BadRequest as exc:
+        return error(exc.status, exc.message)
+    spec, problems = parse_request_body(body)
+    if spec is None:
+        return error(422, "invalid request", problems)
+    if spec.kind == "tv" and not spec.episodes:
+        if deps.expand_seasons is None:
+            return error(422, "invalid request",
+                         {"episodes": "required: no TMDB API key is configured to expand seasons"})
+        try:
+            spec = await asyncio.get_running_loop().run_in_executor(deps.executor, deps.expand_seasons, spec)
+        except AnnexdError as exc:
+            return error(502, f"could not expand seasons from TMDB: {exc}")
+        if not spec.episodes:
+            return error(422, "invalid request", {"seasons": "TMDB lists no episodes for these seasons"})
+    now = deps.ctx.clock()
+    req = await in_db(request, lambda: queries.create_request(spec, now))
+    log.info("request_created", request_id=req.id, kind=spec.kind, title=spec.title, items=len(spec.episodes) or 1)
+    if deps.on_request_created:
+        deps.on_request_created(req.id)
+    return web.json_response({"id": req.id}, status=201, headers={"Location": f"/api/v1/requests/{req.id}"})
+
+
+async def list_requests(request: web.Request) -> web.Response:
+    page_no, per_page, problems = parse_page(dict(request.query))
+    status_raw = request.query.get("status")
+    status = None
+    if status_raw is not None:
+        try:
+            status = RequestStatus(status_raw.upper())
+        except ValueError:
+            problems.add("status", f"must be one of {', '.join(s.value for s in RequestStatus)}")
+    if problems:
+        return error(400, "invalid query", problems)
+    rows, total = await in_db(request, lambda: queries.list_requests(status, (page_no - 1) * per_page, per_page))
+    return web.json_response({
+        "page": page_no, "per_page": per_page, "total": total,
+        "requests": [views.request_view(req, summary) for req, summary in rows],
+    })
+
+
+async def get_request(request: web.Request) -> web.Response:
+    request_id = _id(request)
+
+    def load() -> dict[str, Any] | None:
+        req = MediaRequest.get_or_none(MediaRequest.id == request_id)
+        return None if req is None else views.request_view(req, queries.request_summary(req))
+
+    view = await in_db(request, load)
+    return web.json_response(view) if view else error(404, f"request {request_id} not found")
+
+
+async def request_episodes(request: web.Request) -> web.Response:
+    request_id = _id(request)
+
+    def load() -> dict[str, Any] | None:
+        req = MediaRequest.get_or_none(MediaRequest.id == request_id)
+        return None if req is None else views.episodes_view(queries.request_items(request_id))
+
+    view = await in_db(request, load)
+    return web.json_response(view) if view else error(404, f"request {request_id} not found")
+
+
+async def cancel_request(request: web.Request) -> web.Response:
+    deps = request.app[DEPS]
+    request_id = _id(request)
+    now = deps.ctx.clock()
+
+    def cancel() -> int | None:
+        if MediaRequest.get_or_none(MediaRequest.id == request_id) is None:
+            return None
+        return queries.cancel_request(request_id, now)
+
+    moved = await in_db(request, cancel)
+    if moved is None:
+        return error(404, f"request {request_id} not found")
+    if deps.on_request_cancelled:
+        deps.on_request_cancelled(request_id)
+    return web.json_response({"id": request_id, "cancelled_items": moved})
+
+
+async def delete_request(request: web.Request) -> web.Response:
+    deps = request.app[DEPS]
+    request_id = _id(request)
+    now = deps.ctx.clock()
+
+    def delete() -> bool:
+        if MediaRequest.get_or_none(MediaRequest.id == request_id) is None:
+            return False
+        queries.cancel_request(request_id, now)
+        return True
+
+    if not await in_db(request, delete):
+        return error(404, f"request {request_id} not found")
+    # Integrations (torrent removal) run on the cancellation hook before the rows go.
+    if deps.on_request_cancelled:
+        deps.on_request_cancelled(request_id)
+    await in_db(request, lambda: queries.delete_request(request_id))
+    return web.Response(status=204)
+
+
+async def get_item(request: web.Request) -> web.Response:
+    item_id = _id(request)
+    item = await in_db(request, lambda: ProcessingItem.get_or_none(ProcessingItem.id == item_id))
+    return web.json_response(views.item_view(item)) if item else error(404, f"item {item_id} not found")
+
+
+async def retry_item(request: web.Request) -> web.Response:
+    deps = request.app[DEPS]
+    item_id = _id(request)
+    now = deps.ctx.clock()
+
+    def retry() -> tuple[int, str]:
+        item = ProcessingItem.get_or_none(ProcessingItem.id == item_id)
+        if item is None:
+            return 404, f"item {item_id} not found"
+        if item.status != ProcessingStatus.FAILED:
+            return 409, f"only FAILED items can be retried; this one is {item.status}"
+        if not queries.apply_transition(item_id, ProcessingStatus.FAILED, Event.RETRY, now):
+            return 409, "the item changed meanwhile; reload and try again"
+        return 200, "PENDING"
+
+    code, detail = await in_db(request, retry)
+    if code != 200:
+        return error(code, detail)
+    deps.ctx.wake("search", "item retried")
+    return web.json_response({"id": item_id, "status": detail})
+
+
+async def health(request: web.Request) -> web.Response:
+    deps = request.app[DEPS]
+    checks: dict[str, Any] = {}
+    started = time.perf_counter()
+    try:
+        await in_db(request, lambda: deps.ctx.db.execute_sql("SELECT 1").fetchone())
+        checks["database"] = {"ok": True, "seconds": round(time.perf_counter() - started, 4)}
+    except Exception as exc:  # any failure to reach the database is a failed check, reported as such
+        checks["database"] = {"ok": False, "error": type(exc).__name__}
+    actors = views.actor_states(deps.ctx)
+    checks["actors"] = {"ok": all(a["alive"] for a in actors.values()) and bool(actors), "detail": actors}
+    for name, check in deps.checks.items():
+        try:
+            ok, detail = check()
+        except Exception as exc:  # a broken check is reported, not raised
+            ok, detail = False, f"check failed: {type(exc).__name__}"
+        checks[name] = {"ok": ok, "detail": detail}
+    healthy = checks["database"]["ok"] and checks["actors"]["ok"]
+    return web.json_response({"status": "ok" if healthy else "unavailable", "version": __version__,
+                              "checks": checks}, status=200 if healthy else 503)
+
+
+async def metrics_endpoint(request: web.Request) -> web.Response:
+    deps = request.app[DEPS]
+    views.export_actor_metrics(deps.ctx)
+    export_pool_metrics(deps.ctx.db)
+    try:
+        counts = await in_db(request, queries.items_by_status)
+        for status in ProcessingStatus:
+            metrics.ITEMS.labels(status.value).set(counts.get(status.value, 0))
+    except (peewee.OperationalError, peewee.InterfaceError):
+        pass  # the scrape still answers; annexd_items keeps its last values
+    return web.Response(body=generate_latest(metrics.REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def status_summary(request: web.Request) -> web.Response:
+    deps = request.app[DEPS]
+    counts = await in_db(request, queries.items_by_status)
+    return web.json_response(views.status_view(deps.ctx, counts))
+
+
+async def status_page(request: web.Request) -> web.Response:
+    deps = request.app[DEPS]
+
+    def load() -> tuple[dict[str, int], list[Any]]:
+        rows, _ = queries.list_requests(None, 0, 50)
+        return queries.items_by_status(), rows
+
+    counts, rows = await in_db(request, load)
+    html = page.render(views.status_view(deps.ctx, counts), [views.request_view(r, s) for r, s in rows])
+    return web.Response(text=html, content_type="text/html")
+
+
+async def openapi_doc(request: web.Request) -> web.Response:
+    return web.json_response(openapi.document())
+
+
+def make_app(deps: HttpDeps, extra_routes: list[Callable[[web.Application], None]] | None = None) -> web.Application:
+    app = web.Application(middlewares=[count_requests, require_api_key], client_max_size=2 * 1024 * 1024)
+    app[DEPS] = deps
+    rid = r"{id:\d{1,12}}"
+    app.router.add_get("/", status_page)
+    app.router.add_get("/health", health)
+    app.router.add_get("/metrics", metrics_endpoint)
+    app.router.add_get("/api/v1/openapi.json", openapi_doc)
+    app.router.add_get("/api/v1/status", status_summary)
+    app.router.add_post("/api/v1/requests", create_request)
+    app.router.add_get("/api/v1/requests", list_requests)
+    app.router.add_get(f"/api/v1/requests/{rid}", get_request)
+    app.router.add_delete(f"/api/v1/requests/{rid}", delete_request)
+    app.router.add_get(f"/api/v1/requests/{rid}/episodes", request_episodes)
+    app.router.add_post(f"/api/v1/requests/{rid}/cancel", cancel_request)
+    app.router.add_get(f"/api/v1/items/{rid}", get_item)
+    app.router.add_post(f"/api/v1/items/{rid}/retry", retry_item)
+    for add in extra_routes or []:
+        add(app)
+    return app
+

@@ -1,0 +1,151 @@
+"""The OpenAPI 3 document describing the HTTP API (kept beside the handlers; a test checks they agree)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from annexd import __version__
+from annexd.pipeline import ProcessingStatus, RequestStatus
+
+_ERROR = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {"error": {"type": "string"}, "details": {"type": "object", "additionalProperties": {"type": "string"}}},
+}
+_EPISODE_IN = {
+    "type": "object",
+    "required": ["season", "episode"],
+    "properties": {
+        "season": {"type": "integer", "minimum": 0, "maximum": 1000},
+        "episode": {"type": "integer", "minimum": 1, "maximum": 100000},
+        "title": {"type": "string", "maxLength": 500},
+        "air_date": {"type": "string", "format": "date"},
+    },
+}
+_REQUEST_IN = {
+    "type": "object",
+    "required": ["type", "title"],
+    "properties": {
+        "type": {"type": "string", "enum": ["movie", "tv"]},
+        "title": {"type": "string", "minLength": 1, "maxLength": 500},
+        "year": {"type": "integer", "minimum": 1870, "maximum": 2200},
+        "tmdb_id": {"type": "integer", "minimum": 1, "maximum": 2147483647},
+        "tvdb_id": {"type": "integer", "minimum": 1, "maximum": 2147483647},
+        "imdb_id": {"type": "string", "pattern": "^tt[0-9]{5,10}$"},
+        "targets": {"type": "array", "items": {"type": "string"}, "maxItems": 20},
+        "quality_profile": {"type": "string"},
+        "priority": {"type": "integer", "minimum": -100, "maximum": 100},
+        "seasons": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+        "episodes": {"type": "array", "items": _EPISODE_IN, "minItems": 1},
+    },
+}
+_REQUEST_OUT = {
+    "type": "object",
+    "required": ["id", "type", "title", "status", "progress", "items"],
+    "properties": {
+        "id": {"type": "integer"}, "type": {"type": "string"}, "title": {"type": "string"},
+        "year": {"type": ["integer", "null"]}, "status": {"type": "string", "enum": [s.value for s in RequestStatus]},
+        "progress": {"type": "number"}, "items": {"type": "integer"}, "counts": {"type": "object"},
+    },
+}
+_ITEM_OUT = {
+    "type": "object",
+    "required": ["id", "status", "progress"],
+    "properties": {
+        "id": {"type": "integer"}, "status": {"type": "string", "enum": [s.value for s in ProcessingStatus]},
+        "progress": {"type": "number"}, "error": {"type": ["string", "null"]},
+    },
+}
+_EPISODES_OUT = {
+    "type": "object",
+    "required": ["seasons"],
+    "properties": {"seasons": {"type": "array", "items": {
+        "type": "object", "required": ["season", "episodes"],
+        "properties": {"season": {"type": "integer"}, "episodes": {"type": "array", "items": {"type": "object"}}},
+    }}},
+}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _err(description: str) -> dict[str, Any]:
+    return _json(_ERROR, description)
+
+
+_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
+_SECURED = [{"ApiKey": []}, {"Bearer": []}]
+
+
+def document() -> dict[str, Any]:
+    paths: dict[str, Any] = {
+        "/health": {"get": {"summary": "Health checks", "responses": {
+            "200": _json({"type": "object"}, "healthy"), "503": _json({"type": "object"}, "a check failed")}}},
+        "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {
+            "200": {"description": "text exposition format", "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
+        "/api/v1/status": {"get": {"summary": "Items by status, actors, pool", "responses": {
+            "200": _json({"type": "object"}, "status")}}},
+        "/api/v1/requests": {
+            "post": {
+                "summary": "Request a movie or TV episodes", "security": _SECURED,
+                "requestBody": {"required": True, "content": {"application/json": {"schema": _REQUEST_IN}}},
+                "responses": {
+                    "201": _json({"type": "object", "required": ["id"], "properties": {"id": {"type": "integer"}}},
+                                 "created"),
+                    "400": _err("not JSON"), "401": _err("no or wrong API key"), "413": _err("too large"),
+                    "422": _err("invalid fields"), "502": _err("TMDB failed"), "503": _err("database down"),
+                },
+            },
+            "get": {
+                "summary": "List requests with computed status",
+                "parameters": [
+                    {"name": "status", "in": "query", "schema": {"type": "string",
+                                                                 "enum": [s.value for s in RequestStatus]}},
+                    {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100000}},
+                    {"name": "per_page", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200}},
+                ],
+                "responses": {"200": _json({"type": "object", "required": ["requests", "total"], "properties": {
+                    "requests": {"type": "array", "items": _REQUEST_OUT}, "total": {"type": "integer"},
+                    "page": {"type": "integer"}, "per_page": {"type": "integer"}}}, "a page"),
+                    "400": _err("bad query")},
+            },
+        },
+        "/api/v1/requests/{id}": {
+            "get": {"summary": "One request", "parameters": [_ID], "responses": {
+                "200": _json(_REQUEST_OUT, "the request"), "404": _err("unknown id")}},
+            "delete": {"summary": "Cancel and delete a request (its torrents too)", "parameters": [_ID],
+                       "security": _SECURED, "responses": {
+                           "204": {"description": "deleted"}, "401": _err("no or wrong API key"),
+                           "404": _err("unknown id")}},
+        },
+        "/api/v1/requests/{id}/episodes": {"get": {"summary": "Episodes by season", "parameters": [_ID],
+                                                    "responses": {"200": _json(_EPISODES_OUT, "episodes"),
+                                                                  "404": _err("unknown id")}}},
+        "/api/v1/requests/{id}/cancel": {"post": {"summary": "Cancel a request", "parameters": [_ID],
+                                                   "security": _SECURED, "responses": {
+                                                       "200": _json({"type": "object"}, "cancelled"),
+                                                       "401": _err("no or wrong API key"),
+                                                       "404": _err("unknown id")}}},
+        "/api/v1/items/{id}": {"get": {"summary": "One work item", "parameters": [_ID], "responses": {
+            "200": _json(_ITEM_OUT, "the item"), "404": _err("unknown id")}}},
+        "/api/v1/items/{id}/retry": {"post": {"summary": "Retry a FAILED item", "parameters": [_ID],
+                                               "security": _SECURED, "responses": {
+                                                   "200": _json({"type": "object"}, "now PENDING"),
+                                                   "401": _err("no or wrong API key"), "404": _err("unknown id"),
+                                                   "409": _err("not FAILED")}}},
+    }
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "annexd", "version": __version__,
+                 "description": "Media-pipeline daemon API. Mutating calls need an API key."},
+        "paths": paths,
+        "components": {"securitySchemes": {
+            "ApiKey": {"type": "apiKey", "in": "header", "name": "X-Api-Key"},
+            "Bearer": {"type": "http", "scheme": "bearer"},
+        }},
+    }
+
+
+def add_path(doc: dict[str, Any], path: str, spec: dict[str, Any]) -> None:
+    doc["paths"].setdefault(path, {}).update(spec)

@@ -1,0 +1,174 @@
+"""Validation of API bodies and query parameters (pure): every problem is reported, per field."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Any
+
+from store.queries import EpisodeSpec, RequestSpec
+
+MAX_DB_INT = 2**31 - 1
+_IMDB = re.compile(r"^tt\d{5,10}$")
+_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+
+
+class Problems(dict[str, str]):
+    def add(self, key: str, reason: str) -> None:
+        self.setdefault(key, reason)
+
+
+def _text(body: dict[str, Any], key: str, problems: Problems, *, required: bool, max_len: int = 500) -> str | None:
+    value = body.get(key)
+    if value is None:
+        if required:
+            problems.add(key, "required")
+        return None
+    if not isinstance(value, str):
+        problems.add(key, "must be a string")
+        return None
+    value = " ".join(value.split())
+    if not value and required:
+        problems.add(key, "must not be empty")
+    elif len(value) > max_len:
+        problems.add(key, f"must be at most {max_len} characters")
+    elif "\x00" in value or any(ord(c) < 32 for c in value):
+        problems.add(key, "must not contain control characters")
+    else:
+        return value or None
+    return None
+
+
+def _int(body: dict[str, Any], key: str, problems: Problems, lo: int, hi: int, *, required: bool = False) -> int | None:
+    value = body.get(key)
+    if value is None:
+        if required:
+            problems.add(key, "required")
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        problems.add(key, "must be an integer")
+        return None
+    if not lo <= value <= hi:
+        problems.add(key, f"must be between {lo} and {hi}")
+        return None
+    return value
+
+
+def _names(body: dict[str, Any], key: str, problems: Problems) -> tuple[str, ...]:
+    value = body.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) and _NAME.match(v) for v in value):
+        problems.add(key, "must be a list of names (letters, digits, _ . -)")
+        return ()
+    if len(value) > 20:
+        problems.add(key, "at most 20 entries")
+        return ()
+    return tuple(dict.fromkeys(value))
+
+
+def _episodes(raw: Any, problems: Problems) -> tuple[EpisodeSpec, ...]:
+    if not isinstance(raw, list) or not raw:
+        problems.add("episodes", "must be a non-empty list")
+        return ()
+    if len(raw) > 5000:
+        problems.add("episodes", "at most 5000 episodes per request")
+        return ()
+    out: list[EpisodeSpec] = []
+    seen: set[tuple[int, int]] = set()
+    for i, ep in enumerate(raw):
+        key = f"episodes[{i}]"
+        if not isinstance(ep, dict):
+            problems.add(key, "must be an object")
+            continue
+        sub = Problems()
+        season = _int(ep, "season", sub, 0, 1000, required=True)
+        episode = _int(ep, "episode", sub, 1, 100000, required=True)
+        title = _text(ep, "title", sub, required=False)
+        air = _date(ep.get("air_date"), sub)
+        for k, v in sub.items():
+            problems.add(f"{key}.{k}", v)
+        if season is None or episode is None or sub:
+            continue
+        if (season, episode) in seen:
+            problems.add(key, f"duplicate of S{season:02}E{episode:02}")
+            continue
+        seen.add((season, episode))
+        out.append(EpisodeSpec(season, episode, title or "", air))
+    return tuple(out)
+
+
+def _date(value: Any, problems: Problems) -> date | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        problems.add("air_date", "must be an ISO date string (YYYY-MM-DD)")
+        return None
+    try:
+        parsed = date.fromisoformat(value)
+    except ValueError:
+        problems.add("air_date", f"{value[:40]!r} is not an ISO date (YYYY-MM-DD)")
+        return None
+    if not 1900 <= parsed.year <= 2200:
+        problems.add("air_date", "year must be between 1900 and 2200")
+        return None
+    return parsed
+
+
+def _seasons(raw: Any, problems: Problems) -> tuple[int, ...] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, list) or not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s <= 1000
+                                            for s in raw):
+        problems.add("seasons", "must be a list of season numbers (0-1000)")
+        return None
+    return tuple(sorted(set(raw)))
+
+
+def parse_request_body(body: Any) -> tuple[RequestSpec | None, Problems]:
+    """A request spec from a POST /api/v1/requests body, or the problems per field."""
+    problems = Problems()
+    if not isinstance(body, dict):
+        problems.add("body", "must be a JSON object")
+        return None, problems
+    kind = body.get("type")
+    if kind not in ("movie", "tv"):
+        problems.add("type", "must be 'movie' or 'tv'")
+    title = _text(body, "title", problems, required=True)
+    year = _int(body, "year", problems, 1870, 2200)
+    tmdb_id = _int(body, "tmdb_id", problems, 1, MAX_DB_INT)
+    tvdb_id = _int(body, "tvdb_id", problems, 1, MAX_DB_INT)
+    imdb_id = body.get("imdb_id")
+    if imdb_id is not None and not (isinstance(imdb_id, str) and _IMDB.match(imdb_id)):
+        problems.add("imdb_id", "must look like tt1234567")
+    targets = _names(body, "targets", problems)
+    profile = body.get("quality_profile", "default")
+    if not (isinstance(profile, str) and _NAME.match(profile)):
+        problems.add("quality_profile", "must be a profile name")
+    priority = _int(body, "priority", problems, -100, 100) or 0
+    episodes: tuple[EpisodeSpec, ...] = ()
+    seasons = None
+    if kind == "tv":
+        seasons = _seasons(body.get("seasons"), problems)
+        if "episodes" in body or seasons is None:
+            episodes = _episodes(body.get("episodes"), problems)
+    elif kind == "movie" and ("episodes" in body or "seasons" in body):
+        problems.add("episodes", "a movie request has no episodes or seasons")
+    if problems:
+        return None, problems
+    assert title is not None and kind is not None
+    return RequestSpec(
+        kind=kind, title=title, year=year, tmdb_id=tmdb_id, tvdb_id=tvdb_id, imdb_id=imdb_id,
+        episodes=episodes, seasons=seasons, targets=targets, quality_profile=profile, priority=priority,
+    ), problems
+
+
+def parse_page(query: dict[str, str]) -> tuple[int, int, Problems]:
+    problems = Problems()
+    values = {}
+    for key, default, hi in (("page", 1, 100000), ("per_page", 50, 200)):
+        raw = query.get(key, str(default))
+        if not raw.isdigit() or not 1 <= int(raw) <= hi:
+            problems.add(key, f"must be an integer between 1 and {hi}")
+            values[key] = default
+        else:
+            values[key] = int(raw)
+    return values["page"], values["per_page"], problems

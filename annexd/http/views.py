@@ -1,0 +1,87 @@
+"""JSON views of store rows and actor state (pure shaping, no I/O beyond reading actor refs)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from actors.context import ActorContext
+from annexd import __version__, metrics
+from store.models import MediaRequest, ProcessingItem
+
+
+def _iso(value: date | datetime | None) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="seconds") + "Z"
+    return value.isoformat()
+
+
+def request_view(req: MediaRequest, summary: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": req.id, "type": req.kind, "title": req.title, "year": req.year, "tmdb_id": req.tmdb_id,
+        "tvdb_id": req.tvdb_id, "imdb_id": req.imdb_id, "targets": req.targets or [],
+        "quality_profile": req.quality_profile, "requested_by": req.requested_by, "priority": req.priority,
+        "status": summary["status"], "progress": summary["progress"], "counts": summary["counts"],
+        "items": summary["items"], "created_at": _iso(req.created_at),
+    }
+
+
+def _release_name(item: ProcessingItem) -> str | None:
+    release = item.release
+    return release.get("title") if isinstance(release, dict) else None
+
+
+def item_view(item: ProcessingItem) -> dict[str, Any]:
+    return {
+        "id": item.id, "request_id": item.request_id, "kind": item.kind, "season": item.season,
+        "episode": item.episode, "title": item.title, "status": item.status, "progress": item.progress,
+        "attempts": item.attempts, "error": item.last_error, "next_retry_at": _iso(item.next_retry_at),
+        "air_date": _iso(item.air_date), "release": _release_name(item), "speed": item.speed,
+        "eta_seconds": item.eta_seconds, "detail": item.detail, "quality_met": item.quality_met,
+        "available_releases": item.available_releases or [], "source_file_path": item.source_file_path,
+        "downloaded_at": _iso(item.downloaded_at), "encoded_at": _iso(item.encoded_at),
+        "delivered_at": _iso(item.delivered_at), "status_changed_at": _iso(item.status_changed_at),
+    }
+
+
+def episodes_view(items: list[ProcessingItem]) -> dict[str, Any]:
+    seasons: dict[int, list[dict[str, Any]]] = {}
+    for item in items:
+        if item.kind != "episode":
+            continue
+        seasons.setdefault(item.season, []).append({
+            "id": item.id, "episode": item.episode, "title": item.title, "status": item.status.lower(),
+            "progress": item.progress, "error": item.last_error, "air_date": _iso(item.air_date),
+            "downloaded_at": _iso(item.downloaded_at), "encoded_at": _iso(item.encoded_at),
+            "delivered_at": _iso(item.delivered_at), "release": _release_name(item), "speed": item.speed,
+            "detail": item.detail, "next_retry_at": _iso(item.next_retry_at),
+        })
+    return {"seasons": [{"season": s, "episodes": eps} for s, eps in sorted(seasons.items())]}
+
+
+def actor_states(ctx: ActorContext) -> dict[str, dict[str, Any]]:
+    refs = dict(ctx.workers)
+    if ctx.writer is not None:
+        refs["writer"] = ctx.writer
+    if ctx.supervisor is not None:
+        refs["supervisor"] = ctx.supervisor
+    return {name: {"alive": ref.is_alive(), "mailbox": ref.actor_inbox.qsize()} for name, ref in refs.items()}
+
+
+def export_actor_metrics(ctx: ActorContext) -> None:
+    for name, state in actor_states(ctx).items():
+        metrics.ACTOR_MAILBOX_DEPTH.labels(name).set(state["mailbox"])
+        metrics.ACTOR_UP.labels(name).set(1 if state["alive"] else 0)
+
+
+def status_view(ctx: ActorContext, counts: dict[str, int]) -> dict[str, Any]:
+    from store.db import pool_snapshot
+
+    return {
+        "version": __version__,
+        "items": counts,
+        "actors": actor_states(ctx),
+        "database": {"pool": pool_snapshot(ctx.db)},
+    }

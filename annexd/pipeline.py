@@ -1,0 +1,239 @@
+"""Pipeline states and the one transition table (pure: no pykka, no peewee, no network).
+
+Every status write in annexd goes through :func:`transition`, and the store applies the result as a
+compare-and-set against the status the caller expected, so two workers (or two daemons) can never move one
+item twice.
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from annexd.errors import TransitionError
+
+
+class ProcessingStatus(enum.StrEnum):
+    PENDING = "PENDING"
+    SEARCHING = "SEARCHING"
+    AWAITING = "AWAITING"
+    QUALITY_UNAVAILABLE = "QUALITY_UNAVAILABLE"
+    FOUND = "FOUND"
+    DOWNLOADING = "DOWNLOADING"
+    DOWNLOADED = "DOWNLOADED"
+    ENCODING = "ENCODING"
+    ENCODED = "ENCODED"
+    DELIVERING = "DELIVERING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+S = ProcessingStatus
+TERMINAL = frozenset({S.COMPLETED, S.CANCELLED})
+# FAILED is not terminal: a person may retry it (or cancel it).
+ACTIVE = frozenset(set(S) - TERMINAL - {S.FAILED})
+
+
+class Event(enum.StrEnum):
+    START_SEARCH = "start_search"
+    FOUND = "found"
+    NOT_AIRED = "not_aired"
+    NOTHING_FOUND = "nothing_found"
+    SEARCH_ERROR = "search_error"
+    BELOW_PROFILE = "below_profile"
+    ACCEPT_RELEASE = "accept_release"
+    RETRY_DUE = "retry_due"
+    GRAB = "grab"
+    DOWNLOAD_RETRY = "download_retry"
+    DOWNLOAD_COMPLETE = "download_complete"
+    START_ENCODE = "start_encode"
+    ENCODE_REQUEUE = "encode_requeue"
+    ENCODE_COMPLETE = "encode_complete"
+    START_DELIVERY = "start_delivery"
+    DELIVERY_RETRY = "delivery_retry"
+    DELIVERED = "delivered"
+    RELEASE_CLAIM = "release_claim"
+    FAIL = "fail"
+    RETRY = "retry"
+    CANCEL = "cancel"
+
+
+E = Event
+
+# (event, from-status) -> to-status. FAIL and CANCEL are handled generically below.
+_TABLE: dict[tuple[Event, ProcessingStatus], ProcessingStatus] = {
+    (E.START_SEARCH, S.PENDING): S.SEARCHING,
+    (E.FOUND, S.SEARCHING): S.FOUND,
+    (E.NOT_AIRED, S.PENDING): S.AWAITING,
+    (E.NOT_AIRED, S.SEARCHING): S.AWAITING,
+    (E.NOTHING_FOUND, S.SEARCHING): S.AWAITING,
+    (E.SEARCH_ERROR, S.SEARCHING): S.AWAITING,
+    (E.BELOW_PROFILE, S.SEARCHING): S.QUALITY_UNAVAILABLE,
+    (E.ACCEPT_RELEASE, S.QUALITY_UNAVAILABLE): S.FOUND,
+    (E.ACCEPT_RELEASE, S.AWAITING): S.FOUND,
+    (E.RETRY_DUE, S.AWAITING): S.PENDING,
+    (E.RETRY_DUE, S.QUALITY_UNAVAILABLE): S.PENDING,
+    (E.GRAB, S.FOUND): S.DOWNLOADING,
+    (E.DOWNLOAD_RETRY, S.DOWNLOADING): S.FOUND,
+    (E.DOWNLOAD_COMPLETE, S.DOWNLOADING): S.DOWNLOADED,
+    (E.START_ENCODE, S.DOWNLOADED): S.ENCODING,
+    (E.ENCODE_REQUEUE, S.ENCODING): S.DOWNLOADED,
+    (E.ENCODE_COMPLETE, S.ENCODING): S.ENCODED,
+    (E.START_DELIVERY, S.ENCODED): S.DELIVERING,
+    (E.DELIVERY_RETRY, S.DELIVERING): S.ENCODED,
+    (E.DELIVERED, S.DELIVERING): S.COMPLETED,
+    # A claim left behind by a crashed worker goes back to where it was claimed from.
+    (E.RELEASE_CLAIM, S.SEARCHING): S.PENDING,
+    (E.RELEASE_CLAIM, S.ENCODING): S.DOWNLOADED,
+    (E.RELEASE_CLAIM, S.DELIVERING): S.ENCODED,
+    (E.RETRY, S.FAILED): S.PENDING,
+}
+
+# The stage an item is in decides which attempt counter applies; moving to another stage resets it.
+STAGE_OF: dict[ProcessingStatus, str] = {
+    S.PENDING: "search", S.SEARCHING: "search", S.AWAITING: "search", S.QUALITY_UNAVAILABLE: "search",
+    S.FOUND: "download", S.DOWNLOADING: "download",
+    S.DOWNLOADED: "encode", S.ENCODING: "encode",
+    S.ENCODED: "deliver", S.DELIVERING: "deliver",
+    S.COMPLETED: "done", S.FAILED: "done", S.CANCELLED: "done",
+}
+
+# Events that mean "this stage did not work this time": they count an attempt and schedule a retry.
+RETRY_EVENTS = frozenset({E.NOTHING_FOUND, E.SEARCH_ERROR, E.DOWNLOAD_RETRY, E.ENCODE_REQUEUE, E.DELIVERY_RETRY})
+_TIMESTAMP_ON_ENTRY = {S.DOWNLOADED: "downloaded_at", S.ENCODED: "encoded_at", S.COMPLETED: "delivered_at"}
+
+
+@dataclass(frozen=True)
+class Transition:
+    """The result of applying an event: the new status and the field updates that go with it."""
+
+    from_status: ProcessingStatus
+    to_status: ProcessingStatus
+    updates: dict[str, Any] = field(default_factory=dict)
+
+
+def next_status(current: ProcessingStatus, event: Event) -> ProcessingStatus:
+    """The status ``event`` moves ``current`` to; raises TransitionError when the table forbids it."""
+    if current in TERMINAL:
+        raise TransitionError(f"{current} is terminal; {event} is not allowed")
+    if event is E.CANCEL:
+        return S.CANCELLED
+    if event is E.FAIL:
+        if current is S.FAILED:
+            raise TransitionError("item already FAILED")
+        return S.FAILED
+    try:
+        return _TABLE[(event, current)]
+    except KeyError:
+        raise TransitionError(f"{event} is not allowed from {current}") from None
+
+
+def transition(
+    current: ProcessingStatus,
+    event: Event,
+    now: datetime,
+    *,
+    attempts: int = 0,
+    error: str | None = None,
+    retry_at: datetime | None = None,
+) -> Transition:
+    """Apply ``event`` to an item in ``current`` status at ``now``; pure.
+
+    ``attempts`` is the item's attempt count in its current stage. A retry event counts one more attempt;
+    entering another stage resets it. ``error`` becomes ``last_error`` (cleared on success).
+    """
+    to = next_status(current, event)
+    updates: dict[str, Any] = {"status": to, "status_changed_at": now}
+    if event in RETRY_EVENTS:
+        updates["attempts"] = attempts + 1
+    elif STAGE_OF[to] != STAGE_OF[current] or event is E.RETRY:
+        updates["attempts"] = 0
+    updates["last_error"] = error
+    updates["next_retry_at"] = retry_at if to in (S.AWAITING, S.QUALITY_UNAVAILABLE) or event in RETRY_EVENTS else None
+    if to in _TIMESTAMP_ON_ENTRY:
+        updates[_TIMESTAMP_ON_ENTRY[to]] = now
+    if STAGE_OF[to] != STAGE_OF[current]:
+        updates["progress"] = 100.0 if to is S.COMPLETED else 0.0
+    return Transition(current, to, updates)
+
+
+def allowed_events(current: ProcessingStatus) -> set[Event]:
+    """Every event that is legal from ``current`` (for the API and for property tests)."""
+    events = {ev for (ev, frm) in _TABLE if frm is current}
+    if current not in TERMINAL:
+        events.add(E.CANCEL)
+        if current is not S.FAILED:
+            events.add(E.FAIL)
+    return events
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Bounded exponential backoff with jitter: base * factor**attempt, capped, +/- jitter fraction."""
+
+    base_seconds: float = 60.0
+    factor: float = 2.0
+    cap_seconds: float = 6 * 3600.0
+    jitter: float = 0.1
+
+    def delay(self, attempt: int, rng: random.Random | None = None) -> float:
+        raw = min(self.cap_seconds, self.base_seconds * self.factor ** max(0, min(attempt, 64)))
+        spread = raw * self.jitter
+        r = (rng or random).uniform(-spread, spread)
+        return max(0.0, min(self.cap_seconds, raw + r))
+
+
+class RequestStatus(enum.StrEnum):
+    PENDING = "PENDING"
+    SEARCHING = "SEARCHING"
+    AWAITING = "AWAITING"
+    QUALITY_UNAVAILABLE = "QUALITY_UNAVAILABLE"
+    FOUND = "FOUND"
+    DOWNLOADING = "DOWNLOADING"
+    DOWNLOADED = "DOWNLOADED"
+    ENCODING = "ENCODING"
+    ENCODED = "ENCODED"
+    DELIVERING = "DELIVERING"
+    COMPLETED = "COMPLETED"
+    PARTIAL = "PARTIAL"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+    EMPTY = "EMPTY"
+
+
+# The most advanced activity wins: a request with one item downloading "is downloading".
+_ACTIVE_ORDER = (
+    S.DOWNLOADING, S.DOWNLOADED, S.ENCODING, S.ENCODED, S.DELIVERING, S.QUALITY_UNAVAILABLE,
+    S.FOUND, S.SEARCHING, S.PENDING, S.AWAITING,
+)
+
+
+def request_status(statuses: Iterable[ProcessingStatus]) -> RequestStatus:
+    """A request's status, computed from its items' statuses (never stored)."""
+    all_items = [S(s) for s in statuses]
+    if not all_items:
+        return RequestStatus.EMPTY
+    live = [s for s in all_items if s is not S.CANCELLED]
+    if not live:
+        return RequestStatus.CANCELLED
+    present = set(live)
+    if present == {S.COMPLETED}:
+        return RequestStatus.COMPLETED
+    if present == {S.FAILED}:
+        return RequestStatus.FAILED
+    if present == {S.FAILED, S.COMPLETED}:
+        return RequestStatus.PARTIAL
+    for status in _ACTIVE_ORDER:
+        if status in present:
+            return RequestStatus(status.value)
+    raise AssertionError(f"unreachable: {present}")  # pragma: no cover
+
+
+def request_progress(progresses: Iterable[float]) -> float:
+    values = list(progresses)
+    return round(sum(values) / len(values), 2) if values else 0.0

@@ -1,0 +1,121 @@
+"""peewee models: the single source of truth (DESIGN.md section 3).
+
+There is one work-item table (ProcessingItem) and no stored request status: a request's status is computed
+from its items. Schema changes go through a new file in migrations/; tests check models and migrations agree.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import peewee as pw
+
+from store.db import database_proxy
+
+
+def utcnow() -> datetime:
+    """Naive UTC: both SQLite and PostgreSQL (timestamp without time zone) store it as it is."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class JSONField(pw.TextField):
+    """JSON kept in a TEXT column, so SQLite and PostgreSQL share one schema."""
+
+    def db_value(self, value: Any) -> str | None:
+        return None if value is None else json.dumps(value, sort_keys=True, default=str)
+
+    def python_value(self, value: Any) -> Any:
+        return None if value is None else json.loads(value)
+
+
+class BaseModel(pw.Model):
+    class Meta:
+        database = database_proxy
+        legacy_table_names = False
+
+
+class MediaRequest(BaseModel):
+    kind = pw.CharField(max_length=8)  # "movie" | "tv"
+    title = pw.CharField(max_length=500)
+    year = pw.IntegerField(null=True)
+    tmdb_id = pw.IntegerField(null=True, index=True)
+    tvdb_id = pw.IntegerField(null=True)
+    imdb_id = pw.CharField(max_length=20, null=True)
+    requested_seasons = JSONField(null=True)
+    targets = JSONField(default=list)
+    quality_profile = pw.CharField(max_length=100, default="default")
+    requested_by = pw.CharField(max_length=200, default="api")
+    approval = pw.CharField(max_length=16, default="approved")
+    priority = pw.IntegerField(default=0)
+    created_at = pw.DateTimeField(default=utcnow)
+    updated_at = pw.DateTimeField(default=utcnow)
+
+
+class Download(BaseModel):
+    info_hash = pw.CharField(max_length=40, unique=True)
+    client = pw.CharField(max_length=100)
+    name = pw.CharField(max_length=1000, default="")
+    state = pw.CharField(max_length=32, default="queued")
+    progress = pw.FloatField(default=0.0)
+    size = pw.BigIntegerField(default=0)
+    save_path = pw.TextField(null=True)
+    content_path = pw.TextField(null=True)
+    release = JSONField(null=True)
+    added_at = pw.DateTimeField(default=utcnow)
+    completed_at = pw.DateTimeField(null=True)
+    removed_at = pw.DateTimeField(null=True)
+
+
+class ProcessingItem(BaseModel):
+    request = pw.ForeignKeyField(MediaRequest, backref="items", on_delete="CASCADE")
+    kind = pw.CharField(max_length=8)  # "movie" | "episode"
+    # Movies use season 0 / episode 0 so the unique key also holds for them (NULLs never collide in SQL).
+    season = pw.IntegerField(default=0)
+    episode = pw.IntegerField(default=0)
+    title = pw.CharField(max_length=500, default="")
+    air_date = pw.DateField(null=True)
+    status = pw.CharField(max_length=24, default="PENDING", index=True)
+    status_changed_at = pw.DateTimeField(default=utcnow)
+    progress = pw.FloatField(default=0.0)
+    speed = pw.BigIntegerField(null=True)
+    eta_seconds = pw.IntegerField(null=True)
+    detail = pw.CharField(max_length=500, null=True)
+    attempts = pw.IntegerField(default=0)
+    last_error = pw.TextField(null=True)
+    next_retry_at = pw.DateTimeField(null=True, index=True)
+    quality_met = pw.BooleanField(null=True)
+    available_releases = JSONField(null=True)
+    release = JSONField(null=True)
+    download = pw.ForeignKeyField(Download, null=True, backref="items", on_delete="SET NULL")
+    encode_job_id = pw.IntegerField(null=True)
+    source_file_path = pw.TextField(null=True)
+    downloaded_at = pw.DateTimeField(null=True)
+    encoded_at = pw.DateTimeField(null=True)
+    delivered_at = pw.DateTimeField(null=True)
+    created_at = pw.DateTimeField(default=utcnow)
+    updated_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("request", "season", "episode"), True),)
+
+
+class DownloadFile(BaseModel):
+    download = pw.ForeignKeyField(Download, backref="files", on_delete="CASCADE")
+    item = pw.ForeignKeyField(ProcessingItem, null=True, backref="files", on_delete="SET NULL")
+    relative_path = pw.TextField()
+    size = pw.BigIntegerField(default=0)
+    role = pw.CharField(max_length=16, default="video")
+    reason = pw.TextField(null=True)
+
+
+class TaskState(BaseModel):
+    name = pw.CharField(max_length=100, primary_key=True)
+    last_run_at = pw.DateTimeField(null=True)
+    last_ok_at = pw.DateTimeField(null=True)
+    last_error = pw.TextField(null=True)
+    data = JSONField(null=True)
+
+
+MODELS: list[type[BaseModel]] = [MediaRequest, Download, ProcessingItem, DownloadFile, TaskState]

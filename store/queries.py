@@ -1,0 +1,243 @@
+"""Named queries. Every status write goes through :func:`apply_transition` (compare-and-set)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import peewee as pw
+
+from annexd import metrics
+from annexd.pipeline import (
+    TERMINAL,
+    Event,
+    ProcessingStatus,
+    RequestStatus,
+    request_progress,
+    request_status,
+    transition,
+)
+from store.db import database_proxy, is_postgres, write_transaction
+from store.models import MediaRequest, ProcessingItem, TaskState
+
+
+@dataclass(frozen=True)
+class EpisodeSpec:
+    season: int
+    episode: int
+    title: str = ""
+    air_date: date | None = None
+
+
+@dataclass(frozen=True)
+class RequestSpec:
+    kind: str  # "movie" | "tv"
+    title: str
+    year: int | None = None
+    tmdb_id: int | None = None
+    tvdb_id: int | None = None
+    imdb_id: str | None = None
+    episodes: tuple[EpisodeSpec, ...] = ()
+    seasons: tuple[int, ...] | None = None
+    targets: tuple[str, ...] = ()
+    quality_profile: str = "default"
+    requested_by: str = "api"
+    priority: int = 0
+
+
+def create_request(spec: RequestSpec, now: datetime) -> MediaRequest:
+    """Insert a request and its items in one transaction; unaired episodes start AWAITING."""
+    with write_transaction():
+        req = MediaRequest.create(
+            kind=spec.kind, title=spec.title, year=spec.year, tmdb_id=spec.tmdb_id, tvdb_id=spec.tvdb_id,
+            imdb_id=spec.imdb_id, requested_seasons=list(spec.seasons) if spec.seasons is not None else None,
+            targets=list(spec.targets), quality_profile=spec.quality_profile, requested_by=spec.requested_by,
+            priority=spec.priority, created_at=now, updated_at=now,
+        )
+        add_items(req, spec, now)
+    return req
+
+
+def add_items(req: MediaRequest, spec: RequestSpec, now: datetime) -> int:
+    rows: list[dict[str, Any]] = []
+    if spec.kind == "movie":
+        rows.append(_item_row(req, "movie", 0, 0, spec.title, None, now))
+    for ep in spec.episodes:
+        rows.append(_item_row(req, "episode", ep.season, ep.episode, ep.title, ep.air_date, now))
+    if rows:
+        ProcessingItem.insert_many(rows).on_conflict_ignore().execute()
+    return len(rows)
+
+
+def _item_row(req: MediaRequest, kind: str, season: int, episode: int, title: str,
+              air_date: date | None, now: datetime) -> dict[str, Any]:
+    unaired = air_date is not None and air_date > now.date()
+    return {
+        "request": req.id, "kind": kind, "season": season, "episode": episode, "title": title or "",
+        "air_date": air_date,
+        "status": ProcessingStatus.AWAITING if unaired else ProcessingStatus.PENDING,
+        "next_retry_at": datetime.combine(air_date, datetime.min.time()) if unaired and air_date else None,
+        "last_error": f"not aired yet (airs {air_date.isoformat()})" if unaired and air_date else None,
+        "status_changed_at": now, "created_at": now, "updated_at": now,
+    }
+
+
+def apply_transition(
+    item_id: int,
+    expected: ProcessingStatus,
+    event: Event,
+    now: datetime,
+    *,
+    error: str | None = None,
+    retry_at: datetime | None = None,
+    fields: dict[str, Any] | None = None,
+    attempts: int | None = None,
+) -> bool:
+    """Move one item with ``event`` if it is still in ``expected``; False when someone else moved it first."""
+    if attempts is None:
+        row = ProcessingItem.select(ProcessingItem.attempts).where(ProcessingItem.id == item_id).first()
+        if row is None:
+            return False
+        attempts = row.attempts
+    result = transition(expected, event, now, attempts=attempts, error=error, retry_at=retry_at)
+    updates = {getattr(ProcessingItem, k): v for k, v in {**result.updates, **(fields or {})}.items()}
+    updates[ProcessingItem.updated_at] = now
+    changed = (
+        ProcessingItem.update(updates)
+        .where((ProcessingItem.id == item_id) & (ProcessingItem.status == expected))
+        .execute()
+    )
+    if changed:
+        metrics.TRANSITIONS.labels(result.to_status.value).inc()
+    else:
+        metrics.TRANSITION_CONFLICTS.inc()
+    return bool(changed)
+
+
+def claim_items(
+    from_status: ProcessingStatus, event: Event, now: datetime, limit: int, *, due_only: bool = True
+) -> list[int]:
+    """Atomically move up to ``limit`` items from ``from_status`` with ``event``; returns the ids won.
+
+    On PostgreSQL the candidates are locked with FOR UPDATE SKIP LOCKED, so several daemons sharing one
+    database never claim the same item; on SQLite the database lock serialises writers. Either way the
+    final UPDATE is a compare-and-set on the status.
+    """
+    db = database_proxy.obj
+    with write_transaction(db):
+        query = ProcessingItem.select(ProcessingItem.id, ProcessingItem.attempts).where(
+            ProcessingItem.status == from_status
+        )
+        if due_only:
+            query = query.where(ProcessingItem.next_retry_at.is_null() | (ProcessingItem.next_retry_at <= now))
+        query = query.order_by(ProcessingItem.next_retry_at.asc(nulls="first"), ProcessingItem.id).limit(limit)
+        if is_postgres(db):
+            query = query.for_update(skip_locked=True)
+        won = [
+            row.id for row in list(query)
+            if apply_transition(row.id, from_status, event, now, attempts=row.attempts)
+        ]
+    return won
+
+
+def items_by_status() -> dict[str, int]:
+    query = ProcessingItem.select(ProcessingItem.status, pw.fn.COUNT(ProcessingItem.id).alias("n")).group_by(
+        ProcessingItem.status
+    )
+    return {row.status: row.n for row in query}
+
+
+def _summaries(request_ids: Sequence[int] | None = None) -> dict[int, dict[str, Any]]:
+    query = ProcessingItem.select(
+        ProcessingItem.request, ProcessingItem.status,
+        pw.fn.COUNT(ProcessingItem.id).alias("n"), pw.fn.SUM(ProcessingItem.progress).alias("p"),
+    ).group_by(ProcessingItem.request, ProcessingItem.status)
+    if request_ids is not None:
+        query = query.where(ProcessingItem.request.in_(list(request_ids)))
+    acc: dict[int, dict[str, Any]] = defaultdict(lambda: {"counts": {}, "progress_sum": 0.0, "total": 0})
+    for row in query.tuples():
+        req_id, status, n, psum = row
+        entry = acc[req_id]
+        entry["counts"][status] = n
+        entry["progress_sum"] += float(psum or 0.0)
+        entry["total"] += n
+    out: dict[int, dict[str, Any]] = {}
+    for req_id, entry in acc.items():
+        counts = entry["counts"]
+        out[req_id] = {
+            "status": request_status(ProcessingStatus(s) for s in counts).value,
+            "progress": round(entry["progress_sum"] / entry["total"], 2) if entry["total"] else 0.0,
+            "counts": counts,
+            "items": entry["total"],
+        }
+    return out
+
+
+def request_summary(req: MediaRequest) -> dict[str, Any]:
+    summary = _summaries([req.id]).get(req.id)
+    return summary or {"status": RequestStatus.EMPTY.value, "progress": 0.0, "counts": {}, "items": 0}
+
+
+def list_requests(
+    status: RequestStatus | None, offset: int, limit: int
+) -> tuple[list[tuple[MediaRequest, dict[str, Any]]], int]:
+    """One page of requests with computed status; filtering by computed status happens on the summaries."""
+    summaries = _summaries()
+    empty = {"status": RequestStatus.EMPTY.value, "progress": 0.0, "counts": {}, "items": 0}
+    ids = [r.id for r in MediaRequest.select(MediaRequest.id).order_by(MediaRequest.id.desc())]
+    if status is not None:
+        ids = [i for i in ids if summaries.get(i, empty)["status"] == status.value]
+    page_ids = ids[offset: offset + limit]
+    by_id = {r.id: r for r in MediaRequest.select().where(MediaRequest.id.in_(page_ids))} if page_ids else {}
+    return [(by_id[i], summaries.get(i, empty)) for i in page_ids if i in by_id], len(ids)
+
+
+def request_items(request_id: int) -> list[ProcessingItem]:
+    return list(
+        ProcessingItem.select()
+        .where(ProcessingItem.request == request_id)
+        .order_by(ProcessingItem.season, ProcessingItem.episode)
+    )
+
+
+def cancel_request(request_id: int, now: datetime) -> int:
+    """Cancel every non-terminal item of a request; returns how many moved."""
+    moved = 0
+    for item in request_items(request_id):
+        status = ProcessingStatus(item.status)
+        if status not in TERMINAL and apply_transition(
+            item.id, status, Event.CANCEL, now, attempts=item.attempts, error="cancelled by a person"
+        ):
+            moved += 1
+    return moved
+
+
+def delete_request(request_id: int) -> None:
+    """Remove a request and its items (and their file links); shared downloads stay for other requests."""
+    with write_transaction():
+        MediaRequest.delete().where(MediaRequest.id == request_id).execute()
+
+
+def due_retries(statuses: Iterable[ProcessingStatus], now: datetime, limit: int) -> list[ProcessingItem]:
+    return list(
+        ProcessingItem.select()
+        .where(
+            ProcessingItem.status.in_([s.value for s in statuses])
+            & ProcessingItem.next_retry_at.is_null(False)
+            & (ProcessingItem.next_retry_at <= now)
+        )
+        .order_by(ProcessingItem.next_retry_at)
+        .limit(limit)
+    )
+
+
+def record_task_run(name: str, now: datetime, error: str | None = None) -> None:
+    values = {"last_run_at": now, "last_error": error}
+    if error is None:
+        values["last_ok_at"] = now
+    TaskState.insert(name=name, **values).on_conflict(
+        conflict_target=[TaskState.name], update=values
+    ).execute()
