@@ -145,12 +145,11 @@ def _load_dataclass(cls: type, raw: Mapping[str, Any], prefix: str, env: Mapping
             values[name] = _load_dataclass(kind, sub, f"{key}.", env, problems)
             continue
         env_name = f.metadata.get("env") or ENV_PREFIX + key.replace(".", "_").upper()
+        value = None
+        if name in raw:  # checked even when the environment overrides it: a bad file is still reported
+            value = _parse_scalar(kind, raw[name], key, problems, False)
         if env_name in env:
             value = _parse_scalar(kind, env[env_name], f"{key} (from {env_name})", problems, True)
-        elif name in raw:
-            value = _parse_scalar(kind, raw[name], key, problems, False)
-        else:
-            continue
         if value is not None:
             values[name] = value
     return cls(**values)

@@ -34,6 +34,7 @@ from store import migrate
 from store.db import open_database, redact_url
 
 log = structlog.get_logger("annexd.daemon")
+DUPLICATE_SIGNAL_WINDOW_S = 0.5
 
 # Which worker to wake when the writer moves an item into a status (event-driven hand-offs).
 WAKE_ON_STATUS: dict[ProcessingStatus, str] = {
@@ -61,7 +62,7 @@ class Daemon:
         self.stop_requested = threading.Event()
         self.supervisor: pykka.ActorRef[Any] | None = None
         self.http: HttpServer | None = None
-        self._signals = 0
+        self._first_signal_at: float | None = None
 
     # --- what runs -----------------------------------------------------------------------------------
     def children(self) -> list[ChildSpec]:
@@ -136,9 +137,14 @@ class Daemon:
         signal.signal(signal.SIGUSR1, lambda *_: dump_threads())
 
     def _on_term(self, signum: int, frame: Any) -> None:
-        self._signals += 1
-        if self._signals > 1:
-            os._exit(ExitCode.FORCED_EXIT)
+        now = time.monotonic()
+        # One stop request often arrives twice at once (a process-group kill plus make or a shell forwarding
+        # it to its child); only a signal sent deliberately later means "exit now".
+        if self._first_signal_at is not None:
+            if now - self._first_signal_at >= DUPLICATE_SIGNAL_WINDOW_S:
+                os._exit(ExitCode.FORCED_EXIT)
+            return
+        self._first_signal_at = now
         log.info("signal_received", signal=signal.Signals(signum).name)
         self.request_stop()
 

@@ -16,7 +16,6 @@ from annexd.pipeline import (
     Event,
     ProcessingStatus,
     RequestStatus,
-    request_progress,
     request_status,
     transition,
 )

@@ -1,9 +1,8 @@
-from datetime import datetime, timedelta
 import random
+from datetime import datetime, timedelta
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from annexd.errors import TransitionError
 from annexd.pipeline import (

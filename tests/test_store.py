@@ -32,29 +32,22 @@ def _schema(database, tables):
     return out
 
 
-def test_migrations_agree_with_models(database_url, tmp_path):
-    migrated = open_database(database_url)
+def _fresh_url(kind, tmp_path, request, name):
+    if kind == "sqlite":
+        return f"sqlite:///{tmp_path / name}.db"
+    server = request.getfixturevalue("postgres_server")
+    return server.url(server.create_database())
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_migrations_agree_with_models(kind, tmp_path, request):
+    tables = [m._meta.table_name for m in MODELS]
+    migrated = open_database(_fresh_url(kind, tmp_path, request, "migrated"))
     with migrated.connection_context():
         migrate.apply_all(migrated)
-        tables = [m._meta.table_name for m in MODELS]
         from_migrations = _schema(migrated, tables)
     migrated.close_all()
-    if database_url.startswith("sqlite"):
-        fresh_url = f"sqlite:///{tmp_path / 'fresh.db'}"
-    else:
-        base, _, _ = database_url.rpartition("/")
-        import psycopg2
-        import uuid
-
-        name = f"fresh_{uuid.uuid4().hex[:8]}"
-        host_port = base.split("@")[1]
-        host, port = host_port.split(":")
-        conn = psycopg2.connect(host=host, port=int(port), user="postgres", dbname="postgres")
-        conn.autocommit = True
-        conn.cursor().execute(f'CREATE DATABASE "{name}"')
-        conn.close()
-        fresh_url = f"{base}/{name}"
-    fresh = open_database(fresh_url)
+    fresh = open_database(_fresh_url(kind, tmp_path, request, "fresh"))
     with fresh.connection_context():
         fresh.create_tables(MODELS)
         from_models = _schema(fresh, tables)

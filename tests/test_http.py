@@ -1,0 +1,182 @@
+"""The HTTP API in-process (aiohttp test client) over SQLite and PostgreSQL."""
+
+from dataclasses import replace
+from datetime import date, timedelta
+
+import pykka
+import pytest
+
+from actors.context import ActorContext
+from actors.writer import DbWriter
+from annexd.config import Config, HttpConfig
+from annexd.http import openapi
+from annexd.http.app import HttpDeps, make_app
+
+KEY = "k3y-for-tests-0123"
+AUTH = {"X-Api-Key": KEY}
+
+
+@pytest.fixture
+def ctx(db):
+    return ActorContext(db=db, config=replace(Config(), http=replace(HttpConfig(), api_key=KEY)))
+
+
+@pytest.fixture
+async def client(ctx, aiohttp_client):
+    app = make_app(HttpDeps(ctx=ctx))
+    return await aiohttp_client(app)
+
+
+async def _create(client, body, headers=AUTH):
+    resp = await client.post("/api/v1/requests", json=body, headers=headers)
+    return resp.status, await resp.json()
+
+
+async def test_mutating_calls_need_the_api_key(client):
+    body = {"type": "movie", "title": "Dune", "year": 2021}
+    assert (await _create(client, body, headers={}))[0] == 401
+    assert (await _create(client, body, headers={"X-Api-Key": "wrong"}))[0] == 401
+    status, data = await _create(client, body, headers={"Authorization": f"Bearer {KEY}"})
+    assert status == 201 and data["id"] >= 1
+    resp = await client.post(f"/api/v1/requests/{data['id']}/cancel")
+    assert resp.status == 401
+
+
+async def test_without_a_configured_key_mutations_are_refused(db, aiohttp_client):
+    client = await aiohttp_client(make_app(HttpDeps(ctx=ActorContext(db=db, config=Config()))))
+    status, data = await _create(client, {"type": "movie", "title": "Dune"}, headers={"X-Api-Key": ""})
+    assert status == 401 and "no API key is configured" in data["error"]
+
+
+async def test_movie_request_round_trip(client):
+    status, data = await _create(client, {"type": "movie", "title": "Dune", "year": 2021, "tmdb_id": 438631})
+    assert status == 201
+    resp = await client.get(f"/api/v1/requests/{data['id']}")
+    body = await resp.json()
+    assert resp.status == 200
+    assert (body["title"], body["status"], body["items"], body["progress"]) == ("Dune", "PENDING", 1, 0.0)
+
+
+async def test_tv_request_episodes_grouped_by_season_and_future_ones_await(client):
+    future = (date.today() + timedelta(days=30)).isoformat()
+    body = {"type": "tv", "title": "The Show", "year": 2020, "tmdb_id": 1, "episodes": [
+        {"season": 1, "episode": 1, "title": "Pilot", "air_date": "2020-01-01"},
+        {"season": 1, "episode": 2, "title": "Two", "air_date": future},
+        {"season": 2, "episode": 1, "title": "Back"},
+    ]}
+    status, data = await _create(client, body)
+    assert status == 201
+    resp = await client.get(f"/api/v1/requests/{data['id']}/episodes")
+    seasons = (await resp.json())["seasons"]
+    assert [s["season"] for s in seasons] == [1, 2]
+    s1 = {e["episode"]: e for e in seasons[0]["episodes"]}
+    assert s1[1]["status"] == "pending" and s1[1]["title"] == "Pilot"
+    assert s1[2]["status"] == "awaiting" and s1[2]["air_date"] == future and "not aired" in s1[2]["error"]
+    for key in ("id", "progress", "downloaded_at", "encoded_at", "delivered_at", "release", "speed"):
+        assert key in s1[1]
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"type": "film", "title": "X"}, "type"),
+    ({"type": "movie"}, "title"),
+    ({"type": "movie", "title": "X", "year": "1999"}, "year"),
+    ({"type": "movie", "title": "X", "year": 99999}, "year"),
+    ({"type": "movie", "title": "X\u0000"}, "title"),
+    ({"type": "movie", "title": "X", "imdb_id": "123"}, "imdb_id"),
+    ({"type": "tv", "title": "X", "episodes": []}, "episodes"),
+    ({"type": "tv", "title": "X", "episodes": [{"season": 1}]}, "episodes[0].episode"),
+    ({"type": "tv", "title": "X", "episodes": [{"season": 1, "episode": 1, "air_date": "soon"}]},
+     "episodes[0].air_date"),
+    ({"type": "tv", "title": "X", "episodes": [{"season": 1, "episode": 1}, {"season": 1, "episode": 1}]},
+     "episodes[1]"),
+    ({"type": "tv", "title": "X", "seasons": [1]}, "episodes"),  # no TMDB configured to expand
+])
+async def test_invalid_bodies_get_422_with_the_field(client, body, field):
+    status, data = await _create(client, body)
+    assert status == 422
+    assert field in data["details"], data
+
+
+async def test_every_problem_is_reported_at_once(client):
+    status, data = await _create(client, {"type": "x", "year": "y", "tmdb_id": -1})
+    assert status == 422 and {"type", "title", "year", "tmdb_id"} <= set(data["details"])
+
+
+async def test_malformed_json_is_400(client):
+    resp = await client.post("/api/v1/requests", data=b"{not json", headers=AUTH)
+    assert resp.status == 400 and "not valid JSON" in (await resp.json())["error"]
+
+
+async def test_unknown_ids_are_404(client):
+    for path in ("/api/v1/requests/999", "/api/v1/requests/999/episodes", "/api/v1/items/999",
+                 "/api/v1/requests/99999999999", "/api/v1/nothing"):
+        resp = await client.get(path)
+        assert resp.status == 404, path
+    resp = await client.post("/api/v1/requests/999/cancel", headers=AUTH)
+    assert resp.status == 404
+
+
+async def test_list_pages_and_filters_by_computed_status(client):
+    ids = [(await _create(client, {"type": "movie", "title": f"M{i}"}))[1]["id"] for i in range(3)]
+    await client.post(f"/api/v1/requests/{ids[0]}/cancel", headers=AUTH)
+    page = await (await client.get("/api/v1/requests?per_page=2&page=1")).json()
+    assert page["total"] == 3 and [r["id"] for r in page["requests"]] == [ids[2], ids[1]]
+    cancelled = await (await client.get("/api/v1/requests?status=cancelled")).json()
+    assert [r["id"] for r in cancelled["requests"]] == [ids[0]]
+    bad = await client.get("/api/v1/requests?per_page=0&status=nope")
+    assert bad.status == 400 and {"per_page", "status"} <= set((await bad.json())["details"])
+
+
+async def test_cancel_then_delete(client):
+    _, data = await _create(client, {"type": "movie", "title": "Gone"})
+    resp = await client.post(f"/api/v1/requests/{data['id']}/cancel", headers=AUTH)
+    assert (await resp.json())["cancelled_items"] == 1
+    assert (await (await client.get(f"/api/v1/requests/{data['id']}")).json())["status"] == "CANCELLED"
+    assert (await client.delete(f"/api/v1/requests/{data['id']}", headers=AUTH)).status == 204
+    assert (await client.get(f"/api/v1/requests/{data['id']}")).status == 404
+
+
+async def test_retry_only_failed_items(client):
+    _, data = await _create(client, {"type": "movie", "title": "Again"})
+    item_id = (await (await client.get(f"/api/v1/requests/{data['id']}")).json())["id"]
+    resp = await client.post(f"/api/v1/items/{item_id}/retry", headers=AUTH)
+    assert resp.status == 409
+
+
+async def test_health_reports_actors_and_database(ctx, aiohttp_client):
+    client = await aiohttp_client(make_app(HttpDeps(ctx=ctx)))
+    resp = await client.get("/health")
+    assert resp.status == 503  # no actors running
+    ctx.writer = DbWriter.start(ctx)
+    try:
+        resp = await client.get("/health")
+        body = await resp.json()
+        assert resp.status == 200 and body["checks"]["database"]["ok"] and body["checks"]["actors"]["ok"]
+    finally:
+        pykka.ActorRegistry.stop_all()
+
+
+async def test_metrics_expose_the_core_families(client):
+    await _create(client, {"type": "movie", "title": "Counted"})
+    text = await (await client.get("/metrics")).text()
+    for name in ("annexd_items{status=\"PENDING\"}", "annexd_db_pool_connections{state=\"in_use\"}",
+                 "annexd_db_pool_max_connections", "annexd_writer_flush_seconds_bucket",
+                 "annexd_http_requests_total{code=\"201\",route=\"/api/v1/requests\"}"):
+        assert name in text, name
+
+
+async def test_status_page_is_html(client):
+    await _create(client, {"type": "movie", "title": "<script>x</script>"})
+    resp = await client.get("/")
+    html = await resp.text()
+    assert resp.status == 200 and "annexd" in html and "&lt;script&gt;" in html and "<script>x" not in html
+
+
+async def test_openapi_describes_every_route(client):
+    app_routes = {(r.method, r.resource.canonical) for r in client.app.router.routes() if r.method != "HEAD"}
+    doc = openapi.document()
+    documented = {(m.upper(), p) for p, ops in doc["paths"].items() for m in ops}
+    missing = {(m, p) for m, p in app_routes if p.startswith("/api/") and p != "/api/v1/openapi.json"} - documented
+    assert not missing
+    served = await (await client.get("/api/v1/openapi.json")).json()
+    assert served["openapi"].startswith("3.") and "/api/v1/requests" in served["paths"]
