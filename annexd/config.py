@@ -7,17 +7,25 @@ The schema is the dataclasses below. A scalar key ``[section] key`` is overridde
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import difflib
 import json
 import os
 import tomllib
+import types
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
 from annexd.errors import ConfigError
+from annexd.quality import DEFAULT_PROFILE, QualityProfile
+from annexd.torznab import TorznabIndexer
+
+# Fields of list-section entries that hold secret references (env:NAME, file:/path, secret:NAME or a literal).
+SECRET_FIELDS = frozenset({"api_key", "token", "password", "passkey"})
 
 ENV_PREFIX = "ANNEX_"
 
@@ -66,6 +74,26 @@ class WorkerConfig:
 
 
 @dataclass(frozen=True)
+class SearchConfig:
+    # Nothing found: search again after this many hours, growing with backoff up to max_retry_hours.
+    retry_hours: float = 6.0
+    max_retry_hours: float = 48.0
+    # Sonarr's delay profile: wait this long after finding a release before grabbing it.
+    grab_delay_minutes: float = 0.0
+    # Per-episode searches one request may make in one poll when no pack covers the season.
+    max_episode_searches: int = 25
+    # Lower-quality alternatives kept on an item.
+    keep_alternatives: int = 10
+
+
+@dataclass(frozen=True)
+class TmdbConfig:
+    api_key: str = field(default="", repr=False, metadata=_secret("ANNEX_TMDB_API_KEY"))
+    base_url: str = "https://api.themoviedb.org/3"
+    timeout: float = 15.0
+
+
+@dataclass(frozen=True)
 class SupervisorConfig:
     restart_budget: int = 5
     restart_window_seconds: float = 300.0
@@ -89,6 +117,18 @@ class Config:
     worker: WorkerConfig = WorkerConfig()
     supervisor: SupervisorConfig = SupervisorConfig()
     logging: LoggingConfig = LoggingConfig()
+    search: SearchConfig = SearchConfig()
+    tmdb: TmdbConfig = TmdbConfig()
+    # Lists of tables ([[indexers]] ...), built as the integration's own settings dataclasses.
+    indexers: tuple[TorznabIndexer, ...] = ()
+    quality_profiles: tuple[QualityProfile, ...] = ()
+
+    def profile(self, name: str) -> QualityProfile:
+        """The named quality profile; "default" (or an unknown name) is the first configured, else built-in."""
+        for p in self.quality_profiles:
+            if p.name == name:
+                return p
+        return self.quality_profiles[0] if self.quality_profiles else DEFAULT_PROFILE
 
     @property
     def state_path(self) -> Path:
@@ -137,6 +177,9 @@ def _load_dataclass(cls: type, raw: Mapping[str, Any], prefix: str, env: Mapping
     values: dict[str, Any] = {}
     for name, f in fields.items():
         kind, key = hints[name], f"{prefix}{name}"
+        if typing.get_origin(kind) is tuple and dataclasses.is_dataclass(typing.get_args(kind)[0]):
+            values[name] = build_list(typing.get_args(kind)[0], raw.get(name), key, problems, env)
+            continue
         if dataclasses.is_dataclass(kind):
             sub = raw.get(name, {})
             if not isinstance(sub, Mapping):
@@ -153,6 +196,83 @@ def _load_dataclass(cls: type, raw: Mapping[str, Any], prefix: str, env: Mapping
         if value is not None:
             values[name] = value
     return cls(**values)
+
+
+def _coerce(kind: Any, raw: Any, key: str, problems: list[str]) -> Any:
+    """Coerce a TOML value to a field type: scalars, ``X | None``, ``tuple[X, ...]``, mappings of dataclasses."""
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin in (types.UnionType, typing.Union):
+        inner = [a for a in args if a is not type(None)]
+        return None if raw is None else _coerce(inner[0], raw, key, problems)
+    if origin is tuple:
+        if not isinstance(raw, list):
+            problems.append(f"{key}: expected a list")
+            return None
+        items = [_coerce(args[0], v, f"{key}[{i}]", problems) for i, v in enumerate(raw)]
+        return tuple(items) if None not in items else None
+    if origin in (dict, Mapping, collections.abc.Mapping) or kind in (dict, Mapping):
+        if not isinstance(raw, Mapping):
+            problems.append(f"{key}: expected a table")
+            return None
+        value_kind = args[1] if len(args) == 2 else Any
+        return {k: _coerce(value_kind, v, f"{key}.{k}", problems) for k, v in raw.items()}
+    if dataclasses.is_dataclass(kind):
+        if not isinstance(raw, Mapping):
+            problems.append(f"{key}: expected a table")
+            return None
+        return build(kind, raw, f"{key}.", problems)
+    if kind is Any:
+        return raw
+    return _parse_scalar(kind, raw, key, problems, False)
+
+
+def build(cls: type, raw: Mapping[str, Any], prefix: str, problems: list[str]) -> Any:
+    """Build settings dataclass ``cls`` (any module's) from a TOML table, reporting every problem."""
+    hints = get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    for unknown in sorted(set(raw) - set(fields)):
+        guess = difflib.get_close_matches(unknown, fields, n=1)
+        problems.append(f"{prefix}{unknown}: unknown key" + (f" (did you mean {prefix}{guess[0]}?)" if guess else ""))
+    values: dict[str, Any] = {}
+    for name, f in fields.items():
+        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        if name not in raw:
+            if required:
+                problems.append(f"{prefix}{name}: required")
+            continue
+        before = len(problems)
+        value = _coerce(hints[name], raw[name], f"{prefix}{name}", problems)
+        if len(problems) == before:
+            values[name] = value
+    if len(values) < sum(1 for f in fields.values()
+                         if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING):
+        return None
+    try:
+        return cls(**values)
+    except (ValueError, TypeError) as exc:
+        problems.append(f"{prefix.rstrip('.')}: {exc}")
+        return None
+
+
+def build_list(cls: type, raw: Any, section: str, problems: list[str], env: Mapping[str, str]) -> tuple[Any, ...]:
+    """A ``[[section]]`` list of tables (or ANNEX_<SECTION> as JSON), each built as ``cls``; names unique."""
+    env_name = ENV_PREFIX + section.upper()
+    if env_name in env:
+        try:
+            raw = json.loads(env[env_name])
+        except ValueError as exc:
+            problems.append(f"{section} (from {env_name}): invalid JSON: {exc}")
+            return ()
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not all(isinstance(r, Mapping) for r in raw):
+        problems.append(f"{section}: expected a list of tables ([[{section}]])")
+        return ()
+    built = [build(cls, entry, f"{section}[{i}].", problems) for i, entry in enumerate(raw)]
+    names = [getattr(b, "name", None) for b in built if b is not None]
+    for dup in sorted({n for n in names if n is not None and names.count(n) > 1}):
+        problems.append(f"{section}: the name {dup!r} is used twice")
+    return tuple(b for b in built if b is not None)
 
 
 def _validate(cfg: Config, problems: list[str]) -> None:
@@ -211,9 +331,12 @@ def secret_values(cfg: Any) -> list[str]:
     found: list[str] = []
     for f in dataclasses.fields(cfg):
         value = getattr(cfg, f.name)
-        if dataclasses.is_dataclass(value):
+        if isinstance(value, tuple) and value and dataclasses.is_dataclass(value[0]):
+            for entry in value:
+                found.extend(secret_values(entry))
+        elif dataclasses.is_dataclass(value):
             found.extend(secret_values(value))
-        elif f.metadata.get("secret") and value:
+        elif (f.metadata.get("secret") or f.name in SECRET_FIELDS) and value:
             found.append(str(value))
     return found
 
@@ -223,13 +346,23 @@ def describe(cfg: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for f in dataclasses.fields(cfg):
         value = getattr(cfg, f.name)
-        if dataclasses.is_dataclass(value):
+        if isinstance(value, tuple) and value and dataclasses.is_dataclass(value[0]):
+            out[f.name] = [describe(entry) for entry in value]
+        elif dataclasses.is_dataclass(value):
             out[f.name] = describe(value)
-        elif f.metadata.get("secret"):
-            out[f.name] = "********" if value else ""
+        elif f.metadata.get("secret") or f.name in SECRET_FIELDS:
+            out[f.name] = _describe_secret(str(value)) if value else ""
+        elif isinstance(value, Mapping):
+            out[f.name] = {k: describe(v) if dataclasses.is_dataclass(v) else v for k, v in value.items()}
         else:
             out[f.name] = value
     return out
+
+
+def _describe_secret(ref: str) -> str:
+    """A reference is shown by kind and name (env:TMDB_KEY); a literal value never is."""
+    kind, _, target = ref.partition(":")
+    return ref if kind in ("env", "file", "secret") and target else "********"
 
 
 def dumps(data: dict[str, Any]) -> str:

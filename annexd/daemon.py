@@ -13,6 +13,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import peewee
@@ -20,18 +21,23 @@ import pykka
 import structlog
 
 from actors.awaiting import AwaitingWorker
+from actors.search import SearchWorker
 from actors.context import ActorContext
 from actors.supervisor import ChildSpec, Supervisor
 from actors.writer import DbWriter
 from annexd import logs
 from annexd.config import Config, secret_values
-from annexd.errors import StoreError
+from annexd.errors import InvalidInputError, StoreError
 from annexd.exitcodes import ExitCode
 from annexd.http.app import HttpDeps, make_app
 from annexd.http.server import HttpServer
 from annexd.pipeline import ProcessingStatus
+from annexd.secrets import resolve as resolve_secret
+from annexd.tmdb import TmdbClient, TmdbSettings
+from annexd.torznab import TorznabClient
 from store import migrate
 from store.db import open_database, redact_url
+from store.queries import EpisodeSpec, RequestSpec
 
 log = structlog.get_logger("annexd.daemon")
 DUPLICATE_SIGNAL_WINDOW_S = 0.5
@@ -74,10 +80,39 @@ class Daemon:
         def awaiting(ctx: ActorContext) -> pykka.ActorRef[Any]:
             return AwaitingWorker.start(ctx, w.awaiting_poll_interval)
 
-        return [ChildSpec("writer", writer), ChildSpec("awaiting", awaiting)]
+        children = [ChildSpec("writer", writer), ChildSpec("awaiting", awaiting)]
+        if self.cfg.indexers:
+            clients = [TorznabClient(replace(idx, api_key=self.secret(idx.api_key))) for idx in self.cfg.indexers]
+            children.append(ChildSpec("search", lambda ctx: SearchWorker.start(ctx, w.poll_interval, clients)))
+        return children
+
+    def secret(self, ref: str) -> str:
+        """The value behind a config secret reference (env:, file:, secret: or a literal)."""
+        if not ref:
+            return ""
+        value = resolve_secret(ref).reveal()
+        logs.add_secrets([value])
+        return value
+
+    def tmdb(self) -> TmdbClient | None:
+        key = self.secret(self.cfg.tmdb.api_key)
+        if not key:
+            return None
+        return TmdbClient(TmdbSettings(api_key=key, base_url=self.cfg.tmdb.base_url, timeout=self.cfg.tmdb.timeout))
 
     def http_deps(self) -> HttpDeps:
-        return HttpDeps(ctx=self.ctx)
+        tmdb = self.tmdb()
+        return HttpDeps(
+            ctx=self.ctx,
+            checks={"search": self._search_check},
+            expand_seasons=(lambda spec: expand_request(tmdb, spec)) if tmdb else None,
+            on_request_created=lambda request_id: self.ctx.wake("search", f"request {request_id} created"),
+        )
+
+    def _search_check(self) -> tuple[bool, Any]:
+        if not self.cfg.indexers:
+            return True, "idle: no indexers configured"
+        return True, {"indexers": [idx.name for idx in self.cfg.indexers]}
 
     def _handoff(self, item_id: int, status: ProcessingStatus) -> None:
         worker = WAKE_ON_STATUS.get(status)
@@ -147,6 +182,14 @@ class Daemon:
         self._first_signal_at = now
         log.info("signal_received", signal=signal.Signals(signum).name)
         self.request_stop()
+
+
+def expand_request(client: TmdbClient, spec: RequestSpec) -> RequestSpec:
+    """A TV request with seasons (or none: every season) but no episodes, expanded from TMDB."""
+    if spec.tmdb_id is None:
+        raise InvalidInputError("a TV request without episodes needs a tmdb_id to expand its seasons")
+    episodes = client.episodes(spec.tmdb_id, spec.seasons)
+    return replace(spec, episodes=tuple(EpisodeSpec(e.season, e.episode, e.title, e.air_date) for e in episodes))
 
 
 def dump_threads(emit: Callable[..., Any] | None = None) -> None:

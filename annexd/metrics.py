@@ -103,5 +103,43 @@ DOWNLOAD_CLIENT_UP = Gauge(
 )
 
 # --- encode -------------------------------------------------------------------------------------------
+ENCODER_AGENTS = Gauge("annexd_encoder_agents", "Encoder agents connected and registered", registry=REGISTRY)
+ENCODER_SLOTS = Gauge(
+    "annexd_encoder_slots", "Encode job slots of connected agents by state (busy, total)", ["state"],
+    registry=REGISTRY,
+)
+ENCODER_AUTH_REFUSALS = Counter(
+    "annexd_encoder_auth_refusals_total", "Encoder WebSocket handshakes refused (missing or invalid token)",
+    ["reason"], registry=REGISTRY,
+)
+ENCODER_MESSAGES_REJECTED = Counter(
+    "annexd_encoder_messages_rejected_total", "Agent messages rejected as invalid or about foreign jobs",
+    registry=REGISTRY,
+)
+ENCODE_JOB_EVENTS = Counter(
+    "annexd_encode_job_events_total",
+    "Encode job events at the hub (assigned, accepted, refused, complete, failed, lost, cancelled, unassigned)",
+    ["event"], registry=REGISTRY,
+)
+ENCODE_JOB_SECONDS = Histogram(
+    "annexd_encode_job_seconds", "Encode duration reported by agents for completed jobs", registry=REGISTRY,
+    buckets=(1, 5, 15, 60, 300, 900, 1800, 3600, 2 * 3600, 4 * 3600, 12 * 3600),
+)
 
 # --- delivery -----------------------------------------------------------------------------------------
+DELIVERIES = Counter(
+    "annexd_deliveries_total", "File deliveries by target and outcome (ok, skipped, conflict, error, unsafe)",
+    ["target", "outcome"], registry=REGISTRY,
+)
+DELIVERY_SECONDS = Histogram(
+    "annexd_delivery_seconds", "Duration of one file delivery", ["target"], registry=REGISTRY,
+    buckets=(1, 5, 15, 60, 300, 900, 1800, 3600, 3 * 3600, 12 * 3600),
+)
+DELIVERY_BYTES = Counter(
+    "annexd_delivery_bytes_total", "Bytes transferred to a target by completed deliveries", ["target"],
+    registry=REGISTRY,
+)
+MEDIA_SERVER_RESCANS = Counter(
+    "annexd_media_server_rescans_total", "Media server rescan requests by server and outcome (ok, error, auth)",
+    ["server", "outcome"], registry=REGISTRY,
+)

@@ -118,4 +118,29 @@ class TaskState(BaseModel):
     data = JSONField(null=True)
 
 
-MODELS: list[type[BaseModel]] = [MediaRequest, Download, ProcessingItem, DownloadFile, TaskState]
+class ProviderHealth(BaseModel):
+    """Backoff state of one external provider (indexer, download client, encoder, media server, target)."""
+
+    kind = pw.CharField(max_length=32)
+    name = pw.CharField(max_length=100)
+    state = JSONField(null=True)
+    last_error = pw.TextField(null=True)
+    updated_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("kind", "name"), True),)
+
+
+class Blocklist(BaseModel):
+    """Releases that failed: never grabbed again automatically."""
+
+    release_key = pw.CharField(max_length=100, unique=True)
+    title = pw.CharField(max_length=1000, default="")
+    reason = pw.TextField(default="")
+    request = pw.ForeignKeyField(MediaRequest, null=True, on_delete="SET NULL")
+    created_at = pw.DateTimeField(default=utcnow)
+
+
+MODELS: list[type[BaseModel]] = [
+    MediaRequest, Download, ProcessingItem, DownloadFile, TaskState, ProviderHealth, Blocklist,
+]

@@ -20,7 +20,7 @@ from annexd.pipeline import (
     transition,
 )
 from store.db import database_proxy, is_postgres, write_transaction
-from store.models import MediaRequest, ProcessingItem, TaskState
+from store.models import Blocklist, MediaRequest, ProcessingItem, ProviderHealth, TaskState
 
 
 @dataclass(frozen=True)
@@ -240,3 +240,29 @@ def record_task_run(name: str, now: datetime, error: str | None = None) -> None:
     TaskState.insert(name=name, **values).on_conflict(
         conflict_target=[TaskState.name], update=values
     ).execute()
+
+
+def load_provider_state(kind: str, name: str) -> dict[str, Any] | None:
+    row = ProviderHealth.get_or_none((ProviderHealth.kind == kind) & (ProviderHealth.name == name))
+    return row.state if row is not None else None
+
+
+def save_provider_state(kind: str, name: str, state: dict[str, Any], error: str | None, now: datetime) -> None:
+    values = {"state": state, "last_error": error, "updated_at": now}
+    ProviderHealth.insert(kind=kind, name=name, **values).on_conflict(
+        conflict_target=[ProviderHealth.kind, ProviderHealth.name], update=values
+    ).execute()
+
+
+def provider_states(kind: str | None = None) -> list[ProviderHealth]:
+    query = ProviderHealth.select().order_by(ProviderHealth.kind, ProviderHealth.name)
+    return list(query.where(ProviderHealth.kind == kind) if kind else query)
+
+
+def blocklisted_keys() -> set[str]:
+    return {row.release_key for row in Blocklist.select(Blocklist.release_key)}
+
+
+def add_to_blocklist(key: str, title: str, reason: str, request_id: int | None, now: datetime) -> None:
+    Blocklist.insert(release_key=key[:100], title=title[:1000], reason=reason, request=request_id,
+                     created_at=now).on_conflict_ignore().execute()

@@ -180,3 +180,22 @@ async def test_openapi_describes_every_route(client):
     assert not missing
     served = await (await client.get("/api/v1/openapi.json")).json()
     assert served["openapi"].startswith("3.") and "/api/v1/requests" in served["paths"]
+
+
+async def test_accept_release_takes_a_kept_alternative(client, db):
+    from store.models import ProcessingItem
+
+    _, data = await _create(client, {"type": "movie", "title": "Old Film", "year": 1999})
+    alt = {"guid": "a" * 40, "info_hash": "a" * 40, "title": "Old.Film.1999.DVDRip.XviD-OLD", "size": 700}
+    with db.connection_context():
+        item = ProcessingItem.get(ProcessingItem.request == data["id"])
+        ProcessingItem.update(status="QUALITY_UNAVAILABLE", available_releases=[alt], quality_met=False).where(
+            ProcessingItem.id == item.id).execute()
+    bad = await client.post(f"/api/v1/items/{item.id}/accept-release", json={"release_id": "nope"}, headers=AUTH)
+    assert bad.status == 422
+    ok = await client.post(f"/api/v1/items/{item.id}/accept-release", json={"release_id": "a" * 40}, headers=AUTH)
+    assert ok.status == 200 and (await ok.json())["status"] == "FOUND"
+    view = await (await client.get(f"/api/v1/items/{item.id}")).json()
+    assert view["status"] == "FOUND" and view["release"] == alt["title"] and view["quality_met"] is False
+    again = await client.post(f"/api/v1/items/{item.id}/accept-release", json={"release_id": "a" * 40}, headers=AUTH)
+    assert again.status == 409

@@ -19,7 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from actors.context import ActorContext
 from annexd import __version__, metrics
-from annexd.errors import AnnexdError
+from annexd.errors import AnnexdError, InvalidInputError
 from annexd.http import openapi, page, views
 from annexd.http.validation import MAX_DB_INT, parse_page, parse_request_body
 from annexd.pipeline import Event, ProcessingStatus, RequestStatus
@@ -144,6 +144,8 @@ async def create_request(request: web.Request) -> web.Response:
                          {"episodes": "required: no TMDB API key is configured to expand seasons"})
         try:
             spec = await asyncio.get_running_loop().run_in_executor(deps.executor, deps.expand_seasons, spec)
+        except InvalidInputError as exc:
+            return error(422, "invalid request", {"seasons": str(exc)})
         except AnnexdError as exc:
             return error(502, f"could not expand seasons from TMDB: {exc}")
         if not spec.episodes:
@@ -262,6 +264,43 @@ async def retry_item(request: web.Request) -> web.Response:
     return web.json_response({"id": item_id, "status": detail})
 
 
+async def accept_release(request: web.Request) -> web.Response:
+    """A person takes one of the kept lower-quality alternatives of a QUALITY_UNAVAILABLE item."""
+    deps = request.app[DEPS]
+    item_id = _id(request)
+    try:
+        body = await _json_body(request)
+    except _BadRequest as exc:
+        return error(exc.status, exc.message)
+    release_id = body.get("release_id") if isinstance(body, dict) else None
+    if not isinstance(release_id, str) or not release_id or len(release_id) > 200:
+        return error(422, "invalid request", {"release_id": "required: the guid of one available release"})
+    now = deps.ctx.clock()
+
+    def accept() -> tuple[int, str]:
+        item = ProcessingItem.get_or_none(ProcessingItem.id == item_id)
+        if item is None:
+            return 404, f"item {item_id} not found"
+        status = ProcessingStatus(item.status)
+        if status not in (ProcessingStatus.QUALITY_UNAVAILABLE, ProcessingStatus.AWAITING):
+            return 409, f"only QUALITY_UNAVAILABLE or AWAITING items take a release; this one is {status}"
+        alternatives = item.available_releases or []
+        chosen = next((r for r in alternatives if release_id in (r.get("guid"), r.get("info_hash"))), None)
+        if chosen is None:
+            return 422, f"release {release_id!r} is not among this item's available releases"
+        rest = [r for r in alternatives if r is not chosen]
+        fields = {"release": chosen, "available_releases": rest, "quality_met": False}
+        if not queries.apply_transition(item_id, status, Event.ACCEPT_RELEASE, now, fields=fields):
+            return 409, "the item changed meanwhile; reload and try again"
+        return 200, "FOUND"
+
+    code, detail = await in_db(request, accept)
+    if code != 200:
+        return error(code, detail)
+    deps.ctx.wake("download", "release accepted")
+    return web.json_response({"id": item_id, "status": detail})
+
+
 async def health(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
     checks: dict[str, Any] = {}
@@ -336,6 +375,7 @@ def make_app(deps: HttpDeps, extra_routes: list[Callable[[web.Application], None
     app.router.add_post(f"/api/v1/requests/{rid}/cancel", cancel_request)
     app.router.add_get(f"/api/v1/items/{rid}", get_item)
     app.router.add_post(f"/api/v1/items/{rid}/retry", retry_item)
+    app.router.add_post(f"/api/v1/items/{rid}/accept-release", accept_release)
     for add in extra_routes or []:
         add(app)
     return app

@@ -134,6 +134,15 @@ def document() -> dict[str, Any]:
                                                    "200": _json({"type": "object"}, "now PENDING"),
                                                    "401": _err("no or wrong API key"), "404": _err("unknown id"),
                                                    "409": _err("not FAILED")}}},
+        "/api/v1/items/{id}/accept-release": {"post": {
+            "summary": "Take one of the kept lower-quality alternatives", "parameters": [_ID],
+            "security": _SECURED,
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["release_id"],
+                "properties": {"release_id": {"type": "string", "minLength": 1, "maxLength": 200}}}}}},
+            "responses": {"200": _json({"type": "object"}, "now FOUND"), "400": _err("not JSON"),
+                          "401": _err("no or wrong API key"), "404": _err("unknown id"),
+                          "409": _err("wrong status"), "422": _err("unknown release")}}},
     }
     return {
         "openapi": "3.0.3",

@@ -1,0 +1,174 @@
+"""SearchWorker: claims PENDING items (retry-due ones included) and turns them into FOUND, AWAITING or
+QUALITY_UNAVAILABLE. Items of one request share one search; TV asks one season query first."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from itertools import groupby
+
+from actors.context import ActorContext
+from actors.worker import Worker
+from annexd import metrics
+from annexd.errors import InvalidInputError, ProviderAuthError, ProviderError
+from annexd.pipeline import Event, ProcessingStatus as S
+from annexd.provider_health import ProviderBackoff
+from annexd.quality import Release, dedupe
+from annexd.search import (
+    Outcome,
+    Wanted,
+    decide_episode,
+    decide_movie,
+    decide_season,
+    not_aired,
+    nothing,
+)
+from annexd.torznab import TorznabClient
+from store import queries
+from store.models import MediaRequest, ProcessingItem
+
+Search = Callable[[TorznabClient], list[Release]]
+AUTH_PAUSE_S = 24 * 3600.0
+
+
+class SearchWorker(Worker):
+    name = "search"
+
+    def __init__(self, ctx: ActorContext, interval_ms: int, clients: Sequence[TorznabClient]):
+        super().__init__(ctx, interval_ms)
+        self.clients = list(clients)
+        self.started_at = time.time()
+        self.health: dict[str, ProviderBackoff] = {}
+
+    def on_start(self) -> None:
+        with self.ctx.db.connection_context():
+            for client in self.clients:
+                name = client.indexer.name
+                state = queries.load_provider_state("indexer", name)
+                self.health[name] = (ProviderBackoff.from_dict(state, started_at=self.started_at) if state
+                                     else ProviderBackoff(self.started_at))
+        super().on_start()
+
+    # --- one poll ------------------------------------------------------------------------------------
+    def poll(self) -> int:
+        now = self.ctx.clock()
+        claimed = queries.claim_items(S.PENDING, Event.START_SEARCH, now, self.ctx.config.worker.claim_batch)
+        if not claimed:
+            return 0
+        items = list(ProcessingItem.select().where(ProcessingItem.id.in_(claimed)))
+        by_request: dict[int, list[ProcessingItem]] = defaultdict(list)
+        for item in items:
+            by_request[item.request_id].append(item)
+        blocklist = queries.blocklisted_keys()
+        found = 0
+        for request_id, group in by_request.items():
+            request = MediaRequest.get_by_id(request_id)
+            outcomes = self.search_request(request, group, now, blocklist)
+            found += self.apply(outcomes, now)
+        if found:
+            self.ctx.wake("download", f"{found} item(s) found")
+        return len(claimed)
+
+    def search_request(self, request: MediaRequest, items: list[ProcessingItem], now: datetime,
+                       blocklist: set[str]) -> list[Outcome]:
+        wanted = [Wanted(i.id, i.season, i.episode, i.air_date, i.attempts) for i in items]
+        outcomes = [o for o in (not_aired(w, now.date()) for w in wanted) if o]
+        waiting = {o.item_id for o in outcomes}
+        wanted = [w for w in wanted if w.item_id not in waiting]
+        if not wanted:
+            return outcomes
+        log = self.log.bind(request_id=request.id, title=request.title)
+        if not self.clients:
+            return outcomes + [nothing(w, "no indexers configured", now, self.ctx.config.search, Event.SEARCH_ERROR)
+                               for w in wanted]
+        profile = self.ctx.config.profile(request.quality_profile)
+        cfg = self.ctx.config.search
+        if request.kind == "movie":
+            releases, error = self.query(lambda c: c.search_movie(request.title, request.year,
+                                                                  imdbid=request.imdb_id, tmdbid=request.tmdb_id))
+            if error is not None:
+                return outcomes + [nothing(w, error, now, cfg, Event.SEARCH_ERROR) for w in wanted]
+            outcomes += [decide_movie(w, request.title, request.year, releases, profile, blocklist, now, cfg)
+                         for w in wanted]
+        else:
+            outcomes += self.search_tv(request, wanted, now, blocklist)
+        log.info("searched", items=len(items), outcomes={o.event.value: sum(1 for x in outcomes if x.event is o.event)
+                                                         for o in outcomes})
+        return outcomes
+
+    def search_tv(self, request: MediaRequest, wanted: list[Wanted], now: datetime,
+                  blocklist: set[str]) -> list[Outcome]:
+        profile = self.ctx.config.profile(request.quality_profile)
+        cfg = self.ctx.config.search
+        ids = {"tvdbid": request.tvdb_id, "tmdbid": request.tmdb_id, "imdbid": request.imdb_id}
+        outcomes: list[Outcome] = []
+        budget = cfg.max_episode_searches
+        for season, group in groupby(sorted(wanted, key=lambda w: (w.season, w.episode)), key=lambda w: w.season):
+            items = list(group)
+            releases, error = self.query(lambda c, s=season: c.search_tv(request.title, s, **ids))
+            if error is not None:
+                outcomes += [nothing(w, error, now, cfg, Event.SEARCH_ERROR) for w in items]
+                continue
+            decision = decide_season(items, request.title, request.year, season, releases, profile, blocklist,
+                                     now, cfg)
+            outcomes += decision.outcomes
+            for item in decision.missing:
+                if budget <= 0:
+                    outcomes.append(nothing(item, "episode search budget used up this round", now, cfg,
+                                            Event.SEARCH_ERROR))
+                    continue
+                budget -= 1
+                per_ep, error = self.query(lambda c, w=item: c.search_tv(request.title, w.season, w.episode, **ids))
+                if error is not None:
+                    outcomes.append(nothing(item, error, now, cfg, Event.SEARCH_ERROR))
+                else:
+                    outcomes.append(decide_episode(item, request.title, request.year, [*per_ep, *releases],
+                                                   profile, blocklist, now, cfg))
+        return outcomes
+
+    # --- indexers ------------------------------------------------------------------------------------
+    def query(self, search: Search) -> tuple[list[Release], str | None]:
+        """Ask every available indexer; an error string only when none of them could answer."""
+        results: list[Release] = []
+        errors: list[str] = []
+        answered = 0
+        for client in self.clients:
+            name = client.indexer.name
+            backoff = self.health.setdefault(name, ProviderBackoff(self.started_at))
+            now = time.time()
+            if not backoff.available(now):
+                errors.append(f"{name}: paused for {backoff.retry_in(now):.0f} s after failures")
+                continue
+            try:
+                results.extend(search(client))
+            except (ProviderError, InvalidInputError) as exc:
+                # A refused key will not fix itself: pause the longest step instead of hammering.
+                retry_after = AUTH_PAUSE_S if isinstance(exc, ProviderAuthError) else getattr(exc, "retry_after", None)
+                pause = backoff.record_failure(now, retry_after)
+                errors.append(str(exc))
+                self._health_changed(name, backoff, str(exc), ok=False)
+                self.log.warning("indexer_failed", indexer=name, error=str(exc), paused_s=round(pause))
+                continue
+            answered += 1
+            if backoff.level or backoff.disabled_until:
+                backoff.record_success(now)
+                self._health_changed(name, backoff, None, ok=True)
+            metrics.PROVIDER_UP.labels("indexer", name).set(1)
+        if not answered:
+            return [], "; ".join(errors) or "no indexer available"
+        return dedupe(results), None
+
+    def _health_changed(self, name: str, backoff: ProviderBackoff, error: str | None, ok: bool) -> None:
+        metrics.PROVIDER_UP.labels("indexer", name).set(1 if ok else 0)
+        queries.save_provider_state("indexer", name, backoff.to_dict(), error, self.ctx.clock())
+
+    # --- writes --------------------------------------------------------------------------------------
+    def apply(self, outcomes: list[Outcome], now: datetime) -> int:
+        found = 0
+        for o in outcomes:
+            ok = queries.apply_transition(o.item_id, S.SEARCHING, o.event, now, error=o.error, retry_at=o.retry_at,
+                                          fields=o.fields)
+            found += int(ok and o.event is Event.FOUND)
+        return found

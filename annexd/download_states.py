@@ -1,0 +1,301 @@
+"""Download states (pure): qBittorrent state mapping, the sync/maindata cache, stall detection, retry delays.
+
+Nothing here talks to the network or reads a clock; ``now`` is always a parameter (seconds, monotonic or epoch,
+as long as the caller is consistent).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class DownloadState(enum.StrEnum):
+    QUEUED = "queued"
+    DOWNLOADING = "downloading"
+    STALLED = "stalled"
+    METADATA = "metadata"
+    COMPLETED = "completed"
+    ERROR = "error"
+    PAUSED = "paused"
+    CHECKING = "checking"
+
+
+# Sonarr's mapping, with our own names. Completed means "all wanted data is on disk", whatever the seeding does.
+_QBT_STATES: dict[str, DownloadState] = {
+    "downloading": DownloadState.DOWNLOADING,
+    "forcedDL": DownloadState.DOWNLOADING,
+    "stalledDL": DownloadState.STALLED,
+    "metaDL": DownloadState.METADATA,
+    "forcedMetaDL": DownloadState.METADATA,
+    "queuedDL": DownloadState.QUEUED,
+    "allocating": DownloadState.QUEUED,
+    "checkingDL": DownloadState.CHECKING,
+    "checkingUP": DownloadState.CHECKING,
+    "checkingResumeData": DownloadState.CHECKING,
+    "pausedDL": DownloadState.PAUSED,
+    "stoppedDL": DownloadState.PAUSED,
+    "error": DownloadState.ERROR,
+    "missingFiles": DownloadState.ERROR,
+    "moving": DownloadState.CHECKING,
+    "pausedUP": DownloadState.COMPLETED,
+    "stoppedUP": DownloadState.COMPLETED,
+    "uploading": DownloadState.COMPLETED,
+    "stalledUP": DownloadState.COMPLETED,
+    "queuedUP": DownloadState.COMPLETED,
+    "forcedUP": DownloadState.COMPLETED,
+}
+
+_WARNINGS: dict[str, str] = {
+    "stalledDL": "no connections",
+    "metaDL": "waiting for metadata (no DHT: needs a peer)",
+    "error": "qBittorrent reports an error",
+    "missingFiles": "files are missing",
+    "unknown": "unknown state",
+}
+
+
+def map_state(qbt_state: str | None) -> DownloadState:
+    """Unknown states count as ERROR so that they are looked at, never as COMPLETED."""
+    return _QBT_STATES.get(qbt_state or "unknown", DownloadState.ERROR)
+
+
+def state_warning(qbt_state: str | None) -> str | None:
+    """A human warning for states that need attention (Sonarr shows these, it never fails them on its own)."""
+    if qbt_state not in _QBT_STATES:
+        return _WARNINGS["unknown"]
+    return _WARNINGS.get(qbt_state)
+
+
+@dataclass(frozen=True)
+class TorrentSnapshot:
+    info_hash: str
+    state: DownloadState
+    qbt_state: str
+    progress: float
+    dlspeed: int
+    eta: int
+    num_seeds: int
+    size: int
+    downloaded: int
+    save_path: str
+    content_path: str
+    name: str
+    category: str = ""
+    download_path: str = ""
+
+    @property
+    def percent(self) -> float:
+        return round(self.progress * 100.0, 2)
+
+    @property
+    def complete(self) -> bool:
+        return self.state is DownloadState.COMPLETED and self.progress >= 1.0
+
+    @property
+    def warning(self) -> str | None:
+        return state_warning(self.qbt_state)
+
+
+def _num(raw: Mapping[str, Any], key: str, default: float = 0) -> float:
+    value = raw.get(key, default)
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else default
+
+
+def snapshot_from_qbt(info_hash: str, raw: Mapping[str, Any]) -> TorrentSnapshot:
+    """Build a snapshot from one merged maindata (or torrents/info) torrent dict; tolerant of missing keys."""
+    qbt_state = str(raw.get("state", "unknown"))
+    return TorrentSnapshot(
+        info_hash=info_hash.lower(),
+        state=map_state(qbt_state),
+        qbt_state=qbt_state,
+        progress=min(1.0, max(0.0, float(_num(raw, "progress")))),
+        dlspeed=int(_num(raw, "dlspeed")),
+        eta=int(_num(raw, "eta", 8_640_000)),
+        num_seeds=int(_num(raw, "num_seeds")),
+        size=int(_num(raw, "size")),
+        downloaded=int(_num(raw, "downloaded")),
+        save_path=str(raw.get("save_path", "")),
+        content_path=str(raw.get("content_path", "")),
+        name=str(raw.get("name", "")),
+        category=str(raw.get("category", "")),
+        download_path=str(raw.get("download_path", "")),
+    )
+
+
+# --- sync/maindata cache -------------------------------------------------------------------------------
+
+
+@dataclass
+class MaindataCache:
+    """The merged view of qBittorrent's sync/maindata.
+
+    Feed every response to :meth:`apply` and send :attr:`rid` with the next request. A ``full_update`` replaces
+    everything (first call, after a qBittorrent restart, or when the server lost our rid); otherwise partial
+    torrent dicts are merged key by key and ``torrents_removed`` are dropped.
+    """
+
+    rid: int = 0
+    torrents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    full_updates: int = 0
+    _snaps: dict[str, TorrentSnapshot] = field(default_factory=dict, repr=False)
+
+    def apply(self, response: Mapping[str, Any]) -> set[str]:
+        """Merge one response; return the hashes that changed or appeared (all of them on a full update)."""
+        changed: set[str] = set()
+        delta = response.get("torrents") or {}
+        full = bool(response.get("full_update"))
+        if full:
+            self.torrents = {}
+            self.full_updates += 1
+        for info_hash, fields in delta.items():
+            key = info_hash.lower()
+            self.torrents.setdefault(key, {}).update(fields or {})
+            changed.add(key)
+        for info_hash in response.get("torrents_removed") or ():
+            self.torrents.pop(info_hash.lower(), None)
+            changed.discard(info_hash.lower())
+        if full:
+            changed = set(self.torrents)
+            self._snaps = {}
+        for key in changed:
+            self._snaps[key] = snapshot_from_qbt(key, self.torrents[key])
+        for key in [k for k in self._snaps if k not in self.torrents]:
+            del self._snaps[key]
+        rid = response.get("rid")
+        if isinstance(rid, int):
+            self.rid = rid
+        return changed
+
+    def reset(self) -> None:
+        """Forget everything: the next request (rid=0) gets a full update."""
+        self.rid = 0
+        self.torrents = {}
+        self._snaps = {}
+
+    def forget(self, info_hash: str) -> None:
+        self.torrents.pop(info_hash.lower(), None)
+        self._snaps.pop(info_hash.lower(), None)
+
+    def snapshot(self, info_hash: str) -> TorrentSnapshot | None:
+        return self._snaps.get(info_hash.lower())
+
+    def snapshots(self, category: str | None = None) -> dict[str, TorrentSnapshot]:
+        """Current snapshots (rebuilt only for torrents that changed), optionally only ``category``'s."""
+        if category is None:
+            return dict(self._snaps)
+        return {h: s for h, s in self._snaps.items() if s.category == category}
+
+
+# --- stall detection -----------------------------------------------------------------------------------
+
+
+class StallReason(enum.StrEnum):
+    NO_PROGRESS = "no_progress"
+    NO_SEEDS = "no_seeds"
+    NO_METADATA = "no_metadata"
+
+
+@dataclass(frozen=True)
+class StallPolicy:
+    no_progress_seconds: float = 30 * 60
+    no_seeds_seconds: float = 10 * 60
+    metadata_seconds: float = 10 * 60
+
+
+@dataclass(frozen=True)
+class StallVerdict:
+    info_hash: str
+    reason: StallReason
+    since: float
+    seconds: float
+
+    @property
+    def message(self) -> str:
+        minutes = int(self.seconds // 60)
+        return {
+            StallReason.NO_PROGRESS: f"no progress for {minutes} min",
+            StallReason.NO_SEEDS: f"no seeds for {minutes} min",
+            StallReason.NO_METADATA: f"metadata not resolved in {minutes} min",
+        }[self.reason]
+
+
+@dataclass
+class _Watch:
+    first_seen: float
+    last_progress_at: float
+    best_downloaded: int
+    best_progress: float
+    last_seeded_at: float
+    metadata_since: float | None
+
+
+@dataclass
+class StallTracker:
+    """Remembers, per hash, when progress last moved and when a seed was last seen.
+
+    Paused, checking, queued and completed torrents are not judged (their clocks restart when they resume), so
+    a person pausing a torrent never makes annexd give up on it.
+    """
+
+    policy: StallPolicy = field(default_factory=StallPolicy)
+    _watches: dict[str, _Watch] = field(default_factory=dict)
+
+    _ACTIVE = frozenset({DownloadState.DOWNLOADING, DownloadState.STALLED, DownloadState.METADATA})
+
+    def observe(self, snap: TorrentSnapshot, now: float) -> StallVerdict | None:
+        if snap.state not in self._ACTIVE:
+            self._watches.pop(snap.info_hash, None)  # the clocks start again when it becomes active
+            return None
+        watch = self._watches.get(snap.info_hash) or self._start(snap, now)
+        self._update(watch, snap, now)
+        return self._verdict(watch, snap, now)
+
+    def forget(self, info_hash: str) -> None:
+        self._watches.pop(info_hash, None)
+
+    def tracked(self) -> Iterable[str]:
+        return tuple(self._watches)
+
+    def _start(self, snap: TorrentSnapshot, now: float) -> _Watch:
+        watch = _Watch(now, now, snap.downloaded, snap.progress, now, None)
+        self._watches[snap.info_hash] = watch
+        return watch
+
+    def _update(self, watch: _Watch, snap: TorrentSnapshot, now: float) -> None:
+        if snap.downloaded > watch.best_downloaded or snap.progress > watch.best_progress:
+            watch.best_downloaded = max(watch.best_downloaded, snap.downloaded)
+            watch.best_progress = max(watch.best_progress, snap.progress)
+            watch.last_progress_at = now
+        if snap.num_seeds > 0:
+            watch.last_seeded_at = now
+        if snap.state is DownloadState.METADATA:
+            watch.metadata_since = now if watch.metadata_since is None else watch.metadata_since
+        else:
+            watch.metadata_since = None
+
+    def _verdict(self, watch: _Watch, snap: TorrentSnapshot, now: float) -> StallVerdict | None:
+        p = self.policy
+        if watch.metadata_since is not None and now - watch.metadata_since >= p.metadata_seconds:
+            return StallVerdict(snap.info_hash, StallReason.NO_METADATA, watch.metadata_since, now - watch.metadata_since)
+        if snap.state is DownloadState.METADATA:
+            return None
+        if now - watch.last_seeded_at >= p.no_seeds_seconds:
+            return StallVerdict(snap.info_hash, StallReason.NO_SEEDS, watch.last_seeded_at, now - watch.last_seeded_at)
+        if now - watch.last_progress_at >= p.no_progress_seconds:
+            return StallVerdict(
+                snap.info_hash, StallReason.NO_PROGRESS, watch.last_progress_at, now - watch.last_progress_at
+            )
+        return None
+
+
+RETRY_DELAYS_SECONDS: tuple[float, ...] = (5 * 60, 15 * 60, 60 * 60)
+
+
+def next_attempt_delay(attempt: int, delays: tuple[float, ...] = RETRY_DELAYS_SECONDS) -> float:
+    """Delay before download attempt ``attempt`` + 1 (1-based): 5, 15, then 60 min for every later attempt."""
+    if attempt < 1:
+        return delays[0]
+    return delays[min(attempt, len(delays)) - 1]

@@ -1,0 +1,159 @@
+"""SearchWorker end to end on a real PostgreSQL against a fake Torznab indexer."""
+
+from dataclasses import replace
+from datetime import date, datetime, timedelta
+
+import pykka
+import pytest
+
+from actors.context import ActorContext
+from actors.search import SearchWorker
+from annexd.config import Config, SearchConfig
+from annexd.pipeline import ProcessingStatus as S
+from annexd.torznab import TorznabClient, TorznabIndexer
+from store import migrate, queries
+from store.db import open_database
+from store.models import ProcessingItem, ProviderHealth
+from tests.fakes.torznab import FakeItem, FakeTorznab
+from tests.util import wait_until
+
+NOW = datetime(2026, 6, 1, 12, 0)
+GB = 1_000_000_000
+KEY = "idx-key-5551234"
+
+
+def _hash(n):
+    return f"{n:040x}"
+
+
+@pytest.fixture
+def pg(postgres_url):
+    database = open_database(postgres_url, max_connections=4)
+    with database.connection_context():
+        migrate.apply_all(database)
+    yield database
+    pykka.ActorRegistry.stop_all()
+    database.close_all()
+
+
+@pytest.fixture
+def indexer():
+    fake = FakeTorznab(api_key=KEY).start()
+    yield fake
+    fake.stop()
+
+
+def _worker(db, fake, **search):
+    idx = TorznabIndexer(name="fake", url=fake.base_url, api_key=KEY, min_interval=0.0, timeout=2.0)
+    cfg = replace(Config(), search=replace(SearchConfig(), **search))
+    ctx = ActorContext(db=db, config=cfg, clock=lambda: NOW)
+    return SearchWorker.start(ctx, 60_000, [TorznabClient(idx)])
+
+
+def _settled(db, request_id):
+    def check():
+        with db.connection_context():
+            items = queries.request_items(request_id)
+        if all(i.status not in (S.PENDING, S.SEARCHING) for i in items):
+            return {(i.season, i.episode): i for i in items}
+        return None
+    return wait_until(check, timeout=20, what="items leave PENDING/SEARCHING")
+
+
+def _request(db, spec):
+    with db.connection_context():
+        return queries.create_request(spec, NOW - timedelta(days=1)).id
+
+
+def test_movie_found_with_alternatives(pg, indexer):
+    indexer.items = [
+        FakeItem("Dune.2021.1080p.WEB-DL.DDP5.1.x264-GRP", 5 * GB, seeders=50, info_hash=_hash(1), category=2000),
+        FakeItem("Dune.2021.720p.WEB-DL.x264-OTHER", 3 * GB, seeders=80, info_hash=_hash(2), category=2000),
+        FakeItem("Dune.Part.Two.2024.1080p.WEB-DL.x264-GRP", 5 * GB, info_hash=_hash(3), category=2000),
+    ]
+    rid = _request(pg, queries.RequestSpec(kind="movie", title="Dune", year=2021, imdb_id="tt1160419"))
+    _worker(pg, indexer)
+    item = _settled(pg, rid)[(0, 0)]
+    assert item.status == S.FOUND and item.quality_met is True
+    assert item.release["title"].startswith("Dune.2021.1080p")
+    assert [r["title"] for r in item.available_releases] == ["Dune.2021.720p.WEB-DL.x264-OTHER"]
+    assert any(q.get("imdbid") == "tt1160419" for q in indexer.searches())
+
+
+def test_season_pack_preferred_and_unaired_episodes_await(pg, indexer):
+    future = NOW.date() + timedelta(days=14)
+    indexer.items = [
+        FakeItem("The.Show.S01E01.1080p.WEB-DL.x264-GRP", 2 * GB, seeders=90, info_hash=_hash(10)),
+        FakeItem("The.Show.S01.1080p.WEB-DL.x264-PACK", 6 * GB, seeders=20, info_hash=_hash(11)),
+        FakeItem("Other.Show.S01.1080p.WEB-DL.x264-PACK", 6 * GB, seeders=99, info_hash=_hash(12)),
+    ]
+    eps = tuple(queries.EpisodeSpec(1, e, f"E{e}", date(2026, 1, e)) for e in (1, 2, 3))
+    eps += (queries.EpisodeSpec(1, 4, "E4", future),)
+    rid = _request(pg, queries.RequestSpec(kind="tv", title="The Show", tvdb_id=777, episodes=eps))
+    with pg.connection_context():  # the unaired one must be due now to be searched at all
+        ProcessingItem.update(status=S.PENDING, next_retry_at=None).where(ProcessingItem.episode == 4).execute()
+    _worker(pg, indexer)
+    items = _settled(pg, rid)
+    packs = {items[(1, e)].release["title"] for e in (1, 2, 3)}
+    assert packs == {"The.Show.S01.1080p.WEB-DL.x264-PACK"}
+    assert all(items[(1, e)].status == S.FOUND for e in (1, 2, 3))
+    assert items[(1, 4)].status == S.AWAITING and "not aired" in items[(1, 4)].last_error
+    tv_queries = [q for q in indexer.searches() if q.get("t") == "tvsearch"]
+    assert len(tv_queries) == 1 and tv_queries[0]["tvdbid"] == "777" and tv_queries[0]["season"] == "1"
+
+
+def test_per_episode_fallback_and_multi_episode_releases(pg, indexer):
+    indexer.items = [
+        FakeItem("Show.Two.S02E01E02.1080p.WEB-DL.x264-GRP", 4 * GB, info_hash=_hash(20)),
+        FakeItem("Show.Two.S02E03.1080p.WEB-DL.x264-GRP", 2 * GB, info_hash=_hash(21)),
+    ]
+    eps = tuple(queries.EpisodeSpec(2, e) for e in (1, 2, 3))
+    rid = _request(pg, queries.RequestSpec(kind="tv", title="Show Two", episodes=eps))
+    _worker(pg, indexer)
+    items = _settled(pg, rid)
+    assert items[(2, 1)].release["title"] == items[(2, 2)].release["title"] == "Show.Two.S02E01E02.1080p.WEB-DL.x264-GRP"
+    assert items[(2, 3)].release["title"] == "Show.Two.S02E03.1080p.WEB-DL.x264-GRP"
+
+
+def test_below_profile_only_goes_to_quality_unavailable(pg, indexer):
+    indexer.items = [FakeItem("Old.Film.1999.DVDRip.XviD-OLD", 700_000_000, info_hash=_hash(30), category=2000)]
+    rid = _request(pg, queries.RequestSpec(kind="movie", title="Old Film", year=1999))
+    _worker(pg, indexer)
+    item = _settled(pg, rid)[(0, 0)]
+    assert item.status == S.QUALITY_UNAVAILABLE and item.quality_met is False
+    assert item.available_releases[0]["title"] == "Old.Film.1999.DVDRip.XviD-OLD"
+    assert item.next_retry_at > NOW and "below the quality profile" in item.last_error
+
+
+def test_nothing_found_waits_with_a_reason_and_backoff(pg, indexer):
+    indexer.items = []
+    rid = _request(pg, queries.RequestSpec(kind="movie", title="Nowhere", year=2020))
+    _worker(pg, indexer, retry_hours=6.0)
+    item = _settled(pg, rid)[(0, 0)]
+    assert item.status == S.AWAITING and item.attempts == 1
+    assert "no results" in item.last_error
+    assert timedelta(hours=5) < item.next_retry_at - NOW < timedelta(hours=7)
+
+
+def test_blocklisted_release_is_never_grabbed(pg, indexer):
+    indexer.items = [
+        FakeItem("Dune.2021.1080p.WEB-DL.x264-BAD", 5 * GB, seeders=99, info_hash=_hash(40), category=2000),
+        FakeItem("Dune.2021.1080p.WEB-DL.x264-GOOD", 5 * GB, seeders=5, info_hash=_hash(41), category=2000),
+    ]
+    with pg.connection_context():
+        queries.add_to_blocklist(_hash(40), "Dune.2021.1080p.WEB-DL.x264-BAD", "stalled", None, NOW)
+    rid = _request(pg, queries.RequestSpec(kind="movie", title="Dune", year=2021))
+    _worker(pg, indexer)
+    assert _settled(pg, rid)[(0, 0)].release["title"] == "Dune.2021.1080p.WEB-DL.x264-GOOD"
+
+
+def test_an_indexer_that_is_down_backs_off_and_items_wait(pg, indexer):
+    indexer.mode = "error500"
+    rid = _request(pg, queries.RequestSpec(kind="movie", title="Dune", year=2021))
+    _worker(pg, indexer)
+    item = _settled(pg, rid)[(0, 0)]
+    assert item.status == S.AWAITING and "fake" in item.last_error
+    with pg.connection_context():
+        health = ProviderHealth.get((ProviderHealth.kind == "indexer") & (ProviderHealth.name == "fake"))
+    assert health.state["level"] == 1 and health.state["disabled_until"] is not None
+    assert KEY not in (health.last_error or "") and KEY not in item.last_error
