@@ -72,3 +72,10 @@ class RestartChild:
     """Told to the supervisor by a restart timer once a child's backoff has elapsed."""
 
     name: str
+
+
+@dataclass(frozen=True)
+class RemoveRequestTorrents:
+    """Told to the DownloadWorker when a request is cancelled or deleted."""
+
+    request_id: int

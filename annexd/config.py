@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 from annexd.errors import ConfigError
+from annexd.qbittorrent import QbtClientSettings
 from annexd.quality import DEFAULT_PROFILE, QualityProfile
 from annexd.torznab import TorznabIndexer
 
@@ -87,6 +88,22 @@ class SearchConfig:
 
 
 @dataclass(frozen=True)
+class DownloadConfig:
+    # Stall policy (Sonarr/decluttarr-like): no progress, no seeds, or metadata not resolved for this long.
+    no_progress_minutes: float = 30.0
+    no_seeds_minutes: float = 10.0
+    metadata_minutes: float = 10.0
+    # Attempts on alternative releases before an item fails, and the pause before each retry.
+    max_attempts: int = 3
+    retry_delays_minutes: tuple[float, ...] = (5.0, 15.0, 60.0)
+    # Fetching a .torrent from an indexer link.
+    torrent_max_bytes: int = 10_000_000
+    fetch_timeout: float = 20.0
+    # Remove a torrent (and its files) once every item using it is delivered and seeding goals are met.
+    remove_after_delivery: bool = False
+
+
+@dataclass(frozen=True)
 class TmdbConfig:
     api_key: str = field(default="", repr=False, metadata=_secret("ANNEX_TMDB_API_KEY"))
     base_url: str = "https://api.themoviedb.org/3"
@@ -118,10 +135,12 @@ class Config:
     supervisor: SupervisorConfig = SupervisorConfig()
     logging: LoggingConfig = LoggingConfig()
     search: SearchConfig = SearchConfig()
+    download: DownloadConfig = DownloadConfig()
     tmdb: TmdbConfig = TmdbConfig()
     # Lists of tables ([[indexers]] ...), built as the integration's own settings dataclasses.
     indexers: tuple[TorznabIndexer, ...] = ()
     quality_profiles: tuple[QualityProfile, ...] = ()
+    download_clients: tuple[QbtClientSettings, ...] = ()
 
     def profile(self, name: str) -> QualityProfile:
         """The named quality profile; "default" (or an unknown name) is the first configured, else built-in."""

@@ -21,8 +21,10 @@ import pykka
 import structlog
 
 from actors.awaiting import AwaitingWorker
-from actors.search import SearchWorker
 from actors.context import ActorContext
+from actors.download import DownloadProgressWorker, DownloadWorker, FileMapWorker
+from actors.messages import RemoveRequestTorrents
+from actors.search import SearchWorker
 from actors.supervisor import ChildSpec, Supervisor
 from actors.writer import DbWriter
 from annexd import logs
@@ -32,6 +34,7 @@ from annexd.exitcodes import ExitCode
 from annexd.http.app import HttpDeps, make_app
 from annexd.http.server import HttpServer
 from annexd.pipeline import ProcessingStatus
+from annexd.qbittorrent import QbtClient
 from annexd.secrets import resolve as resolve_secret
 from annexd.tmdb import TmdbClient, TmdbSettings
 from annexd.torznab import TorznabClient
@@ -45,6 +48,9 @@ DUPLICATE_SIGNAL_WINDOW_S = 0.5
 # Which worker to wake when the writer moves an item into a status (event-driven hand-offs).
 WAKE_ON_STATUS: dict[ProcessingStatus, str] = {
     ProcessingStatus.PENDING: "search",
+    ProcessingStatus.FOUND: "download",
+    ProcessingStatus.DOWNLOADED: "encode",
+    ProcessingStatus.ENCODED: "deliver",
 }
 
 
@@ -67,6 +73,7 @@ class Daemon:
         self.exit_code = ExitCode.OK
         self.stop_requested = threading.Event()
         self.supervisor: pykka.ActorRef[Any] | None = None
+        self.qbt = {c.name: QbtClient(replace(c, password=self.secret(c.password))) for c in cfg.download_clients}
         self.http: HttpServer | None = None
         self._first_signal_at: float | None = None
 
@@ -84,7 +91,25 @@ class Daemon:
         if self.cfg.indexers:
             clients = [TorznabClient(replace(idx, api_key=self.secret(idx.api_key))) for idx in self.cfg.indexers]
             children.append(ChildSpec("search", lambda ctx: SearchWorker.start(ctx, w.poll_interval, clients)))
+        if self.qbt:
+            qbt = self.qbt
+            children += [
+                ChildSpec("download", lambda ctx: DownloadWorker.start(ctx, w.poll_interval, qbt)),
+                ChildSpec("progress", lambda ctx: DownloadProgressWorker.start(ctx, w.download_poll_interval, qbt)),
+                ChildSpec("filemap", lambda ctx: FileMapWorker.start(ctx, w.poll_interval * 2, qbt)),
+            ]
         return children
+
+    def _download_check(self) -> tuple[bool, Any]:
+        if not self.qbt:
+            return True, "idle: no download clients configured"
+        states = {name: client.health() for name, client in self.qbt.items()}
+        return not any(s["auth_failed"] for s in states.values()), states
+
+    def _request_cancelled(self, request_id: int) -> None:
+        ref = self.ctx.workers.get("download")
+        if ref is not None and ref.is_alive():
+            ref.tell(RemoveRequestTorrents(request_id))
 
     def secret(self, ref: str) -> str:
         """The value behind a config secret reference (env:, file:, secret: or a literal)."""
@@ -104,9 +129,10 @@ class Daemon:
         tmdb = self.tmdb()
         return HttpDeps(
             ctx=self.ctx,
-            checks={"search": self._search_check},
+            checks={"search": self._search_check, "download": self._download_check},
             expand_seasons=(lambda spec: expand_request(tmdb, spec)) if tmdb else None,
             on_request_created=lambda request_id: self.ctx.wake("search", f"request {request_id} created"),
+            on_request_cancelled=self._request_cancelled,
         )
 
     def _search_check(self) -> tuple[bool, Any]:

@@ -54,6 +54,9 @@ class MediaRequest(BaseModel):
 
 
 class Download(BaseModel):
+    """One torrent. ``state``: adding (hash stored, not yet in the client), downloading, completed (files ready
+    to map), mapped, removed, failed."""
+
     info_hash = pw.CharField(max_length=40, unique=True)
     client = pw.CharField(max_length=100)
     name = pw.CharField(max_length=1000, default="")

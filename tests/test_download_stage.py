@@ -1,0 +1,155 @@
+"""The download stage with a real qbittorrent-nox (seeder + downloader): grab, progress through the writer,
+completion hand-off, file mapping of a season pack, a stalled release replaced by its alternative, cancel."""
+
+import http.server
+import threading
+from dataclasses import replace
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pykka
+import pytest
+
+from actors.context import ActorContext
+from actors.download import DownloadProgressWorker, DownloadWorker, FileMapWorker
+from actors.messages import RemoveRequestTorrents
+from actors.writer import DbWriter
+from annexd.config import Config, DownloadConfig, WriterConfig
+from annexd.pipeline import ProcessingStatus as S
+from annexd.qbittorrent import QbtClient, QbtClientSettings
+from store import migrate, queries
+from store.db import open_database
+from store.models import Blocklist, Download, DownloadFile, ProcessingItem
+from tests.servers.qbittorrent import make_content, make_torrent
+from tests.util import wait_until
+
+MB = 1024 * 1024
+
+
+class TorrentServer:
+    """Serves .torrent files the way an indexer's download link does."""
+
+    def __init__(self):
+        self.files: dict[str, bytes] = {}
+        files = self.files
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                body = files.get(self.path)
+                self.send_response(200 if body else 404)
+                self.end_headers()
+                self.wfile.write(body or b"")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def add(self, name: str, data: bytes) -> str:
+        self.files[f"/{name}.torrent"] = data
+        return f"http://127.0.0.1:{self.server.server_port}/{name}.torrent"
+
+
+@pytest.fixture
+def stage(qbt_pair, postgres_url, tmp_path):
+    db = open_database(postgres_url, max_connections=6)
+    with db.connection_context():
+        migrate.apply_all(db)
+    dl = qbt_pair.downloader if hasattr(qbt_pair, "downloader") else None
+    settings = QbtClientSettings(name="qbt", url=dl.url if dl else "", category="annexd-test")
+    client = QbtClient(settings)
+    cfg = replace(Config(state_dir=str(tmp_path / "state")),
+                  writer=replace(WriterConfig(), flush_interval_ms=100),
+                  download=replace(DownloadConfig(), no_seeds_minutes=0.05, metadata_minutes=0.05,
+                                   retry_delays_minutes=(0.0,)))
+    ctx = ActorContext(db=db, config=cfg)
+    ctx.writer = DbWriter.start(ctx)
+    clients = {"qbt": client}
+    ctx.workers["download"] = DownloadWorker.start(ctx, 200, clients)
+    ctx.workers["progress"] = DownloadProgressWorker.start(ctx, 250, clients)
+    ctx.workers["filemap"] = FileMapWorker.start(ctx, 500, clients)
+    server = TorrentServer()
+    yield ctx, db, qbt_pair, server
+    pykka.ActorRegistry.stop_all()
+    server.server.shutdown()
+    db.close_all()
+
+
+def _found(db, spec, release, alternatives=()):
+    with db.connection_context():
+        req = queries.create_request(spec, datetime.now() - timedelta(days=1))
+        ProcessingItem.update(status=S.FOUND, release=release, available_releases=list(alternatives)).where(
+            ProcessingItem.request == req.id).execute()
+        return req.id
+
+
+def _release(title, url, info_hash):
+    return {"guid": info_hash, "info_hash": info_hash, "title": title, "download_url": url, "size": 1}
+
+
+def _items(db, request_id):
+    with db.connection_context():
+        return {(i.season, i.episode): i for i in queries.request_items(request_id)}
+
+
+def _connect_when_added(pair, info_hash):
+    wait_until(lambda: pair.downloader.api().torrents_info(torrent_hashes=info_hash), timeout=20,
+               what="torrent added to the downloader")
+    pair.connect(info_hash)
+
+
+def test_season_pack_downloads_and_maps_every_episode(stage, tmp_path):
+    ctx, db, pair, server = stage
+    root = make_content(pair.content_root / "The.Show.S01.1080p.WEB-DL.x264-GRP", {
+        "The.Show.S01E01.1080p.WEB-DL.x264-GRP.mkv": 3 * MB, "The.Show.S01E02.1080p.WEB-DL.x264-GRP.mkv": 3 * MB,
+        "The.Show.S01E03.1080p.WEB-DL.x264-GRP.mkv": 3 * MB, "Sample/the.show.s01e01.sample.mkv": 200_000,
+        "The.Show.S01.nfo": 2_000})
+    torrent, info_hash = pair.seed(root)
+    url = server.add("pack", torrent)
+    eps = tuple(queries.EpisodeSpec(1, e) for e in (1, 2, 3))
+    rid = _found(db, queries.RequestSpec(kind="tv", title="The Show", episodes=eps),
+                 _release("The.Show.S01.1080p.WEB-DL.x264-GRP", url, info_hash))
+    _connect_when_added(pair, info_hash)
+    items = wait_until(lambda: (lambda it: it if all(i.status == S.DOWNLOADED for i in it.values()) else None)(
+        _items(db, rid)), timeout=60, what="all three episodes DOWNLOADED")
+    for (season, ep), item in items.items():
+        path = Path(item.source_file_path)
+        assert path.is_file() and f"S01E0{ep}" in path.name and "sample" not in path.name.lower()
+        assert item.downloaded_at is not None and item.progress == 100.0
+    with db.connection_context():
+        assert Download.select().count() == 1  # one torrent shared by the pack's items
+        assert {f.role for f in DownloadFile.select()} >= {"video", "ignored"}
+
+
+def test_stalled_release_is_blocklisted_and_the_alternative_downloads(stage):
+    ctx, db, pair, server = stage
+    dead_root = make_content(pair.content_root / "dead", {"Film.2020.1080p.WEB-DL.x264-DEAD.mkv": 2 * MB})
+    dead_torrent, dead_hash = make_torrent(dead_root)  # nobody seeds this one
+    good_root = make_content(pair.content_root / "good", {"Film.2020.1080p.WEB-DL.x264-GOOD.mkv": 2 * MB})
+    good_torrent, good_hash = pair.seed(good_root)
+    dead = _release("Film.2020.1080p.WEB-DL.x264-DEAD", server.add("dead", dead_torrent), dead_hash)
+    good = _release("Film.2020.1080p.WEB-DL.x264-GOOD", server.add("good", good_torrent), good_hash)
+    rid = _found(db, queries.RequestSpec(kind="movie", title="Film", year=2020), dead, [good])
+    _connect_when_added(pair, good_hash)
+    item = wait_until(lambda: (lambda i: i if i.status == S.DOWNLOADED else None)(_items(db, rid)[(0, 0)]),
+                      timeout=90, what="the alternative downloaded")
+    assert "GOOD" in item.source_file_path and item.release["info_hash"] == good_hash
+    with db.connection_context():
+        assert Blocklist.get_or_none(Blocklist.release_key == dead_hash) is not None
+    assert not pair.downloader.api().torrents_info(torrent_hashes=dead_hash)  # removed from the client
+
+
+def test_cancel_removes_the_torrent_with_its_files(stage):
+    ctx, db, pair, server = stage
+    root = make_content(pair.content_root / "cancel", {"Gone.2021.1080p.WEB-DL.x264-GRP.mkv": 2 * MB})
+    torrent, info_hash = pair.seed(root)
+    rid = _found(db, queries.RequestSpec(kind="movie", title="Gone", year=2021),
+                 _release("Gone.2021.1080p.WEB-DL.x264-GRP", server.add("gone", torrent), info_hash))
+    _connect_when_added(pair, info_hash)
+    wait_until(lambda: _items(db, rid)[(0, 0)].status == S.DOWNLOADED, timeout=60, what="downloaded")
+    with db.connection_context():
+        queries.cancel_request(rid, datetime.now())
+    removed = ctx.workers["download"].ask(RemoveRequestTorrents(rid), timeout=30)
+    assert removed == 1
+    wait_until(lambda: not pair.downloader.api().torrents_info(torrent_hashes=info_hash), what="torrent gone")
