@@ -20,13 +20,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
-from annexd.errors import ConfigError
+from annexd.encode_profiles import EncodeProfile
+from annexd.errors import AnnexdError, ConfigError
 from annexd.qbittorrent import QbtClientSettings
 from annexd.quality import DEFAULT_PROFILE, QualityProfile
 from annexd.torznab import TorznabIndexer
 
+DEFAULT_ENCODE_PROFILE = EncodeProfile(name="default", codec="libx265", crf=24, preset="medium", audio="copy")
+
 # Fields of list-section entries that hold secret references (env:NAME, file:/path, secret:NAME or a literal).
-SECRET_FIELDS = frozenset({"api_key", "token", "password", "passkey"})
+SECRET_FIELDS = frozenset({"api_key", "token", "tokens", "password", "passkey"})
 
 ENV_PREFIX = "ANNEX_"
 
@@ -104,6 +107,22 @@ class DownloadConfig:
 
 
 @dataclass(frozen=True)
+class EncoderConfig:
+    # A built-in agent on this machine, so one machine needs no extra process.
+    local: bool = True
+    local_max_jobs: int = 1
+    # Tokens of remote agents (secret references: env:NAME, file:/path, secret:NAME).
+    tokens: tuple[str, ...] = ()
+    heartbeat_timeout: float = 90.0
+    stall_seconds: float = 120.0
+    max_attempts: int = 10
+    # The encode profile used when a request's targets name none.
+    profile: str = "default"
+    # Where encoded files are written before delivery (default: <state_dir>/encode).
+    work_dir: str = ""
+
+
+@dataclass(frozen=True)
 class TmdbConfig:
     api_key: str = field(default="", repr=False, metadata=_secret("ANNEX_TMDB_API_KEY"))
     base_url: str = "https://api.themoviedb.org/3"
@@ -136,11 +155,13 @@ class Config:
     logging: LoggingConfig = LoggingConfig()
     search: SearchConfig = SearchConfig()
     download: DownloadConfig = DownloadConfig()
+    encoders: EncoderConfig = EncoderConfig()
     tmdb: TmdbConfig = TmdbConfig()
     # Lists of tables ([[indexers]] ...), built as the integration's own settings dataclasses.
     indexers: tuple[TorznabIndexer, ...] = ()
     quality_profiles: tuple[QualityProfile, ...] = ()
     download_clients: tuple[QbtClientSettings, ...] = ()
+    encode_profiles: tuple[EncodeProfile, ...] = ()
 
     def profile(self, name: str) -> QualityProfile:
         """The named quality profile; "default" (or an unknown name) is the first configured, else built-in."""
@@ -148,6 +169,17 @@ class Config:
             if p.name == name:
                 return p
         return self.quality_profiles[0] if self.quality_profiles else DEFAULT_PROFILE
+
+    def encode_profile(self, name: str | None = None) -> EncodeProfile:
+        wanted = name or self.encoders.profile
+        for p in self.encode_profiles:
+            if p.name == wanted:
+                return p
+        return self.encode_profiles[0] if self.encode_profiles else DEFAULT_ENCODE_PROFILE
+
+    @property
+    def encode_dir(self) -> Path:
+        return Path(self.encoders.work_dir).expanduser() if self.encoders.work_dir else self.state_path / "encode"
 
     @property
     def state_path(self) -> Path:
@@ -209,12 +241,20 @@ def _load_dataclass(cls: type, raw: Mapping[str, Any], prefix: str, env: Mapping
         env_name = f.metadata.get("env") or ENV_PREFIX + key.replace(".", "_").upper()
         value = None
         if name in raw:  # checked even when the environment overrides it: a bad file is still reported
-            value = _parse_scalar(kind, raw[name], key, problems, False)
+            value = _coerce(kind, raw[name], key, problems)
         if env_name in env:
-            value = _parse_scalar(kind, env[env_name], f"{key} (from {env_name})", problems, True)
+            value = _from_env(kind, env[env_name], f"{key} (from {env_name})", problems)
         if value is not None:
             values[name] = value
     return cls(**values)
+
+
+def _from_env(kind: Any, raw: str, key: str, problems: list[str]) -> Any:
+    """An environment value: a list field takes comma-separated items."""
+    if typing.get_origin(kind) is tuple:
+        return _coerce(kind, [_from_env(typing.get_args(kind)[0], v.strip(), key, problems)
+                              for v in raw.split(",") if v.strip()], key, problems)
+    return _parse_scalar(kind, raw, key, problems, True)
 
 
 def _coerce(kind: Any, raw: Any, key: str, problems: list[str]) -> Any:
@@ -268,7 +308,7 @@ def build(cls: type, raw: Mapping[str, Any], prefix: str, problems: list[str]) -
         return None
     try:
         return cls(**values)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, AnnexdError) as exc:
         problems.append(f"{prefix.rstrip('.')}: {exc}")
         return None
 

@@ -7,7 +7,9 @@ Stop (one time budget, reverse order): HTTP -> workers -> writer (final flush) -
 from __future__ import annotations
 
 import os
+import secrets
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -23,12 +25,14 @@ import structlog
 from actors.awaiting import AwaitingWorker
 from actors.context import ActorContext
 from actors.download import DownloadProgressWorker, DownloadWorker, FileMapWorker
+from actors.encode import EncodeDispatcher, hub_callbacks
 from actors.messages import RemoveRequestTorrents
 from actors.search import SearchWorker
 from actors.supervisor import ChildSpec, Supervisor
 from actors.writer import DbWriter
 from annexd import logs
 from annexd.config import Config, secret_values
+from annexd.encoder_hub import EncoderHub, HubSettings
 from annexd.errors import InvalidInputError, StoreError
 from annexd.exitcodes import ExitCode
 from annexd.http.app import HttpDeps, make_app
@@ -73,6 +77,9 @@ class Daemon:
         self.exit_code = ExitCode.OK
         self.stop_requested = threading.Event()
         self.supervisor: pykka.ActorRef[Any] | None = None
+        self.local_token = ""
+        self.local_agent: subprocess.Popen[bytes] | None = None
+        self.hub = self._make_hub()
         self.qbt = {c.name: QbtClient(replace(c, password=self.secret(c.password))) for c in cfg.download_clients}
         self.http: HttpServer | None = None
         self._first_signal_at: float | None = None
@@ -98,7 +105,59 @@ class Daemon:
                 ChildSpec("progress", lambda ctx: DownloadProgressWorker.start(ctx, w.download_poll_interval, qbt)),
                 ChildSpec("filemap", lambda ctx: FileMapWorker.start(ctx, w.poll_interval * 2, qbt)),
             ]
+        if self.hub is not None:
+            hub = self.hub
+            children.append(ChildSpec("encode", lambda ctx: EncodeDispatcher.start(ctx, w.encoder_poll_interval, hub)))
         return children
+
+    def _make_hub(self) -> EncoderHub | None:
+        """The encoder hub: remote agents authenticate with a configured token, the local agent with its own."""
+        tokens = {self.secret(t) for t in self.cfg.encoders.tokens}
+        if self.cfg.encoders.local:
+            self.local_token = secrets.token_urlsafe(32)
+            logs.add_secrets([self.local_token])
+            tokens.add(self.local_token)
+        if not tokens:
+            return None
+        settings = HubSettings(tokens=frozenset(tokens), heartbeat_timeout=self.cfg.encoders.heartbeat_timeout)
+        return EncoderHub(settings, **hub_callbacks(self._tell_encoder))
+
+    def _tell_encoder(self, message: Any) -> None:
+        ref = self.ctx.workers.get("encode")
+        if ref is not None and ref.is_alive():
+            ref.tell(message)
+
+    def _start_local_agent(self) -> None:
+        if not (self.hub is not None and self.cfg.encoders.local and self.http is not None):
+            return
+        token_file = self.cfg.state_path / "local-encoder.token"
+        token_file.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(self.local_token)
+        self.local_agent = subprocess.Popen(
+            [sys.executable, "-m", "annexd.encoder_agent", "--server", self.http.url, "--token-file", str(token_file),
+             "--id", "local", "--max-jobs", str(self.cfg.encoders.local_max_jobs),
+             "--stall-seconds", str(self.cfg.encoders.stall_seconds), "--drain-seconds", "5"],
+            stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+        log.info("local_encoder_started", pid=self.local_agent.pid)
+
+    def _stop_local_agent(self, timeout: float) -> None:
+        agent = self.local_agent
+        if agent is None or agent.poll() is not None:
+            return
+        agent.terminate()
+        try:
+            agent.wait(timeout)
+        except subprocess.TimeoutExpired:
+            agent.kill()
+            agent.wait(5)
+
+    def _encode_check(self) -> tuple[bool, Any]:
+        if self.hub is None:
+            return True, "idle: no encoder agents configured"
+        return True, {"agents": [agent["id"] for agent in self.hub.snapshot()["agents"]]}
 
     def _download_check(self) -> tuple[bool, Any]:
         if not self.qbt:
@@ -129,7 +188,7 @@ class Daemon:
         tmdb = self.tmdb()
         return HttpDeps(
             ctx=self.ctx,
-            checks={"search": self._search_check, "download": self._download_check},
+            checks={"search": self._search_check, "download": self._download_check, "encode": self._encode_check},
             expand_seasons=(lambda spec: expand_request(tmdb, spec)) if tmdb else None,
             on_request_created=lambda request_id: self.ctx.wake("search", f"request {request_id} created"),
             on_request_cancelled=self._request_cancelled,
@@ -151,8 +210,11 @@ class Daemon:
                  max_connections=self.cfg.database.max_connections)
         self.supervisor = Supervisor.start(self.ctx, self.children(), on_give_up=self._give_up)
         if self.cfg.http.enabled:
-            self.http = HttpServer(make_app(self.http_deps()), self.cfg.http.host, self.cfg.http.port).start()
+            routes = [self.hub.add_routes] if self.hub is not None else []
+            app = make_app(self.http_deps(), routes)
+            self.http = HttpServer(app, self.cfg.http.host, self.cfg.http.port).start()
             log.info("http_listening", url=self.http.url)
+            self._start_local_agent()
         _notify_systemd("READY=1\nSTATUS=running")
 
     def _give_up(self, reason: str) -> None:
@@ -170,6 +232,7 @@ class Daemon:
         deadline = time.monotonic() + budget
         _notify_systemd("STOPPING=1")
         log.info("stopping", budget_s=budget)
+        self._stop_local_agent(timeout=min(8.0, budget / 3))
         if self.http is not None:
             self.http.stop(timeout=min(5.0, budget / 4))
         if self.supervisor is not None and self.supervisor.is_alive():

@@ -94,6 +94,7 @@ class ProcessingItem(BaseModel):
     download = pw.ForeignKeyField(Download, null=True, backref="items", on_delete="SET NULL")
     encode_job_id = pw.IntegerField(null=True)
     source_file_path = pw.TextField(null=True)
+    encoded_file_path = pw.TextField(null=True)
     downloaded_at = pw.DateTimeField(null=True)
     encoded_at = pw.DateTimeField(null=True)
     delivered_at = pw.DateTimeField(null=True)

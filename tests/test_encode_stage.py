@@ -1,0 +1,87 @@
+"""The encode stage in a real in-process daemon: the built-in local agent (a real subprocess over the
+daemon's WebSocket) encodes with real ffmpeg; with no agent, items say they wait for an encoder."""
+
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from annexd.config import load_config
+from annexd.daemon import Daemon
+from annexd.ffmpeg import probe
+from annexd.pipeline import ProcessingStatus as S
+from store import migrate, queries
+from store.db import open_database
+from store.models import ProcessingItem
+from tests.media import make_clip
+from tests.util import free_port, wait_until
+
+PROFILE = """
+[[encode_profiles]]
+name = "fast"
+codec = "libx264"
+crf = 30
+preset = "ultrafast"
+max_height = 180
+audio = "aac"
+"""
+
+
+def _daemon(tmp_path: Path, extra: str = "", env: dict | None = None) -> Daemon:
+    cfg_file = tmp_path / "annexd.toml"
+    cfg_file.write_text(PROFILE + extra)
+    cfg = load_config(cfg_file, env={"ANNEX_STATE_DIR": str(tmp_path / "state"), "ANNEX_HTTP_PORT": str(free_port()),
+                                     "ANNEX_ENCODER_POLL_INTERVAL": "200", **(env or {})})
+    db = open_database(cfg.database_url)
+    with db.connection_context():
+        migrate.apply_all(db)
+    return Daemon(cfg, db)
+
+
+def _downloaded_item(daemon: Daemon, source: Path) -> int:
+    with daemon.db.connection_context():
+        req = queries.create_request(queries.RequestSpec(kind="movie", title="Clip", year=2024), datetime.now())
+        item = queries.request_items(req.id)[0]
+        ProcessingItem.update(status=S.DOWNLOADED, source_file_path=str(source)).where(
+            ProcessingItem.id == item.id).execute()
+        return item.id
+
+
+def _item(daemon: Daemon, item_id: int) -> ProcessingItem:
+    with daemon.db.connection_context():
+        return ProcessingItem.get_by_id(item_id)
+
+
+@pytest.fixture
+def clip(tmp_path):
+    return make_clip(tmp_path / "Clip.2024.1080p.WEB-DL.mkv", seconds=2, size="320x240")
+
+
+def test_local_agent_encodes_and_the_output_verifies(tmp_path, clip):
+    daemon = _daemon(tmp_path)
+    item_id = _downloaded_item(daemon, clip)
+    daemon.start()
+    try:
+        item = wait_until(lambda: (lambda i: i if i.status in (S.ENCODED, S.FAILED) else None)(
+            _item(daemon, item_id)), timeout=90, what="item ENCODED")
+        assert item.status == S.ENCODED, item.last_error
+        out = Path(item.encoded_file_path)
+        info = probe(out)
+        assert info.video_codec == "h264" and info.height == 180 and info.has_audio
+        assert item.encoded_at is not None and not list(out.parent.glob(".*partial*"))
+    finally:
+        daemon.shutdown()
+    assert daemon.local_agent is not None and daemon.local_agent.poll() is not None  # agent stopped too
+
+
+def test_without_an_agent_items_wait_for_an_encoder(tmp_path, clip):
+    daemon = _daemon(tmp_path, "[encoders]\nlocal = false\ntokens = [\"remote-agent-token-123\"]\n",
+                     env={})
+    item_id = _downloaded_item(daemon, clip)
+    daemon.start()
+    try:
+        item = wait_until(lambda: (lambda i: i if i.detail == "waiting for an encoder" else None)(
+            _item(daemon, item_id)), timeout=30, what="waiting for an encoder")
+        assert item.status == S.ENCODING
+    finally:
+        daemon.shutdown()
