@@ -134,32 +134,78 @@ def cmd_status(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+def cmd_secret(args: argparse.Namespace) -> int:
+    from annexd.daemon import open_secret_store
+    from annexd.errors import InvalidInputError
+    from store.migrate import require_current
+
+    cfg = _config(args)
+    db = _db(cfg)
+    with db.connection_context():
+        require_current(db)
+        store = open_secret_store(cfg)
+        if args.action == "set":
+            value = sys.stdin.read().rstrip("\r\n")
+            try:
+                store.set(args.name, value)
+            except InvalidInputError as exc:
+                print(f"secret {args.name!r} not stored: {exc}", file=sys.stderr)
+                return ExitCode.USAGE
+            print(f"stored secret {args.name!r} (refer to it as secret:{args.name})")
+        elif args.action == "delete":
+            store.delete(args.name)
+            print(f"deleted secret {args.name!r}")
+        else:
+            for name in store.names():
+                print(name)
+    return ExitCode.OK
+
+
+def cmd_encoder(args: argparse.Namespace) -> int:
+    from annexd import encoder_agent
+
+    return int(encoder_agent.main(args.agent_args))
+
+
 # --- parser ----------------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="annexd", description="annexd media-pipeline daemon")
     parser.add_argument("--version", action="version", version=f"annexd {__version__}")
     parser.add_argument("-c", "--config", help="TOML config file (default: $ANNEX_CONFIG, else none)")
+    # --config is also accepted after the command (`annexd run --config FILE`).
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-c", "--config", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", help="run the daemon").set_defaults(func=cmd_run)
-    sub.add_parser("check-config", help="validate the config, listing every problem").set_defaults(
+    sub.add_parser("run", help="run the daemon", parents=[common]).set_defaults(func=cmd_run)
+    sub.add_parser("check-config", help="validate the config, listing every problem", parents=[common]).set_defaults(
         func=cmd_check_config)
-    p = sub.add_parser("migrate", help="apply database migrations")
+    sec = sub.add_parser("secret", help="the encrypted secret store").add_subparsers(dest="action", required=True)
+    for action, text in (("set", "store NAME, reading the value from stdin"), ("delete", "remove NAME")):
+        sp = sec.add_parser(action, help=text, parents=[common])
+        sp.add_argument("name")
+        sp.set_defaults(func=cmd_secret)
+    sec.add_parser("list", help="names only, never values", parents=[common]).set_defaults(func=cmd_secret)
+    enc = sub.add_parser("encoder", help="run a remote encoder agent (see `annexd encoder --help`)", add_help=False)
+    enc.add_argument("agent_args", nargs=argparse.REMAINDER)
+    enc.set_defaults(func=cmd_encoder)
+    p = sub.add_parser("migrate", help="apply database migrations", parents=[common])
     p.add_argument("--list", action="store_true", help="list migrations and whether they are applied")
     p.add_argument("--rollback", type=int, metavar="N", help="roll back the last N migrations")
     p.set_defaults(func=cmd_migrate)
-    sub.add_parser("status", help="items by status and database state").set_defaults(func=cmd_status)
+    sub.add_parser("status", help="items by status and database state", parents=[common]).set_defaults(
+        func=cmd_status)
     req = sub.add_parser("request", help="add, list, show or cancel requests").add_subparsers(
         dest="action", required=True)
-    add = req.add_parser("add", help="request a movie, or TV episodes with --episode")
+    add = req.add_parser("add", help="request a movie, or TV episodes with --episode", parents=[common])
     add.add_argument("title")
     add.add_argument("--year", type=int)
     add.add_argument("--tmdb-id", type=int)
     add.add_argument("--episode", action="append", help="S01E02 or S01E02@2024-05-01 (repeatable)")
     add.add_argument("--target", action="append", help="storage target name (repeatable)")
-    lst = req.add_parser("list")
+    lst = req.add_parser("list", parents=[common])
     lst.add_argument("--limit", type=int, default=50)
     for action in ("show", "cancel"):
-        req.add_parser(action).add_argument("id", type=int)
+        req.add_parser(action, parents=[common]).add_argument("id", type=int)
     for p in req.choices.values():
         p.set_defaults(func=cmd_request)
     return parser
@@ -167,6 +213,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["encoder"]:  # the agent has its own options (argparse cannot pass a leading --help on)
+        return cmd_encoder(argparse.Namespace(agent_args=argv[1:]))
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -20,7 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from annexd.delivery import Target, validate_target
 from annexd.encode_profiles import EncodeProfile
+from annexd.mediaservers import MediaServer, validate_media_server
+from annexd.naming import NamingTemplates, validate_template
 from annexd.errors import AnnexdError, ConfigError
 from annexd.qbittorrent import QbtClientSettings
 from annexd.quality import DEFAULT_PROFILE, QualityProfile
@@ -123,6 +126,14 @@ class EncoderConfig:
 
 
 @dataclass(frozen=True)
+class DeliveryConfig:
+    max_attempts: int = 5
+    retry_minutes: float = 5.0
+    # Parallel deliveries in all (each target also has its own max_concurrent).
+    max_parallel: int = 4
+
+
+@dataclass(frozen=True)
 class TmdbConfig:
     api_key: str = field(default="", repr=False, metadata=_secret("ANNEX_TMDB_API_KEY"))
     base_url: str = "https://api.themoviedb.org/3"
@@ -156,12 +167,16 @@ class Config:
     search: SearchConfig = SearchConfig()
     download: DownloadConfig = DownloadConfig()
     encoders: EncoderConfig = EncoderConfig()
+    delivery: DeliveryConfig = DeliveryConfig()
+    naming: NamingTemplates = NamingTemplates()
     tmdb: TmdbConfig = TmdbConfig()
     # Lists of tables ([[indexers]] ...), built as the integration's own settings dataclasses.
     indexers: tuple[TorznabIndexer, ...] = ()
     quality_profiles: tuple[QualityProfile, ...] = ()
     download_clients: tuple[QbtClientSettings, ...] = ()
     encode_profiles: tuple[EncodeProfile, ...] = ()
+    targets: tuple[Target, ...] = ()
+    media_servers: tuple[MediaServer, ...] = ()
 
     def profile(self, name: str) -> QualityProfile:
         """The named quality profile; "default" (or an unknown name) is the first configured, else built-in."""
@@ -176,6 +191,10 @@ class Config:
             if p.name == wanted:
                 return p
         return self.encode_profiles[0] if self.encode_profiles else DEFAULT_ENCODE_PROFILE
+
+    @property
+    def master_key_path(self) -> Path:
+        return self.state_path / "master.key"
 
     @property
     def encode_dir(self) -> Path:
@@ -260,7 +279,18 @@ def _from_env(kind: Any, raw: str, key: str, problems: list[str]) -> Any:
 def _coerce(kind: Any, raw: Any, key: str, problems: list[str]) -> Any:
     """Coerce a TOML value to a field type: scalars, ``X | None``, ``tuple[X, ...]``, mappings of dataclasses."""
     origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin is typing.Literal:
+        if raw not in args:
+            problems.append(f"{key}: {raw!r} is not one of {', '.join(map(str, args))}")
+            return None
+        return raw
     if origin in (types.UnionType, typing.Union):
+        if raw is None:
+            return None
+        literal_or_types = [a for a in args if a is not type(None)]
+        if len(literal_or_types) > 1 and isinstance(raw, str) and str in literal_or_types:
+            return raw
+
         inner = [a for a in args if a is not type(None)]
         return None if raw is None else _coerce(inner[0], raw, key, problems)
     if origin is tuple:
@@ -354,6 +384,16 @@ def _validate(cfg: Config, problems: list[str]) -> None:
         problems.append(f"logging.level: {cfg.logging.level!r} is not one of debug, info, warning, error")
     if cfg.logging.format not in ("auto", "json", "console"):
         problems.append(f"logging.format: {cfg.logging.format!r} is not one of auto, json, console")
+    for target in cfg.targets:
+        problems.extend(f"targets[{target.name}]: {p}" for p in validate_target(target))
+        if target.media_server and target.media_server not in {m.name for m in cfg.media_servers}:
+            problems.append(f"targets[{target.name}].media_server: no media server named {target.media_server!r}")
+        if target.encode_profile and target.encode_profile not in {p.name for p in cfg.encode_profiles}:
+            problems.append(f"targets[{target.name}].encode_profile: no encode profile named {target.encode_profile!r}")
+    for server in cfg.media_servers:
+        problems.extend(f"media_servers[{server.name}]: {p}" for p in validate_media_server(server))
+    for kind in ("movie", "episode", "daily"):
+        problems.extend(f"naming.{kind}: {p}" for p in validate_template(getattr(cfg.naming, kind), kind))
     if cfg.supervisor.restart_budget < 0:
         problems.append("supervisor.restart_budget: must be >= 0")
 

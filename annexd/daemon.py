@@ -24,6 +24,7 @@ import structlog
 
 from actors.awaiting import AwaitingWorker
 from actors.context import ActorContext
+from actors.deliver import DeliverWorker
 from actors.download import DownloadProgressWorker, DownloadWorker, FileMapWorker
 from actors.encode import EncodeDispatcher, hub_callbacks
 from actors.messages import RemoveRequestTorrents
@@ -32,6 +33,7 @@ from actors.supervisor import ChildSpec, Supervisor
 from actors.writer import DbWriter
 from annexd import logs
 from annexd.config import Config, secret_values
+from annexd.delivery import Target
 from annexd.encoder_hub import EncoderHub, HubSettings
 from annexd.errors import InvalidInputError, StoreError
 from annexd.exitcodes import ExitCode
@@ -39,12 +41,13 @@ from annexd.http.app import HttpDeps, make_app
 from annexd.http.server import HttpServer
 from annexd.pipeline import ProcessingStatus
 from annexd.qbittorrent import QbtClient
-from annexd.secrets import resolve as resolve_secret
+from annexd.secrets import MasterKey, SecretStore, resolve as resolve_secret
 from annexd.tmdb import TmdbClient, TmdbSettings
 from annexd.torznab import TorznabClient
 from store import migrate
 from store.db import open_database, redact_url
 from store.queries import EpisodeSpec, RequestSpec
+from store.secret_backend import DbSecretBackend
 
 log = structlog.get_logger("annexd.daemon")
 DUPLICATE_SIGNAL_WINDOW_S = 0.5
@@ -105,6 +108,10 @@ class Daemon:
                 ChildSpec("progress", lambda ctx: DownloadProgressWorker.start(ctx, w.download_poll_interval, qbt)),
                 ChildSpec("filemap", lambda ctx: FileMapWorker.start(ctx, w.poll_interval * 2, qbt)),
             ]
+        if self.cfg.targets:
+            targets = [self._target(t) for t in self.cfg.targets]
+            servers = {m.name: replace(m, token=self.secret(str(m.token))) for m in self.cfg.media_servers}
+            children.append(ChildSpec("deliver", lambda ctx: DeliverWorker.start(ctx, w.poll_interval, targets, servers)))
         if self.hub is not None:
             hub = self.hub
             children.append(ChildSpec("encode", lambda ctx: EncodeDispatcher.start(ctx, w.encoder_poll_interval, hub)))
@@ -174,9 +181,21 @@ class Daemon:
         """The value behind a config secret reference (env:, file:, secret: or a literal)."""
         if not ref:
             return ""
-        value = resolve_secret(ref).reveal()
+        store = None
+        if ref.startswith("secret:"):
+            with self.db.connection_context():
+                store = open_secret_store(self.cfg)
+                value = resolve_secret(ref, store=store).reveal()
+        else:
+            value = resolve_secret(ref).reveal()
         logs.add_secrets([value])
         return value
+
+    def _target(self, target: Target) -> Target:
+        """Remote targets pin host keys in a state file unless the config names one."""
+        if target.protocol != "local" and not target.known_hosts_file:
+            return replace(target, known_hosts_file=str(self.cfg.state_path / "known_hosts"))
+        return target
 
     def tmdb(self) -> TmdbClient | None:
         key = self.secret(self.cfg.tmdb.api_key)
@@ -271,6 +290,11 @@ class Daemon:
         self._first_signal_at = now
         log.info("signal_received", signal=signal.Signals(signum).name)
         self.request_stop()
+
+
+def open_secret_store(cfg: Config) -> SecretStore:
+    """The encrypted store: ciphertexts in the database, the master key in <state_dir>/master.key (0600)."""
+    return SecretStore(DbSecretBackend(), MasterKey.load_or_create(cfg.master_key_path))
 
 
 def expand_request(client: TmdbClient, spec: RequestSpec) -> RequestSpec:

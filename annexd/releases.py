@@ -6,15 +6,18 @@ release group and PROPER/REPACK flags. ``normalize_title`` turns titles into a c
 
 How a name is read:
 
-1. Paths: the base name is parsed; when it carries no season and no air date, the parent directory supplies
-   the season and the series title (``Show.S01.1080p/Episode 3.mkv`` -> S1E3), and any quality field the base
-   name lacks.
+1. Paths: the base name is parsed; when it carries no season and no air date, the nearest folder with one
+   supplies the season and the series title (``Show.S01.1080p/Episode 3.mkv`` -> S1E3; a bare leading number
+   ``05 - Title.mkv`` in a season folder is the episode), but never ``full_season``: one file is not a pack.
+   A file with its own season takes the title of a folder of that season (file names in packs are often
+   abbreviated). Quality fields the base name lacks come from the folders. "A / B" with spaces is not a path.
 2. Known file extensions, website prefixes (``www.site.com - ``) and a leading ``[Group]`` (anime style, taken
    as the release group) are removed.
 3. The numbering is looked for in a fixed priority order: ``S01E02`` (with ``-E03``/``-03`` ranges and
    ``E02E03`` lists), ``1x02``, ``S01-S05``, ``Season 4`` in several languages, a bare ``S01`` pack,
    ``Complete Series``, a date, an anime ``Show - 05``, a compact ``102``/``1013``, a bare ``E05``/``Episode 5``.
-   Earlier patterns are stronger evidence, so the first one found wins.
+   Earlier patterns are stronger evidence, so the first one found wins. A compact number counts only when a
+   quality tag or the end of the name follows it, and never when it looks like 19xx/20xx or a resolution.
 4. The series title is what precedes the numbering; for movies it is what precedes the release year (the last
    plausible year before the first quality tag, so ``2001.A.Space.Odyssey.1968`` keeps its leading 2001).
 5. Quality tags are only looked for after the title, so a title word such as "Web" in ``Charlotte's.Web``
@@ -29,13 +32,21 @@ from __future__ import annotations
 import datetime
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 __all__ = ["ParsedRelease", "normalize_title", "parse_release"]
 
 
 @dataclass(frozen=True)
 class ParsedRelease:
+    """What a release name says. ``title`` is the input unchanged; ``series_title`` the cleaned show or movie title.
+
+    ``season`` is the first season covered (so ``S01-S05`` gives 1, with ``seasons`` (1, 2, 3, 4, 5)) and None
+    for anime absolute numbers, daily shows and ``Complete Series`` packs without numbers. ``full_season`` marks
+    packs: it is never set together with ``episodes``. ``resolution`` is one of 480, 576, 720, 1080, 2160 (1440p
+    counts as 1080, 540p and lower as 480); ``source`` and ``codec`` use annexd's lower-case vocabulary (see
+    module docs of annexd.quality); missing information is None, never guessed."""
+
     title: str
     series_title: str = ""
     season: int | None = None
@@ -83,7 +94,7 @@ def normalize_title(s: str) -> str:
     because release names spell both ways."""
     s = unicodedata.normalize("NFKD", s)
     s = "".join(ch for ch in s if not unicodedata.combining(ch)).lower()
-    s = s.replace("&", " and ").replace("+", " and ")
+    s = s.replace("&", " and ")
     s = _APOSTROPHES.sub("", s)
     s = _NON_WORD.sub(" ", s).strip()
     return _SINGLE_LETTER_RUN.sub(lambda m: m.group(0).replace(" ", ""), s)
@@ -227,7 +238,7 @@ class _Fields:
     group: str | None = None
     proper: bool = False
     repack: bool = False
-    extra: dict[str, object] = field(default_factory=dict)
+    leading_number: int | None = None  # "05 - Title.mkv": an episode number only inside a season folder
 
     @property
     def has_season(self) -> bool:
@@ -484,8 +495,13 @@ def _strip_prefixes(s: str) -> tuple[str, str | None]:
 _LEADING_NUMBER = re.compile(r"^(\d{1,3})(?=\s*[-._ ]\s*\D|$)")
 
 
+# Real names are well under this; the cap bounds the cost of a few regexes that are quadratic on hostile input
+# (a 15,000-character run of " - " took over a second).
+_MAX_NAME = 300
+
+
 def _parse_name(name: str) -> _Fields:
-    s = _VIDEO_EXT.sub("", name.strip())
+    s = _VIDEO_EXT.sub("", name.strip()[:_MAX_NAME])
     s, prefix_group = _strip_prefixes(s)
     out = _Fields()
     num = _numbering(s, prefix_group is not None)
@@ -522,7 +538,7 @@ def _parse_name(name: str) -> _Fields:
     out.repack = _REPACK.search(tail) is not None
     out.group = prefix_group or _group(s, title_end)
     lead = _LEADING_NUMBER.match(s)
-    out.extra["leading_number"] = int(lead.group(1)) if lead and not out.episodes else None
+    out.leading_number = int(lead.group(1)) if lead and not out.episodes else None
     return out
 
 
@@ -545,10 +561,9 @@ def _inherit(base: _Fields, parents: list[_Fields]) -> _Fields:
         titled = season_dir if season_dir.series_title else next((p for p in parents if p.series_title), season_dir)
         base.series_title = titled.series_title or base.series_title
         base.season, base.seasons, base.air_date = season_dir.season, season_dir.seasons, season_dir.air_date
-        lead = base.extra.get("leading_number")
-        if not base.episodes and isinstance(lead, int) and not season_dir.episodes:
+        if not base.episodes and base.leading_number is not None and not season_dir.episodes:
             # "Show Season 2/05 - Title.mkv": inside a season folder a leading number is the episode.
-            base.episodes, base.full_season = (lead,), False
+            base.episodes, base.full_season = (base.leading_number,), False
         elif not base.episodes:
             # One file of a season pack is one (unknown) episode, never the whole season itself.
             base.episodes, base.full_season = season_dir.episodes, False
@@ -559,6 +574,18 @@ def _inherit(base: _Fields, parents: list[_Fields]) -> _Fields:
         # A movie folder holding an obfuscated or abbreviated file ("grp-moviename-1080p.mkv"): the folder's
         # name is the release name.
         base.series_title, base.year = parents[0].series_title, parents[0].year
+    elif not base.series_title:
+        base.series_title = next((p.series_title for p in parents if p.series_title), "")
+    return base
+
+
+def _title_from_folder(base: _Fields, parents: list[_Fields]) -> _Fields:
+    """A file that has its own season still takes the show's title from a folder of the same season:
+    file names inside packs are often abbreviated or untitled ("Show.S01.1080p/s01e04.mkv",
+    "Show.Name.S01.BluRay-GRP/grp-showname-s01e02.mkv")."""
+    folder = next((p for p in parents if p.series_title and base.season in p.seasons), None)
+    if folder is not None:
+        base.series_title = folder.series_title
     elif not base.series_title:
         base.series_title = next((p.series_title for p in parents if p.series_title), "")
     return base
@@ -577,15 +604,14 @@ def _inherit_quality(base: _Fields, parents: list[_Fields]) -> _Fields:
 
 
 def parse_release(title: str) -> ParsedRelease:
-    """Parse a release name, torrent title, file name or path. Never raises on text input."""
-    parts = _path_parts(title)
+    """Parse a release name, torrent title, file name or path. Never raises on text input.
+
+    For paths only the file name and its two nearest folders are read (the file's end of an overlong path)."""
+    parts = _path_parts(title[-4 * _MAX_NAME:])
     fields = _parse_name(parts[-1])
     if len(parts) > 1:
         parents = [_parse_name(p) for p in reversed(parts[-3:-1])]
-        if not fields.has_season:
-            fields = _inherit(fields, parents)
-        elif not fields.series_title:  # "Show.S01.1080p/s01e04.mkv"
-            fields.series_title = next((p.series_title for p in parents if p.series_title), "")
+        fields = _inherit(fields, parents) if not fields.has_season else _title_from_folder(fields, parents)
         fields = _inherit_quality(fields, parents)
     return ParsedRelease(
         title=title,

@@ -145,6 +145,33 @@ class Blocklist(BaseModel):
     created_at = pw.DateTimeField(default=utcnow)
 
 
+class Delivery(BaseModel):
+    """One item delivered to one target; a multi-target delivery is retried for the failed targets only."""
+
+    item = pw.ForeignKeyField(ProcessingItem, backref="deliveries", on_delete="CASCADE")
+    target = pw.CharField(max_length=100)
+    status = pw.CharField(max_length=16, default="pending")  # pending | done | failed
+    remote_path = pw.TextField(null=True)
+    size = pw.BigIntegerField(default=0)
+    checksum = pw.CharField(max_length=64, null=True)
+    attempts = pw.IntegerField(default=0)
+    last_error = pw.TextField(null=True)
+    rescan = pw.TextField(null=True)
+    delivered_at = pw.DateTimeField(null=True)
+    updated_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("item", "target"), True),)
+
+
+class Secret(BaseModel):
+    """Credentials encrypted with the master key (Fernet); the plain value is never stored."""
+
+    name = pw.CharField(max_length=64, primary_key=True)
+    ciphertext = pw.BlobField()
+    updated_at = pw.DateTimeField(default=utcnow)
+
+
 MODELS: list[type[BaseModel]] = [
-    MediaRequest, Download, ProcessingItem, DownloadFile, TaskState, ProviderHealth, Blocklist,
+    MediaRequest, Download, ProcessingItem, DownloadFile, TaskState, ProviderHealth, Blocklist, Delivery, Secret,
 ]

@@ -1,0 +1,210 @@
+"""DeliverWorker: ENCODED -> DELIVERING -> COMPLETED.
+
+Each (item, target) pair is one Delivery row. Transfers run in a small thread pool (bounded per target)
+and report back by telling this actor, so its inbox stays responsive during a 40 GB upload. A target that
+failed is retried alone; an item completes when every target has the file, then its encoded intermediate is
+removed. A failed media-server rescan never fails a delivery: it shows in metrics and provider health.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from actors.context import ActorContext
+from actors.messages import ProgressUpdate
+from actors.worker import Worker
+from annexd import metrics
+from annexd.delivery import DeliveryResult, DestinationConflictError, Target, TargetLimiter, deliver
+from annexd.errors import AnnexdError, ProviderError, UnsafePathError
+from annexd.ffmpeg import probe
+from annexd.mediaservers import MediaServer, rescan
+from annexd.naming import MediaInfo, quality_tag, render_episode_path, render_movie_path
+from annexd.pipeline import Event, ProcessingStatus as S
+from store import queries
+from store.models import Delivery, MediaRequest, ProcessingItem, utcnow
+
+
+@dataclass(frozen=True)
+class DeliveryFinished:
+    item_id: int
+    target: str
+    result: DeliveryResult | None
+    error: str | None
+    retriable: bool
+    rescan: str | None = None
+
+
+class DeliverWorker(Worker):
+    name = "deliver"
+
+    def __init__(self, ctx: ActorContext, interval_ms: int, targets: Sequence[Target],
+                 media_servers: Mapping[str, MediaServer]):
+        super().__init__(ctx, interval_ms)
+        self.targets = {t.name: t for t in targets}
+        self.media_servers = dict(media_servers)
+        self.limiter = TargetLimiter()
+        self.pool = ThreadPoolExecutor(max(1, ctx.config.delivery.max_parallel), thread_name_prefix="deliver")
+        self.in_flight: dict[int, set[str]] = {}
+
+    def on_start(self) -> None:
+        with self.ctx.db.connection_context():
+            now = self.ctx.clock()
+            for item in ProcessingItem.select().where(ProcessingItem.status == S.DELIVERING):
+                queries.apply_transition(item.id, S.DELIVERING, Event.RELEASE_CLAIM, now, attempts=item.attempts)
+        super().on_start()
+
+    def on_stop(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        super().on_stop()
+
+    def poll(self) -> int:
+        now = self.ctx.clock()
+        claimed = queries.claim_items(S.ENCODED, Event.START_DELIVERY, now, self.ctx.config.worker.claim_batch)
+        for item in ProcessingItem.select().where(ProcessingItem.id.in_(claimed)):
+            self.start_item(item)
+        return len(claimed)
+
+    def targets_for(self, request: MediaRequest) -> list[Target]:
+        names = request.targets or list(self.targets)
+        return [self.targets[n] for n in names if n in self.targets]
+
+    def start_item(self, item: ProcessingItem) -> None:
+        request = MediaRequest.get_by_id(item.request_id)
+        targets = self.targets_for(request)
+        if not targets:
+            queries.apply_transition(item.id, S.DELIVERING, Event.FAIL, self.ctx.clock(), attempts=item.attempts,
+                                     error=f"none of the request's targets {request.targets} is configured")
+            return
+        try:
+            relative, kind = self.destination(request, item)
+        except (AnnexdError, OSError) as exc:
+            queries.apply_transition(item.id, S.DELIVERING, Event.FAIL, self.ctx.clock(), attempts=item.attempts,
+                                     error=f"cannot name the file: {exc}")
+            return
+        done = {d.target for d in Delivery.select().where((Delivery.item == item.id) & (Delivery.status == "done"))}
+        pending = [t for t in targets if t.name not in done]
+        self.in_flight[item.id] = {t.name for t in pending}
+        if not pending:
+            self.finish_item(item.id)
+        for target in pending:
+            Delivery.insert(item=item.id, target=target.name, status="pending", updated_at=utcnow()).on_conflict(
+                conflict_target=[Delivery.item, Delivery.target], update={"status": "pending"}).execute()
+            self.pool.submit(self.transfer, item.id, target, Path(item.encoded_file_path), relative, kind)
+
+    def destination(self, request: MediaRequest, item: ProcessingItem) -> tuple[PurePosixPath, str]:
+        """The Plex/Emby/Jellyfin-style relative path, its quality tag taken from the real encoded file."""
+        encoded = Path(item.encoded_file_path)
+        info = probe(encoded)
+        quality = quality_tag(MediaInfo(info.width or 0, info.height or 0, info.video_codec or ""))
+        ext = encoded.suffix.lstrip(".") or "mkv"
+        templates = self.ctx.config.naming
+        if request.kind == "movie":
+            return render_movie_path(request.title, request.year, quality, ext, template=templates.movie), "movie"
+        return render_episode_path(request.title, item.season, item.episode, ext=ext, year=request.year,
+                                   episode_title=item.title, quality=quality, air_date=item.air_date,
+                                   templates=templates), "tv"
+
+    # --- in a pool thread: no database, only tells ---------------------------------------------------------
+    def transfer(self, item_id: int, target: Target, local: Path, relative: PurePosixPath, kind: str) -> None:
+        progress = _Throttled(self.ctx, item_id)
+        try:
+            with self.limiter.slot(target, timeout=target.timeout):
+                result = deliver(target, local, relative, progress, kind=kind)  # type: ignore[arg-type]
+        except DestinationConflictError as exc:
+            self.actor_ref.tell(DeliveryFinished(item_id, target.name, None, str(exc), retriable=False))
+            return
+        except UnsafePathError as exc:
+            self.actor_ref.tell(DeliveryFinished(item_id, target.name, None, str(exc), retriable=False))
+            return
+        except (ProviderError, OSError) as exc:
+            self.actor_ref.tell(DeliveryFinished(item_id, target.name, None, str(exc), retriable=True))
+            return
+        self.actor_ref.tell(DeliveryFinished(item_id, target.name, result, None, True, self.rescan(target, result)))
+
+    def rescan(self, target: Target, result: DeliveryResult) -> str | None:
+        server = self.media_servers.get(target.media_server) if target.media_server else None
+        if server is None:
+            return None
+        outcome = rescan(server, str(PurePosixPath(result.remote_path).parent))
+        metrics.PROVIDER_UP.labels("media_server", server.name).set(1 if outcome.ok else 0)
+        return f"{'ok' if outcome.ok else 'failed'}: {outcome.detail}"
+
+    # --- back in the actor ----------------------------------------------------------------------------------
+    def handle(self, message: Any) -> Any:
+        if not isinstance(message, DeliveryFinished):
+            return super().handle(message)
+        with self.ctx.db.connection_context():
+            self.finished(message)
+        return None
+
+    def finished(self, m: DeliveryFinished) -> None:
+        now = self.ctx.clock()
+        row = {"updated_at": now, "rescan": m.rescan, "attempts": Delivery.attempts + 1}
+        if m.result is not None:
+            row.update(status="done", remote_path=m.result.remote_path, size=m.result.size,
+                       checksum=m.result.checksum, delivered_at=now, last_error=None)
+        else:
+            row.update(status="failed", last_error=m.error)
+        Delivery.update(row).where((Delivery.item == m.item_id) & (Delivery.target == m.target)).execute()
+        waiting = self.in_flight.get(m.item_id, set())
+        waiting.discard(m.target)
+        if not waiting:
+            self.finish_item(m.item_id)
+
+    def finish_item(self, item_id: int) -> None:
+        """All targets answered: complete, retry the failed targets later, or fail on a conflict."""
+        self.in_flight.pop(item_id, None)
+        now = self.ctx.clock()
+        item = ProcessingItem.get_by_id(item_id)
+        rows = list(Delivery.select().where(Delivery.item == item_id))
+        failed = [d for d in rows if d.status != "done"]
+        if not failed:
+            if queries.apply_transition(item_id, S.DELIVERING, Event.DELIVERED, now, attempts=item.attempts,
+                                        fields={"detail": f"delivered to {len(rows)} target(s)"}):
+                self.cleanup(item)
+            return
+        errors = "; ".join(f"{d.target}: {d.last_error}" for d in failed)
+        conflict = any("already exists" in (d.last_error or "") or "outside" in (d.last_error or "") for d in failed)
+        if conflict or item.attempts + 1 >= self.ctx.config.delivery.max_attempts:
+            queries.apply_transition(item_id, S.DELIVERING, Event.FAIL, now, attempts=item.attempts,
+                                     error=f"delivery failed for {len(failed)} of {len(rows)} target(s): {errors}")
+            return
+        retry = now + timedelta(minutes=self.ctx.config.delivery.retry_minutes * 2 ** item.attempts)
+        queries.apply_transition(item_id, S.DELIVERING, Event.DELIVERY_RETRY, now, attempts=item.attempts,
+                                 error=f"will retry {len(failed)} target(s): {errors}", retry_at=retry)
+
+    def cleanup(self, item: ProcessingItem) -> None:
+        """The encoded intermediate goes once every target has the file; the source stays for seeding."""
+        encoded = Path(item.encoded_file_path) if item.encoded_file_path else None
+        if encoded and encoded != Path(item.source_file_path or "") and encoded.is_file():
+            encoded.unlink()
+            try:
+                encoded.parent.rmdir()
+            except OSError:
+                pass
+        self.log.info("delivered", item_id=item.id)
+
+
+class _Throttled:
+    """Progress from a transfer thread to the writer, at most twice a second."""
+
+    def __init__(self, ctx: ActorContext, item_id: int):
+        self.ctx, self.item_id = ctx, item_id
+        self.last = 0.0
+        self.lock = threading.Lock()
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        with self.lock:
+            if now - self.last < 0.5 and done < total:
+                return
+            self.last = now
+        if self.ctx.writer is not None and total:
+            self.ctx.writer.tell(ProgressUpdate(self.item_id, S.DELIVERING, 100.0 * done / total, detail="delivering"))
