@@ -45,7 +45,7 @@ bench: install system-deps
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 demo: install system-deps
-	$(BIN)/python -m annexd.demo
+	$(BIN)/python -m tests.scenario
 
 lint: install
 	$(BIN)/ruff check annexd actors store migrations tests bench

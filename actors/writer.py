@@ -157,22 +157,9 @@ class DbWriter(pykka.ThreadingActor):
         return applied
 
     def _write_progress(self, batch: list[ProgressUpdate]) -> int:
-        now = self.ctx.clock()
-        rows = 0
-        for u in batch:
-            values: dict[Any, Any] = {ProcessingItem.progress: round(u.progress, 2), ProcessingItem.updated_at: now}
-            if u.speed is not None:
-                values[ProcessingItem.speed] = u.speed
-            if u.eta_seconds is not None:
-                values[ProcessingItem.eta_seconds] = u.eta_seconds
-            if u.detail is not None:
-                values[ProcessingItem.detail] = u.detail[:500]
-            rows += (
-                ProcessingItem.update(values)
-                .where((ProcessingItem.id == u.item_id) & (ProcessingItem.status == u.status))
-                .execute()
-            )
-        return rows
+        rows = [(u.item_id, str(u.status), round(u.progress, 2), u.speed, u.eta_seconds,
+                 u.detail[:500] if u.detail is not None else None) for u in batch]
+        return queries.write_progress(rows, self.ctx.clock()) if rows else 0
 
     def _flush_failed(self, batch: list[ProgressUpdate], exc: Exception) -> None:
         self.coalescer.restore(batch)

@@ -22,9 +22,9 @@ from typing import Any, get_type_hints
 
 from annexd.delivery import Target, validate_target
 from annexd.encode_profiles import EncodeProfile
+from annexd.errors import AnnexdError, ConfigError
 from annexd.mediaservers import MediaServer, validate_media_server
 from annexd.naming import NamingTemplates, validate_template
-from annexd.errors import AnnexdError, ConfigError
 from annexd.qbittorrent import QbtClientSettings
 from annexd.quality import DEFAULT_PROFILE, QualityProfile
 from annexd.torznab import TorznabIndexer
@@ -64,7 +64,9 @@ class HttpConfig:
 @dataclass(frozen=True)
 class WriterConfig:
     flush_interval_ms: int = 1000
-    max_batch: int = 1000
+    # Items pending before an early flush; above the size of one poll (10,000 torrents is one message),
+    # so normal polling still flushes once per interval.
+    max_batch: int = 50_000
     progress_threshold: float = 1.0
     retry_max_ms: int = 30_000
 
@@ -419,6 +421,11 @@ def load_config(path: Path | str | None = None, env: Mapping[str, str] | None = 
     cfg = _load_dataclass(Config, raw, "", env, problems)
     if not cfg.state_dir:
         cfg = dataclasses.replace(cfg, state_dir=DEFAULT_STATE_DIR)
+    # Remote targets pin host keys in a state file unless the config names one.
+    known_hosts = str(cfg.state_path / "known_hosts")
+    cfg = dataclasses.replace(cfg, targets=tuple(
+        dataclasses.replace(t, known_hosts_file=known_hosts) if t.protocol != "local" and not t.known_hosts_file
+        else t for t in cfg.targets))
     _validate(cfg, problems)
     if problems:
         raise ConfigError(problems)

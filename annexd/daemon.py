@@ -33,7 +33,6 @@ from actors.supervisor import ChildSpec, Supervisor
 from actors.writer import DbWriter
 from annexd import logs
 from annexd.config import Config, secret_values
-from annexd.delivery import Target
 from annexd.encoder_hub import EncoderHub, HubSettings
 from annexd.errors import InvalidInputError, StoreError
 from annexd.exitcodes import ExitCode
@@ -109,7 +108,7 @@ class Daemon:
                 ChildSpec("filemap", lambda ctx: FileMapWorker.start(ctx, w.poll_interval * 2, qbt)),
             ]
         if self.cfg.targets:
-            targets = [self._target(t) for t in self.cfg.targets]
+            targets = list(self.cfg.targets)
             servers = {m.name: replace(m, token=self.secret(str(m.token))) for m in self.cfg.media_servers}
             children.append(ChildSpec("deliver", lambda ctx: DeliverWorker.start(ctx, w.poll_interval, targets, servers)))
         if self.hub is not None:
@@ -190,12 +189,6 @@ class Daemon:
             value = resolve_secret(ref).reveal()
         logs.add_secrets([value])
         return value
-
-    def _target(self, target: Target) -> Target:
-        """Remote targets pin host keys in a state file unless the config names one."""
-        if target.protocol != "local" and not target.known_hosts_file:
-            return replace(target, known_hosts_file=str(self.cfg.state_path / "known_hosts"))
-        return target
 
     def tmdb(self) -> TmdbClient | None:
         key = self.secret(self.cfg.tmdb.api_key)

@@ -20,7 +20,7 @@ from annexd.pipeline import (
     transition,
 )
 from store.db import database_proxy, is_postgres, write_transaction
-from store.models import Blocklist, MediaRequest, ProcessingItem, ProviderHealth, TaskState
+from store.models import Blocklist, Delivery, MediaRequest, ProcessingItem, ProviderHealth, TaskState
 
 
 @dataclass(frozen=True)
@@ -266,3 +266,44 @@ def blocklisted_keys() -> set[str]:
 def add_to_blocklist(key: str, title: str, reason: str, request_id: int | None, now: datetime) -> None:
     Blocklist.insert(release_key=key[:100], title=title[:1000], reason=reason, request=request_id,
                      created_at=now).on_conflict_ignore().execute()
+
+
+def deliveries_by_item(item_ids: Sequence[int]) -> dict[int, list[Delivery]]:
+    out: dict[int, list[Delivery]] = defaultdict(list)
+    if item_ids:
+        for row in Delivery.select().where(Delivery.item.in_(list(item_ids))).order_by(Delivery.target):
+            out[row.item_id].append(row)
+    return out
+
+
+# One UPDATE ... FROM (VALUES ...) per chunk instead of one statement per row: a 10,000-item flush is ten
+# statements. Columns given as NULL keep their current value; the status guard drops stale progress.
+_PROGRESS_CHUNK = 1000
+_PROGRESS_SQL = (
+    "UPDATE processing_item SET progress = v.{c[2]}, speed = COALESCE(v.{c[3]}, processing_item.speed), "
+    "eta_seconds = COALESCE(v.{c[4]}, processing_item.eta_seconds), "
+    "detail = COALESCE(v.{c[5]}, processing_item.detail), updated_at = {now} "
+    "FROM (VALUES {rows}) AS {alias} "
+    "WHERE processing_item.id = v.{c[0]} AND processing_item.status = v.{c[1]}"
+)
+_PG_COLUMNS = ("id", "status", "progress", "speed", "eta", "detail")
+_SQLITE_COLUMNS = tuple(f"column{i}" for i in range(1, 7))  # SQLite names VALUES columns itself
+
+
+def write_progress(rows: Sequence[tuple[int, str, float, int | None, int | None, str | None]], now: datetime) -> int:
+    """Write (item id, expected status, progress, speed, eta, detail) rows; returns the rows changed."""
+    db = database_proxy.obj
+    p = db.param
+    columns = _PG_COLUMNS if is_postgres(db) else _SQLITE_COLUMNS
+    alias = f"v({', '.join(columns)})" if is_postgres(db) else "v"
+    row = (f"(CAST({p} AS INTEGER), CAST({p} AS VARCHAR(24)), CAST({p} AS REAL), CAST({p} AS BIGINT), "
+           f"CAST({p} AS INTEGER), CAST({p} AS VARCHAR(500)))")
+    changed = 0
+    for start in range(0, len(rows), _PROGRESS_CHUNK):
+        chunk = rows[start: start + _PROGRESS_CHUNK]
+        sql = _PROGRESS_SQL.format(c=columns, now=p, rows=", ".join([row] * len(chunk)), alias=alias)
+        params: list[Any] = [now]
+        for values in chunk:
+            params.extend(values)
+        changed += db.execute_sql(sql, params).rowcount
+    return changed

@@ -198,6 +198,20 @@ async def request_episodes(request: web.Request) -> web.Response:
     return web.json_response(view) if view else error(404, f"request {request_id} not found")
 
 
+async def request_items(request: web.Request) -> web.Response:
+    request_id = _id(request)
+
+    def load() -> dict[str, Any] | None:
+        if MediaRequest.get_or_none(MediaRequest.id == request_id) is None:
+            return None
+        items = queries.request_items(request_id)
+        deliveries = queries.deliveries_by_item([i.id for i in items])
+        return {"items": [views.item_view(i, deliveries.get(i.id, [])) for i in items]}
+
+    view = await in_db(request, load)
+    return web.json_response(view) if view else error(404, f"request {request_id} not found")
+
+
 async def cancel_request(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
     request_id = _id(request)
@@ -238,8 +252,13 @@ async def delete_request(request: web.Request) -> web.Response:
 
 async def get_item(request: web.Request) -> web.Response:
     item_id = _id(request)
-    item = await in_db(request, lambda: ProcessingItem.get_or_none(ProcessingItem.id == item_id))
-    return web.json_response(views.item_view(item)) if item else error(404, f"item {item_id} not found")
+
+    def load() -> dict[str, Any] | None:
+        item = ProcessingItem.get_or_none(ProcessingItem.id == item_id)
+        return views.item_view(item, queries.deliveries_by_item([item_id]).get(item_id, [])) if item else None
+
+    view = await in_db(request, load)
+    return web.json_response(view) if view else error(404, f"item {item_id} not found")
 
 
 async def retry_item(request: web.Request) -> web.Response:
@@ -372,6 +391,7 @@ def make_app(deps: HttpDeps, extra_routes: list[Callable[[web.Application], None
     app.router.add_get(f"/api/v1/requests/{rid}", get_request)
     app.router.add_delete(f"/api/v1/requests/{rid}", delete_request)
     app.router.add_get(f"/api/v1/requests/{rid}/episodes", request_episodes)
+    app.router.add_get(f"/api/v1/requests/{rid}/items", request_items)
     app.router.add_post(f"/api/v1/requests/{rid}/cancel", cancel_request)
     app.router.add_get(f"/api/v1/items/{rid}", get_item)
     app.router.add_post(f"/api/v1/items/{rid}/retry", retry_item)

@@ -122,6 +122,13 @@ def document() -> dict[str, Any]:
         "/api/v1/requests/{id}/episodes": {"get": {"summary": "Episodes by season", "parameters": [_ID],
                                                     "responses": {"200": _json(_EPISODES_OUT, "episodes"),
                                                                   "404": _err("unknown id")}}},
+        "/api/v1/requests/{id}/items": {"get": {"summary": "Every work item of a request, with deliveries",
+                                                 "parameters": [_ID], "responses": {
+                                                     "200": _json({"type": "object", "required": ["items"],
+                                                                   "properties": {"items": {"type": "array",
+                                                                                            "items": _ITEM_OUT}}},
+                                                                  "items"),
+                                                     "404": _err("unknown id")}}},
         "/api/v1/requests/{id}/cancel": {"post": {"summary": "Cancel a request", "parameters": [_ID],
                                                    "security": _SECURED, "responses": {
                                                        "200": _json({"type": "object"}, "cancelled"),
@@ -134,6 +141,8 @@ def document() -> dict[str, Any]:
                                                    "200": _json({"type": "object"}, "now PENDING"),
                                                    "401": _err("no or wrong API key"), "404": _err("unknown id"),
                                                    "409": _err("not FAILED")}}},
+        "/api/v1/encoders": {"get": {"summary": "Connected encoder agents, capabilities and current jobs",
+                                     "responses": {"200": _json({"type": "object"}, "agents")}}},
         "/api/v1/items/{id}/accept-release": {"post": {
             "summary": "Take one of the kept lower-quality alternatives", "parameters": [_ID],
             "security": _SECURED,

@@ -33,8 +33,12 @@ def _release_name(item: ProcessingItem) -> str | None:
     return release.get("title") if isinstance(release, dict) else None
 
 
-def item_view(item: ProcessingItem) -> dict[str, Any]:
+def item_view(item: ProcessingItem, deliveries: list[Any] | None = None) -> dict[str, Any]:
     return {
+        "deliveries": [{"target": d.target, "status": d.status, "remote_path": d.remote_path, "size": d.size,
+                        "error": d.last_error, "rescan": d.rescan, "delivered_at": _iso(d.delivered_at)}
+                       for d in deliveries or []],
+        "created_at": _iso(item.created_at),
         "id": item.id, "request_id": item.request_id, "kind": item.kind, "season": item.season,
         "episode": item.episode, "title": item.title, "status": item.status, "progress": item.progress,
         "attempts": item.attempts, "error": item.last_error, "next_retry_at": _iso(item.next_retry_at),
