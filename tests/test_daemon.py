@@ -1,6 +1,7 @@
 """The real daemon as a subprocess: signals, crash safety, pending migrations, database restarts, pool budget."""
 
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -139,6 +140,7 @@ def test_database_restart_under_a_running_daemon(tmp_path):
         daemon.stop()
         if server.ready():
             server.stop()
+        shutil.rmtree(server.root, ignore_errors=True)
 
 
 def test_pool_never_exceeds_its_maximum_under_http_and_writer_load(tmp_path, postgres_server):

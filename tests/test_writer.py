@@ -1,5 +1,6 @@
 """DbWriter against SQLite and a real PostgreSQL: coalescing, threshold, ordering, final flush, DB outage."""
 
+import shutil
 import threading
 from dataclasses import replace
 from datetime import datetime
@@ -142,4 +143,5 @@ def test_database_outage_keeps_the_batch_and_retries():
     finally:
         if server.ready():
             server.stop()
+        shutil.rmtree(server.root, ignore_errors=True)
         pykka.ActorRegistry.stop_all()
