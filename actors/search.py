@@ -143,7 +143,9 @@ class SearchWorker(Worker):
                 continue
             try:
                 results.extend(search(client))
+                metrics.PROVIDER_CALLS.labels("indexer", "ok").inc()
             except (ProviderError, InvalidInputError) as exc:
+                metrics.PROVIDER_CALLS.labels("indexer", type(exc).__name__).inc()
                 # A refused key will not fix itself: pause the longest step instead of hammering.
                 retry_after = AUTH_PAUSE_S if isinstance(exc, ProviderAuthError) else getattr(exc, "retry_after", None)
                 pause = backoff.record_failure(now, retry_after)

@@ -12,6 +12,7 @@ import peewee as pw
 
 from annexd import metrics
 from annexd.pipeline import (
+    STAGE_OF,
     TERMINAL,
     Event,
     ProcessingStatus,
@@ -96,12 +97,12 @@ def apply_transition(
     attempts: int | None = None,
 ) -> bool:
     """Move one item with ``event`` if it is still in ``expected``; False when someone else moved it first."""
-    if attempts is None:
-        row = ProcessingItem.select(ProcessingItem.attempts).where(ProcessingItem.id == item_id).first()
-        if row is None:
-            return False
-        attempts = row.attempts
-    result = transition(expected, event, now, attempts=attempts, error=error, retry_at=retry_at)
+    row = ProcessingItem.select(ProcessingItem.attempts, ProcessingItem.status_changed_at).where(
+        ProcessingItem.id == item_id).first()
+    if row is None:
+        return False
+    result = transition(expected, event, now, attempts=row.attempts if attempts is None else attempts, error=error,
+                        retry_at=retry_at)
     updates = {getattr(ProcessingItem, k): v for k, v in {**result.updates, **(fields or {})}.items()}
     updates[ProcessingItem.updated_at] = now
     changed = (
@@ -111,6 +112,9 @@ def apply_transition(
     )
     if changed:
         metrics.TRANSITIONS.labels(result.to_status.value).inc()
+        stage = STAGE_OF[expected]
+        if STAGE_OF[result.to_status] != stage and row.status_changed_at is not None:
+            metrics.STAGE_SECONDS.labels(stage).observe(max(0.0, (now - row.status_changed_at).total_seconds()))
     else:
         metrics.TRANSITION_CONFLICTS.inc()
     return bool(changed)

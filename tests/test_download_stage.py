@@ -113,7 +113,7 @@ def test_season_pack_downloads_and_maps_every_episode(stage, tmp_path):
     _connect_when_added(pair, info_hash)
     items = wait_until(lambda: (lambda it: it if all(i.status == S.DOWNLOADED for i in it.values()) else None)(
         _items(db, rid)), timeout=60, what="all three episodes DOWNLOADED")
-    for (season, ep), item in items.items():
+    for (_season, ep), item in items.items():
         path = Path(item.source_file_path)
         assert path.is_file() and f"S01E0{ep}" in path.name and "sample" not in path.name.lower()
         assert item.downloaded_at is not None and item.progress == 100.0

@@ -1,5 +1,4 @@
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from annexd.provider_health import LEVELS_SECONDS, ProviderBackoff, pause_seconds
 
