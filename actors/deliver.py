@@ -96,11 +96,11 @@ class DeliverWorker(Worker):
         for target in pending:
             Delivery.insert(item=item.id, target=target.name, status="pending", updated_at=utcnow()).on_conflict(
                 conflict_target=[Delivery.item, Delivery.target], update={"status": "pending"}).execute()
-            self.pool.submit(self.transfer, item.id, target, Path(item.encoded_file_path), relative, kind)
+            self.pool.submit(self.transfer, item.id, target, Path(item.encoded_file_path or ""), relative, kind)
 
     def destination(self, request: MediaRequest, item: ProcessingItem) -> tuple[PurePosixPath, str]:
         """The Plex/Emby/Jellyfin-style relative path, its quality tag taken from the real encoded file."""
-        encoded = Path(item.encoded_file_path)
+        encoded = Path(item.encoded_file_path or "")
         info = probe(encoded)
         quality = quality_tag(MediaInfo(info.width or 0, info.height or 0, info.video_codec or ""))
         ext = encoded.suffix.lstrip(".") or "mkv"
@@ -146,7 +146,7 @@ class DeliverWorker(Worker):
 
     def finished(self, m: DeliveryFinished) -> None:
         now = self.ctx.clock()
-        row = {"updated_at": now, "rescan": m.rescan, "attempts": Delivery.attempts + 1}
+        row: dict[str, Any] = {"updated_at": now, "rescan": m.rescan, "attempts": Delivery.attempts + 1}
         if m.result is not None:
             row.update(status="done", remote_path=m.result.remote_path, size=m.result.size,
                        checksum=m.result.checksum, delivered_at=now, last_error=None)

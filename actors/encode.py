@@ -112,7 +112,7 @@ class EncodeDispatcher(Worker):
     def make_job(self, item: ProcessingItem) -> EncodeJob:
         request = MediaRequest.get_by_id(item.request_id)
         profile = self.ctx.config.encode_profile(self.profile_name(request))
-        source = Path(item.source_file_path)
+        source = Path(item.source_file_path or "")
         out_dir = self.ctx.config.encode_dir / str(item.id)
         out_dir.mkdir(parents=True, exist_ok=True)
         output = out_dir / f"{source.stem}.{profile.container}"

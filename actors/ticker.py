@@ -32,8 +32,13 @@ class Ticker:
         while not self._stop.wait(self.interval_s):
             if not self.actor_ref.is_alive():
                 return
-            if self.actor_ref.actor_inbox.qsize() < MAX_QUEUED_TICKS:
+            if inbox_depth(self.actor_ref) < MAX_QUEUED_TICKS:
                 self.actor_ref.tell(self.message(time.monotonic()))
+
+
+def inbox_depth(ref: pykka.ActorRef[Any]) -> int:
+    """Messages waiting for an actor (pykka's threading inbox is a queue.Queue)."""
+    return int(getattr(ref.actor_inbox, "qsize", lambda: 0)())
 
 
 def tell_later(actor_ref: pykka.ActorRef[Any], delay_s: float, message: Any, name: str) -> threading.Timer:

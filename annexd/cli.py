@@ -106,10 +106,11 @@ def cmd_request(args: argparse.Namespace) -> int:
             rows, total = queries.list_requests(None, 0, args.limit)
             _out({"total": total, "requests": [views.request_view(r, s) for r, s in rows]})
         else:
-            req = MediaRequest.get_or_none(MediaRequest.id == args.id)
-            if req is None:
+            found = MediaRequest.get_or_none(MediaRequest.id == args.id)
+            if found is None:
                 print(f"request {args.id} not found", file=sys.stderr)
                 return ExitCode.NOT_FOUND
+            req = found
             if args.action == "cancel":
                 _out({"id": req.id, "cancelled_items": queries.cancel_request(req.id, utcnow())})
             else:

@@ -256,7 +256,9 @@ class Daemon:
             except pykka.Timeout:
                 log.error("shutdown_budget_exceeded")
             self.supervisor.stop(block=True, timeout=max(0.5, deadline - time.monotonic()))
-        self.db.close_all()
+        close_all = getattr(self.db, "close_all", None)  # pooled databases release every connection
+        if close_all is not None:
+            close_all()
         log.info("stopped", exit_code=int(self.exit_code))
 
     def run(self) -> ExitCode:

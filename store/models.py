@@ -37,6 +37,7 @@ class BaseModel(pw.Model):
 
 
 class MediaRequest(BaseModel):
+    id = pw.AutoField()
     kind = pw.CharField(max_length=8)  # "movie" | "tv"
     title = pw.CharField(max_length=500)
     year = pw.IntegerField(null=True)
@@ -57,6 +58,7 @@ class Download(BaseModel):
     """One torrent. ``state``: adding (hash stored, not yet in the client), downloading, completed (files ready
     to map), mapped, removed, failed."""
 
+    id = pw.AutoField()
     info_hash = pw.CharField(max_length=40, unique=True)
     client = pw.CharField(max_length=100)
     name = pw.CharField(max_length=1000, default="")
@@ -72,6 +74,9 @@ class Download(BaseModel):
 
 
 class ProcessingItem(BaseModel):
+    id = pw.AutoField()
+    request_id: int
+    download_id: int | None
     request = pw.ForeignKeyField(MediaRequest, backref="items", on_delete="CASCADE")
     kind = pw.CharField(max_length=8)  # "movie" | "episode"
     # Movies use season 0 / episode 0 so the unique key also holds for them (NULLs never collide in SQL).
@@ -106,6 +111,9 @@ class ProcessingItem(BaseModel):
 
 
 class DownloadFile(BaseModel):
+    id = pw.AutoField()
+    download_id: int
+    item_id: int | None
     download = pw.ForeignKeyField(Download, backref="files", on_delete="CASCADE")
     item = pw.ForeignKeyField(ProcessingItem, null=True, backref="files", on_delete="SET NULL")
     relative_path = pw.TextField()
@@ -125,6 +133,7 @@ class TaskState(BaseModel):
 class ProviderHealth(BaseModel):
     """Backoff state of one external provider (indexer, download client, encoder, media server, target)."""
 
+    id = pw.AutoField()
     kind = pw.CharField(max_length=32)
     name = pw.CharField(max_length=100)
     state = JSONField(null=True)
@@ -138,6 +147,7 @@ class ProviderHealth(BaseModel):
 class Blocklist(BaseModel):
     """Releases that failed: never grabbed again automatically."""
 
+    id = pw.AutoField()
     release_key = pw.CharField(max_length=100, unique=True)
     title = pw.CharField(max_length=1000, default="")
     reason = pw.TextField(default="")
@@ -148,6 +158,8 @@ class Blocklist(BaseModel):
 class Delivery(BaseModel):
     """One item delivered to one target; a multi-target delivery is retried for the failed targets only."""
 
+    id = pw.AutoField()
+    item_id: int
     item = pw.ForeignKeyField(ProcessingItem, backref="deliveries", on_delete="CASCADE")
     target = pw.CharField(max_length=100)
     status = pw.CharField(max_length=16, default="pending")  # pending | done | failed

@@ -14,7 +14,6 @@ import shutil
 import signal
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ from tests.fakes.torznab import FakeItem, FakeTorznab, serve_in_thread
 from tests.media import make_clip
 from tests.servers.annexd import DaemonProcess
 from tests.servers.postgres import PostgresServer, start_postgres
-from tests.servers.qbittorrent import QbtInstance, make_torrent, start_instance
+from tests.servers.qbittorrent import PeerIntroducer, QbtInstance, make_torrent, start_instance
 from tests.servers.sshd import SshdServer
 from tests.util import wait_until
 
@@ -115,20 +114,6 @@ class Scenario:
         self.indexer.items = items
         self.indexer.start()
         self.stack.append(self.indexer.stop)
-        self.hashes = {item.info_hash for item in items}
-
-    def introduce_peers(self, stop: threading.Event) -> None:
-        """The tracker's job (there is none, and no DHT): tell the downloader where the seeder is."""
-        done: set[str] = set()
-        peer = f"127.0.0.1:{self.seeder.bt_port}"
-        while not stop.wait(0.2):
-            try:
-                for t in self.downloader.api().torrents_info():
-                    if t["hash"] in self.hashes and t["hash"] not in done:
-                        self.downloader.api().torrents_add_peers(peers=peer, torrent_hashes=t["hash"])
-                        done.add(t["hash"])
-            except Exception:  # the downloader may be busy; try again at the next turn
-                continue
 
     # --- annexd ------------------------------------------------------------------------------------------
     def config(self) -> Path:
@@ -294,12 +279,12 @@ def _delta(start: Any, end: Any) -> float | None:
 
 def run(root: Path, say: Callable[[str], None] = print, timeout: float = 300) -> dict[str, Any]:
     scenario = Scenario(root, say)
-    stop = threading.Event()
     try:
         scenario.start_components()
         scenario.make_releases()
         scenario.start_daemon()
-        threading.Thread(target=scenario.introduce_peers, args=(stop,), daemon=True).start()
+        peers = PeerIntroducer(scenario.downloader, scenario.seeder, interval=0.5).start()
+        scenario.stack.append(peers.stop)
         started = time.monotonic()
         ids = scenario.request()
         say(f"requested: movie #{ids[0]}, season 1 episodes 1-3 #{ids[1]}")
@@ -312,7 +297,6 @@ def run(root: Path, say: Callable[[str], None] = print, timeout: float = 300) ->
         return {"items": rows, "exit_code": exit_code, "plex": scenario.plex.refreshes(),
                 "root": root, "daemon_logs": scenario.daemon.logs()}
     finally:
-        stop.set()
         scenario.close()
 
 

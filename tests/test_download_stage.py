@@ -20,7 +20,7 @@ from annexd.qbittorrent import QbtClient, QbtClientSettings
 from store import migrate, queries
 from store.db import open_database
 from store.models import Blocklist, Download, DownloadFile, ProcessingItem
-from tests.servers.qbittorrent import make_content, make_torrent
+from tests.servers.qbittorrent import PeerIntroducer, make_content, make_torrent
 from tests.util import wait_until
 
 MB = 1024 * 1024
@@ -56,8 +56,7 @@ def stage(qbt_pair, postgres_url, tmp_path):
     db = open_database(postgres_url, max_connections=6)
     with db.connection_context():
         migrate.apply_all(db)
-    dl = qbt_pair.downloader if hasattr(qbt_pair, "downloader") else None
-    settings = QbtClientSettings(name="qbt", url=dl.url if dl else "", category="annexd-test")
+    settings = QbtClientSettings(name="qbt", url=qbt_pair.downloader.url, category="annexd-test")
     client = QbtClient(settings)
     cfg = replace(Config(state_dir=str(tmp_path / "state")),
                   writer=replace(WriterConfig(), flush_interval_ms=100),
@@ -70,7 +69,9 @@ def stage(qbt_pair, postgres_url, tmp_path):
     ctx.workers["progress"] = DownloadProgressWorker.start(ctx, 250, clients)
     ctx.workers["filemap"] = FileMapWorker.start(ctx, 500, clients)
     server = TorrentServer()
+    peers = PeerIntroducer(qbt_pair.downloader, qbt_pair.seeder, interval=0.5).start()
     yield ctx, db, qbt_pair, server
+    peers.stop()
     pykka.ActorRegistry.stop_all()
     server.server.shutdown()
     db.close_all()
@@ -93,12 +94,6 @@ def _items(db, request_id):
         return {(i.season, i.episode): i for i in queries.request_items(request_id)}
 
 
-def _connect_when_added(pair, info_hash):
-    wait_until(lambda: pair.downloader.api().torrents_info(torrent_hashes=info_hash), timeout=20,
-               what="torrent added to the downloader")
-    pair.connect(info_hash)
-
-
 def test_season_pack_downloads_and_maps_every_episode(stage, tmp_path):
     ctx, db, pair, server = stage
     root = make_content(pair.content_root / "The.Show.S01.1080p.WEB-DL.x264-GRP", {
@@ -110,7 +105,6 @@ def test_season_pack_downloads_and_maps_every_episode(stage, tmp_path):
     eps = tuple(queries.EpisodeSpec(1, e) for e in (1, 2, 3))
     rid = _found(db, queries.RequestSpec(kind="tv", title="The Show", episodes=eps),
                  _release("The.Show.S01.1080p.WEB-DL.x264-GRP", url, info_hash))
-    _connect_when_added(pair, info_hash)
     items = wait_until(lambda: (lambda it: it if all(i.status == S.DOWNLOADED for i in it.values()) else None)(
         _items(db, rid)), timeout=60, what="all three episodes DOWNLOADED")
     for (_season, ep), item in items.items():
@@ -131,7 +125,6 @@ def test_stalled_release_is_blocklisted_and_the_alternative_downloads(stage):
     dead = _release("Film.2020.1080p.WEB-DL.x264-DEAD", server.add("dead", dead_torrent), dead_hash)
     good = _release("Film.2020.1080p.WEB-DL.x264-GOOD", server.add("good", good_torrent), good_hash)
     rid = _found(db, queries.RequestSpec(kind="movie", title="Film", year=2020), dead, [good])
-    _connect_when_added(pair, good_hash)
     item = wait_until(lambda: (lambda i: i if i.status == S.DOWNLOADED else None)(_items(db, rid)[(0, 0)]),
                       timeout=90, what="the alternative downloaded")
     assert "GOOD" in item.source_file_path and item.release["info_hash"] == good_hash
@@ -146,7 +139,6 @@ def test_cancel_removes_the_torrent_with_its_files(stage):
     torrent, info_hash = pair.seed(root)
     rid = _found(db, queries.RequestSpec(kind="movie", title="Gone", year=2021),
                  _release("Gone.2021.1080p.WEB-DL.x264-GRP", server.add("gone", torrent), info_hash))
-    _connect_when_added(pair, info_hash)
     wait_until(lambda: _items(db, rid)[(0, 0)].status == S.DOWNLOADED, timeout=60, what="downloaded")
     with db.connection_context():
         queries.cancel_request(rid, datetime.now())

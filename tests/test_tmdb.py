@@ -70,6 +70,8 @@ BAD = "wrong-key-value"
 
 def test_bad_key_is_auth_error_without_leaking(fake, caplog):
     caplog.set_level(logging.DEBUG)
+    # qbittorrent-api raises the urllib3 logger to INFO process-wide when a client is made: lower it again.
+    caplog.set_level(logging.DEBUG, logger="urllib3")
     with structlog.testing.capture_logs() as events:
         with pytest.raises(ProviderAuthError, match="Invalid API key") as info:
             client_for(fake, key=BAD).tv(1399)
@@ -82,6 +84,8 @@ def test_bad_key_is_auth_error_without_leaking(fake, caplog):
 
 def test_key_not_in_logs_or_errors_on_success_and_failure(fake, caplog):
     caplog.set_level(logging.DEBUG)
+    # qbittorrent-api raises the urllib3 logger to INFO process-wide when a client is made: lower it again.
+    caplog.set_level(logging.DEBUG, logger="urllib3")
     client = client_for(fake)
     client.tv(1399)
     fake.mode = "http429"

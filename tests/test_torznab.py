@@ -241,6 +241,8 @@ def test_connection_refused_is_provider_error():
 
 def test_api_key_never_leaks(fake, caplog):
     caplog.set_level(logging.DEBUG)
+    # qbittorrent-api raises the urllib3 logger to INFO process-wide when a client is made: lower it again.
+    caplog.set_level(logging.DEBUG, logger="urllib3")
     client = client_for(fake, timeout=0.3)
     texts = [repr(client.indexer), repr(client)]
     with structlog.testing.capture_logs() as events:

@@ -7,7 +7,7 @@ import asyncio
 import hmac
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +26,7 @@ from annexd.pipeline import Event, ProcessingStatus, RequestStatus
 from store import queries
 from store.db import export_pool_metrics
 from store.models import MediaRequest, ProcessingItem
+from store.queries import RequestSpec
 
 log = structlog.get_logger("annexd.http")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -135,9 +136,10 @@ async def create_request(request: web.Request) -> web.Response:
         body = await _json_body(request)
     except _BadRequest as exc:
         return error(exc.status, exc.message)
-    spec, problems = parse_request_body(body)
-    if spec is None:
+    parsed, problems = parse_request_body(body)
+    if parsed is None:
         return error(422, "invalid request", problems)
+    spec: RequestSpec = parsed
     if spec.kind == "tv" and not spec.episodes:
         if deps.expand_seasons is None:
             return error(422, "invalid request",
@@ -377,7 +379,7 @@ async def openapi_doc(request: web.Request) -> web.Response:
     return web.json_response(openapi.document())
 
 
-def make_app(deps: HttpDeps, extra_routes: list[Callable[[web.Application], None]] | None = None) -> web.Application:
+def make_app(deps: HttpDeps, extra_routes: Sequence[Callable[[web.Application], None]] = ()) -> web.Application:
     app = web.Application(middlewares=[count_requests, require_api_key], client_max_size=2 * 1024 * 1024)
     app[DEPS] = deps
     rid = r"{id:\d{1,12}}"
@@ -396,7 +398,7 @@ def make_app(deps: HttpDeps, extra_routes: list[Callable[[web.Application], None
     app.router.add_get(f"/api/v1/items/{rid}", get_item)
     app.router.add_post(f"/api/v1/items/{rid}/retry", retry_item)
     app.router.add_post(f"/api/v1/items/{rid}/accept-release", accept_release)
-    for add in extra_routes or []:
+    for add in extra_routes:
         add(app)
     return app
 

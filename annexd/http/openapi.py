@@ -75,7 +75,7 @@ def _err(description: str) -> dict[str, Any]:
 
 
 _ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
-_SECURED = [{"ApiKey": []}, {"Bearer": []}]
+_SECURED: list[dict[str, list[str]]] = [{"ApiKey": []}, {"Bearer": []}]
 
 
 def document() -> dict[str, Any]:

@@ -6,6 +6,7 @@ from datetime import date, datetime
 from typing import Any
 
 from actors.context import ActorContext
+from actors.ticker import inbox_depth
 from annexd import __version__, metrics
 from store.models import MediaRequest, ProcessingItem
 
@@ -71,7 +72,7 @@ def actor_states(ctx: ActorContext) -> dict[str, dict[str, Any]]:
         refs["writer"] = ctx.writer
     if ctx.supervisor is not None:
         refs["supervisor"] = ctx.supervisor
-    return {name: {"alive": ref.is_alive(), "mailbox": ref.actor_inbox.qsize()} for name, ref in refs.items()}
+    return {name: {"alive": ref.is_alive(), "mailbox": inbox_depth(ref)} for name, ref in refs.items()}
 
 
 def export_actor_metrics(ctx: ActorContext) -> None:

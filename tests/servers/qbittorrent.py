@@ -387,3 +387,32 @@ def content_factory(tmp_path: Path) -> Callable[[str, dict[str, int]], Path]:
         return make_content(tmp_path / name, files)
 
     return make
+
+
+class PeerIntroducer:
+    """Plays the tracker (there is none, and no DHT): tells the downloader where the seeder is, for every
+    incomplete torrent, every ``interval`` seconds until stopped. Repeating it covers a peer dropped while
+    a torrent was still being checked."""
+
+    def __init__(self, downloader: QbtInstance, seeder: QbtInstance, interval: float = 1.0):
+        self.downloader, self.peer, self.interval = downloader, f"127.0.0.1:{seeder.bt_port}", interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="peer-introducer", daemon=True)
+
+    def start(self) -> PeerIntroducer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                api = self.downloader.api()
+                hashes = [t["hash"] for t in api.torrents_info() if t["progress"] < 1]
+                if hashes:
+                    api.torrents_add_peers(peers=self.peer, torrent_hashes="|".join(hashes))
+            except Exception:  # the downloader may be restarting or busy: try again next turn
+                continue
