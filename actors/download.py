@@ -180,15 +180,16 @@ class DownloadWorker(Worker):
 
     def handle(self, message: Any) -> Any:
         if isinstance(message, RemoveRequestTorrents):
-            return self.remove_request_torrents(message.request_id)
+            return self.remove_request_torrents(message.request_id, message.download_ids)
         return super().handle(message)
 
-    def remove_request_torrents(self, request_id: int) -> int:
-        """Cancel/delete: remove the request's torrents (with files) unless another request still uses them."""
+    def remove_request_torrents(self, request_id: int, download_ids: tuple[int, ...] = ()) -> int:
+        """Cancel/delete: remove the request's torrents (with files) unless another request still uses them.
+
+        ``download_ids`` are given when the request's rows may already be gone (DELETE)."""
         removed = 0
         with self.ctx.db.connection_context():
-            downloads = {i.download_id for i in ProcessingItem.select(ProcessingItem.download).where(
-                (ProcessingItem.request == request_id) & ProcessingItem.download.is_null(False))}
+            downloads = set(download_ids) or set(queries.request_download_ids(request_id))
             for download in Download.select().where(Download.id.in_(list(downloads))):
                 others = ProcessingItem.select().where(
                     (ProcessingItem.download == download.id) & (ProcessingItem.request != request_id)

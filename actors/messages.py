@@ -79,3 +79,4 @@ class RemoveRequestTorrents:
     """Told to the DownloadWorker when a request is cancelled or deleted."""
 
     request_id: int
+    download_ids: tuple[int, ...] = ()

@@ -171,10 +171,10 @@ class Daemon:
         states = {name: client.health() for name, client in self.qbt.items()}
         return not any(s["auth_failed"] for s in states.values()), states
 
-    def _request_cancelled(self, request_id: int) -> None:
+    def _request_cancelled(self, request_id: int, download_ids: tuple[int, ...]) -> None:
         ref = self.ctx.workers.get("download")
-        if ref is not None and ref.is_alive():
-            ref.tell(RemoveRequestTorrents(request_id))
+        if ref is not None and ref.is_alive() and download_ids:
+            ref.tell(RemoveRequestTorrents(request_id, download_ids))
 
     def secret(self, ref: str) -> str:
         """The value behind a config secret reference (env:, file:, secret: or a literal)."""

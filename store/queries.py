@@ -218,6 +218,13 @@ def cancel_request(request_id: int, now: datetime) -> int:
     return moved
 
 
+def request_download_ids(request_id: int) -> list[int]:
+    """The downloads a request's items use (read before the request's rows are deleted)."""
+    query = ProcessingItem.select(ProcessingItem.download).where(
+        (ProcessingItem.request == request_id) & ProcessingItem.download.is_null(False)).distinct()
+    return [row.download_id for row in query if row.download_id is not None]
+
+
 def delete_request(request_id: int) -> None:
     """Remove a request and its items (and their file links); shared downloads stay for other requests."""
     with write_transaction():

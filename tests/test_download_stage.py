@@ -133,15 +133,18 @@ def test_stalled_release_is_blocklisted_and_the_alternative_downloads(stage):
     assert not pair.downloader.api().torrents_info(torrent_hashes=dead_hash)  # removed from the client
 
 
-def test_cancel_removes_the_torrent_with_its_files(stage):
+def test_delete_removes_the_torrent_with_its_files(stage):
     ctx, db, pair, server = stage
     root = make_content(pair.content_root / "cancel", {"Gone.2021.1080p.WEB-DL.x264-GRP.mkv": 2 * MB})
     torrent, info_hash = pair.seed(root)
     rid = _found(db, queries.RequestSpec(kind="movie", title="Gone", year=2021),
                  _release("Gone.2021.1080p.WEB-DL.x264-GRP", server.add("gone", torrent), info_hash))
-    wait_until(lambda: _items(db, rid)[(0, 0)].status == S.DOWNLOADED, timeout=60, what="downloaded")
-    with db.connection_context():
+    item = wait_until(lambda: (lambda i: i if i.status == S.DOWNLOADED else None)(_items(db, rid)[(0, 0)]),
+                      timeout=60, what="downloaded")
+    with db.connection_context():  # what DELETE /api/v1/requests/{id} does before telling the worker
         queries.cancel_request(rid, datetime.now())
-    removed = ctx.workers["download"].ask(RemoveRequestTorrents(rid), timeout=30)
-    assert removed == 1
+        downloads = tuple(queries.request_download_ids(rid))
+        queries.delete_request(rid)
+    assert ctx.workers["download"].ask(RemoveRequestTorrents(rid, downloads), timeout=30) == 1
     wait_until(lambda: not pair.downloader.api().torrents_info(torrent_hashes=info_hash), what="torrent gone")
+    wait_until(lambda: not Path(item.source_file_path).exists(), what="its files gone")

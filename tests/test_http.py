@@ -199,3 +199,27 @@ async def test_accept_release_takes_a_kept_alternative(client, db):
     assert view["status"] == "FOUND" and view["release"] == alt["title"] and view["quality_met"] is False
     again = await client.post(f"/api/v1/items/{item.id}/accept-release", json={"release_id": "a" * 40}, headers=AUTH)
     assert again.status == 409
+
+
+async def test_tv_request_by_seasons_is_expanded_from_tmdb(ctx, aiohttp_client):
+    from annexd.daemon import expand_request
+    from annexd.tmdb import TmdbClient, TmdbSettings
+    from tests.fakes.tmdb import SEASONS, FakeTmdb
+
+    fake = FakeTmdb(api_key="tmdb-key-for-tests").start()
+    try:
+        tmdb = TmdbClient(TmdbSettings(api_key="tmdb-key-for-tests", base_url=fake.base_url, timeout=5))
+        client = await aiohttp_client(make_app(HttpDeps(ctx=ctx, expand_seasons=lambda s: expand_request(tmdb, s))))
+        status, data = await _create(client, {"type": "tv", "title": "Game of Thrones", "tmdb_id": 1399,
+                                              "seasons": [1, 2]})
+        assert status == 201, data
+        seasons = (await (await client.get(f"/api/v1/requests/{data['id']}/episodes")).json())["seasons"]
+        got = {(s["season"], e["episode"], e["title"]) for s in seasons for e in s["episodes"]}
+        want = {(s, ep["episode_number"], ep["name"]) for (show, s), eps in SEASONS.items() if show == 1399
+                and s in (1, 2) for ep in eps}
+        assert got == want
+        status, data = await _create(client, {"type": "tv", "title": "Game of Thrones", "tmdb_id": 1399,
+                                              "seasons": [9]})
+        assert status == 422 and "seasons" in data["details"]
+    finally:
+        fake.stop()

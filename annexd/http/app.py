@@ -40,7 +40,8 @@ class HttpDeps:
     # Turns a TV request with seasons but no episodes into episodes (TMDB), or None when not configured.
     expand_seasons: Callable[[Any], Any] | None = None
     on_request_created: Callable[[int], None] | None = None
-    on_request_cancelled: Callable[[int], None] | None = None
+    # (request id, the downloads its items use): told before a DELETE removes the rows.
+    on_request_cancelled: Callable[[int, tuple[int, ...]], None] | None = None
     executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(2, thread_name_prefix="http-db"))
 
 
@@ -219,16 +220,17 @@ async def cancel_request(request: web.Request) -> web.Response:
     request_id = _id(request)
     now = deps.ctx.clock()
 
-    def cancel() -> int | None:
+    def cancel() -> tuple[int, tuple[int, ...]] | None:
         if MediaRequest.get_or_none(MediaRequest.id == request_id) is None:
             return None
-        return queries.cancel_request(request_id, now)
+        return queries.cancel_request(request_id, now), tuple(queries.request_download_ids(request_id))
 
-    moved = await in_db(request, cancel)
-    if moved is None:
+    result = await in_db(request, cancel)
+    if result is None:
         return error(404, f"request {request_id} not found")
+    moved, downloads = result
     if deps.on_request_cancelled:
-        deps.on_request_cancelled(request_id)
+        deps.on_request_cancelled(request_id, downloads)
     return web.json_response({"id": request_id, "cancelled_items": moved})
 
 
@@ -237,18 +239,20 @@ async def delete_request(request: web.Request) -> web.Response:
     request_id = _id(request)
     now = deps.ctx.clock()
 
-    def delete() -> bool:
+    def delete() -> tuple[int, ...] | None:
         if MediaRequest.get_or_none(MediaRequest.id == request_id) is None:
-            return False
+            return None
         queries.cancel_request(request_id, now)
-        return True
+        downloads = tuple(queries.request_download_ids(request_id))
+        queries.delete_request(request_id)
+        return downloads
 
-    if not await in_db(request, delete):
+    downloads = await in_db(request, delete)
+    if downloads is None:
         return error(404, f"request {request_id} not found")
-    # Integrations (torrent removal) run on the cancellation hook before the rows go.
+    # The torrents go after the rows: the hook carries the downloads the request used.
     if deps.on_request_cancelled:
-        deps.on_request_cancelled(request_id)
-    await in_db(request, lambda: queries.delete_request(request_id))
+        deps.on_request_cancelled(request_id, downloads)
     return web.Response(status=204)
 
 
