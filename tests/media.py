@@ -21,6 +21,7 @@ def make_clip(path: str | os.PathLike[str], seconds: float = 2, size: str = "320
     ``subtitles=True`` adds one SubRip track (mkv only). The container follows the file extension.
     """
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
            "-f", "lavfi", "-i", f"testsrc=duration={seconds}:size={size}:rate={rate}"]
     if audio:

@@ -1,0 +1,98 @@
+"""DeliverWorker with a local target and an rsync target on a real loopback sshd: a partial failure is
+retried for the failed target only, then the item completes and its encoded intermediate is removed."""
+
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+
+import pykka
+import pytest
+
+from actors.context import ActorContext
+from actors.deliver import DeliverWorker
+from actors.writer import DbWriter
+from annexd.config import Config, DeliveryConfig
+from annexd.delivery import Target
+from annexd.pipeline import ProcessingStatus as S
+from store import migrate, queries
+from store.db import open_database
+from store.models import Delivery, ProcessingItem
+from tests.media import make_clip
+from tests.util import wait_until
+
+
+@pytest.fixture
+def stage(tmp_path, sshd, postgres_url):
+    db = open_database(postgres_url, max_connections=4)
+    with db.connection_context():
+        migrate.apply_all(db)
+    targets = [
+        Target(name="library", protocol="local", movie_root=str(tmp_path / "lib/movies"), tv_root=str(tmp_path / "lib/tv")),
+        Target(name="nas", protocol="rsync", host=sshd.host, port=sshd.port, user=sshd.user, key_file=str(sshd.key_file),
+               known_hosts_file=str(tmp_path / "known_hosts"), movie_root=str(sshd.root / "movies"),
+               tv_root=str(sshd.root / "tv"), connect_timeout=3, command_timeout=10),
+    ]
+    for t in targets:
+        Path(t.movie_root).mkdir(parents=True, exist_ok=True)
+    cfg = replace(Config(state_dir=str(tmp_path / "state")),
+                  delivery=replace(DeliveryConfig(), retry_minutes=0.0, max_attempts=5))
+    ctx = ActorContext(db=db, config=cfg)
+    ctx.writer = DbWriter.start(ctx)
+    yield ctx, db, targets, tmp_path
+    pykka.ActorRegistry.stop_all()
+    db.close_all()
+
+
+def _encoded_item(db, tmp_path):
+    encoded = make_clip(tmp_path / "encode" / "1" / "Dune.mkv", seconds=1, size="320x240")
+    with db.connection_context():
+        req = queries.create_request(queries.RequestSpec(kind="movie", title="Dune", year=2021,
+                                                         targets=("library", "nas")), datetime.now())
+        item = queries.request_items(req.id)[0]
+        ProcessingItem.update(status=S.ENCODED, source_file_path=str(tmp_path / "src.mkv"),
+                              encoded_file_path=str(encoded)).where(ProcessingItem.id == item.id).execute()
+    return item.id, encoded
+
+
+def _rows(db, item_id):
+    with db.connection_context():
+        return {d.target: d for d in Delivery.select().where(Delivery.item == item_id)}
+
+
+def _item(db, item_id):
+    with db.connection_context():
+        return ProcessingItem.get_by_id(item_id)
+
+
+def test_a_target_that_is_down_is_retried_alone(stage, sshd):
+    ctx, db, targets, tmp_path = stage
+    item_id, encoded = _encoded_item(db, tmp_path)
+    with sshd.down():
+        worker = DeliverWorker.start(ctx, 200, targets, {})
+        rows = wait_until(lambda: (lambda r: r if r.get("nas") and r["nas"].status == "failed" else None)(
+            _rows(db, item_id)), timeout=60, what="nas delivery failed while sshd is down")
+        assert rows["library"].status == "done"
+        first_library = rows["library"].delivered_at
+    item = wait_until(lambda: (lambda i: i if i.status in (S.COMPLETED, S.FAILED) else None)(_item(db, item_id)),
+                      timeout=60, what="item completed once sshd is back")
+    assert item.status == S.COMPLETED, item.last_error
+    rows = _rows(db, item_id)
+    assert rows["nas"].status == "done" and rows["nas"].attempts >= 2
+    assert rows["library"].delivered_at == first_library and rows["library"].attempts == 1  # not redone
+    name = "Dune (2021)/Dune (2021) [480p H264].mkv"
+    assert (Path(targets[0].movie_root) / name).read_bytes() == (Path(targets[1].movie_root) / name).read_bytes()
+    assert not encoded.exists()  # the intermediate goes once every target has the file
+    worker.stop()
+
+
+def test_a_different_existing_file_fails_the_item_and_is_left_alone(stage):
+    ctx, db, targets, tmp_path = stage
+    item_id, _ = _encoded_item(db, tmp_path)
+    existing = Path(targets[0].movie_root) / "Dune (2021)" / "Dune (2021) [480p H264].mkv"
+    existing.parent.mkdir(parents=True)
+    existing.write_bytes(b"somebody else's file")
+    DeliverWorker.start(ctx, 200, targets[:1], {})
+    item = wait_until(lambda: (lambda i: i if i.status == S.FAILED else None)(_item(db, item_id)), timeout=60,
+                      what="item FAILED on the conflict")
+    assert "already exists" in item.last_error
+    assert existing.read_bytes() == b"somebody else's file"
