@@ -26,6 +26,7 @@ from annexd.download_states import (
     StallPolicy,
     StallTracker,
     TorrentSnapshot,
+    seeding_goals_met,
 )
 from annexd.errors import AnnexdError, InvalidInputError, ProviderAuthError, ProviderError
 from annexd.filemap import MOVIE_KEY, WantedEpisode, WantedMovie, extract_archives, map_files
@@ -224,7 +225,8 @@ class DownloadProgressWorker(Worker):
                                                metadata_seconds=cfg.metadata_minutes * 60))
 
     def poll(self) -> int:
-        active = list(Download.select().where(Download.state == "downloading"))
+        states = ["downloading", "mapped"] if self.ctx.config.download.remove_after_delivery else ["downloading"]
+        active = list(Download.select().where(Download.state.in_(states)))
         by_client: dict[str, list[Download]] = defaultdict(list)
         for d in active:
             by_client[d.client].append(d)
@@ -240,7 +242,11 @@ class DownloadProgressWorker(Worker):
                 continue
             for download in downloads:
                 snap = view.torrents.get(download.info_hash)
-                if snap is not None:
+                if snap is None:
+                    continue
+                if download.state == "mapped":
+                    self.remove_if_done(client, download, snap)
+                else:
                     updates.extend(self.observe(download, snap))
         if updates and self.ctx.writer is not None:
             self.ctx.writer.tell(ProgressBatch(tuple(updates)))
@@ -262,6 +268,22 @@ class DownloadProgressWorker(Worker):
         return [ProgressUpdate(i.id, DOWNLOADING, round(snap.percent, 2), speed=snap.dlspeed,
                                eta_seconds=snap.eta if 0 <= snap.eta < 8_640_000 else None, detail=detail)
                 for i in items]
+
+    def remove_if_done(self, client: QbtClient, download: Download, snap: TorrentSnapshot) -> None:
+        """After delivery, and once the client's seeding goals are met, the torrent and its files go."""
+        users = ProcessingItem.select(ProcessingItem.status).where(ProcessingItem.download == download.id)
+        if any(S(u.status) not in (S.COMPLETED, S.CANCELLED, S.FAILED) for u in users):
+            return
+        s = client.settings
+        if not seeding_goals_met(snap, s.seed_ratio_limit, s.seed_time_limit_minutes):
+            return
+        try:
+            client.delete(download.info_hash, delete_files=True)
+        except ProviderError as exc:
+            self.log.warning("torrent_remove_failed", info_hash=download.info_hash, error=str(exc))
+            return
+        Download.update(state="removed", removed_at=self.ctx.clock()).where(Download.id == download.id).execute()
+        self.log.info("torrent_removed_after_delivery", info_hash=download.info_hash)
 
     def complete(self, download: Download, snap: TorrentSnapshot, now: datetime) -> None:
         Download.update(state="completed", progress=100.0, completed_at=now, save_path=snap.save_path,

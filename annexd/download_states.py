@@ -299,3 +299,13 @@ def next_attempt_delay(attempt: int, delays: tuple[float, ...] = RETRY_DELAYS_SE
     if attempt < 1:
         return delays[0]
     return delays[min(attempt, len(delays)) - 1]
+
+
+def seeding_goals_met(snap: TorrentSnapshot, ratio_limit: float | None, time_limit_minutes: int | None) -> bool:
+    """Whether a finished torrent may go: no goals were set, or qBittorrent stopped it on reaching them
+    (its default action when a ratio or seeding-time limit is hit is to pause the torrent)."""
+    if not snap.complete:
+        return False
+    if ratio_limit is None and time_limit_minutes is None:
+        return True
+    return snap.qbt_state in ("pausedUP", "stoppedUP")

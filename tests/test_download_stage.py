@@ -51,8 +51,8 @@ class TorrentServer:
         return f"http://127.0.0.1:{self.server.server_port}/{name}.torrent"
 
 
-@pytest.fixture
-def stage(qbt_pair, postgres_url, tmp_path):
+@pytest.fixture(params=[False])
+def stage(request, qbt_pair, postgres_url, tmp_path):
     db = open_database(postgres_url, max_connections=6)
     with db.connection_context():
         migrate.apply_all(db)
@@ -61,7 +61,7 @@ def stage(qbt_pair, postgres_url, tmp_path):
     cfg = replace(Config(state_dir=str(tmp_path / "state")),
                   writer=replace(WriterConfig(), flush_interval_ms=100),
                   download=replace(DownloadConfig(), no_seeds_minutes=0.05, metadata_minutes=0.05,
-                                   retry_delays_minutes=(0.0,)))
+                                   retry_delays_minutes=(0.0,), remove_after_delivery=request.param))
     ctx = ActorContext(db=db, config=cfg)
     ctx.writer = DbWriter.start(ctx)
     clients = {"qbt": client}
@@ -148,3 +148,20 @@ def test_delete_removes_the_torrent_with_its_files(stage):
     assert ctx.workers["download"].ask(RemoveRequestTorrents(rid, downloads), timeout=30) == 1
     wait_until(lambda: not pair.downloader.api().torrents_info(torrent_hashes=info_hash), what="torrent gone")
     wait_until(lambda: not Path(item.source_file_path).exists(), what="its files gone")
+
+
+@pytest.mark.parametrize("stage", [True], indirect=True)
+def test_torrent_removed_after_delivery_when_configured(stage):
+    ctx, db, pair, server = stage
+    root = make_content(pair.content_root / "after", {"After.2022.1080p.WEB-DL.x264-GRP.mkv": 2 * MB})
+    torrent, info_hash = pair.seed(root)
+    rid = _found(db, queries.RequestSpec(kind="movie", title="After", year=2022),
+                 _release("After.2022.1080p.WEB-DL.x264-GRP", server.add("after", torrent), info_hash))
+    wait_until(lambda: _items(db, rid)[(0, 0)].status == S.DOWNLOADED, timeout=60, what="downloaded")
+    assert pair.downloader.api().torrents_info(torrent_hashes=info_hash)  # kept while the item is not delivered
+    with db.connection_context():
+        ProcessingItem.update(status=S.COMPLETED).where(ProcessingItem.request == rid).execute()
+    wait_until(lambda: not pair.downloader.api().torrents_info(torrent_hashes=info_hash), timeout=30,
+               what="torrent removed after delivery")
+    with db.connection_context():
+        assert Download.get(Download.info_hash == info_hash).state == "removed"
