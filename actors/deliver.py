@@ -82,25 +82,30 @@ class DeliverWorker(Worker):
             queries.apply_transition(item.id, S.DELIVERING, Event.FAIL, self.ctx.clock(), attempts=item.attempts,
                                      error=f"none of the request's targets {request.targets} is configured")
             return
+        done = {d.target for d in Delivery.select().where((Delivery.item == item.id) & (Delivery.status == "done"))}
+        pending = [t for t in targets if t.name not in done]
         try:
-            relative, kind = self.destination(request, item)
+            plans = [(t, *self.plan(request, item, t)) for t in pending]
         except (AnnexdError, OSError) as exc:
             queries.apply_transition(item.id, S.DELIVERING, Event.FAIL, self.ctx.clock(), attempts=item.attempts,
                                      error=f"cannot name the file: {exc}")
             return
-        done = {d.target for d in Delivery.select().where((Delivery.item == item.id) & (Delivery.status == "done"))}
-        pending = [t for t in targets if t.name not in done]
         self.in_flight[item.id] = {t.name for t in pending}
         if not pending:
             self.finish_item(item.id)
-        for target in pending:
+        for target, local, relative, kind in plans:
             Delivery.insert(item=item.id, target=target.name, status="pending", updated_at=utcnow()).on_conflict(
                 conflict_target=[Delivery.item, Delivery.target], update={"status": "pending"}).execute()
-            self.pool.submit(self.transfer, item.id, target, Path(item.encoded_file_path or ""), relative, kind)
+            self.pool.submit(self.transfer, item.id, target, local, relative, kind)
 
-    def destination(self, request: MediaRequest, item: ProcessingItem) -> tuple[PurePosixPath, str]:
+    def plan(self, request: MediaRequest, item: ProcessingItem, target: Target) -> tuple[Path, PurePosixPath, str]:
+        """The encode made for this target's profile, and where it goes under the target's root."""
+        profile = target.encode_profile or self.ctx.config.encode_profile().name
+        local = Path((item.encoded_files or {}).get(profile) or item.encoded_file_path or "")
+        return (local, *self.destination(request, item, local))
+
+    def destination(self, request: MediaRequest, item: ProcessingItem, encoded: Path) -> tuple[PurePosixPath, str]:
         """The Plex/Emby/Jellyfin-style relative path, its quality tag taken from the real encoded file."""
-        encoded = Path(item.encoded_file_path or "")
         info = probe(encoded)
         quality = quality_tag(MediaInfo(info.width or 0, info.height or 0, info.video_codec or ""))
         ext = encoded.suffix.lstrip(".") or "mkv"
@@ -181,14 +186,17 @@ class DeliverWorker(Worker):
                                  error=f"will retry {len(failed)} target(s): {errors}", retry_at=retry)
 
     def cleanup(self, item: ProcessingItem) -> None:
-        """The encoded intermediate goes once every target has the file; the source stays for seeding."""
-        encoded = Path(item.encoded_file_path) if item.encoded_file_path else None
-        if encoded and encoded != Path(item.source_file_path or "") and encoded.is_file():
-            encoded.unlink()
-            try:
-                encoded.parent.rmdir()
-            except OSError:
-                pass
+        """Encoded intermediates go once every target has its file; the source stays for seeding."""
+        paths = {*(item.encoded_files or {}).values(), item.encoded_file_path}
+        source = Path(item.source_file_path or "")
+        for encoded in (Path(p) for p in paths if p):
+            if encoded != source and encoded.is_file():
+                encoded.unlink()
+                for folder in (encoded.parent, encoded.parent.parent):
+                    try:
+                        folder.rmdir()  # only when empty
+                    except OSError:
+                        break
         self.log.info("delivered", item_id=item.id)
 
 

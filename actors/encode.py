@@ -78,6 +78,8 @@ def hub_callbacks(tell: Any) -> dict[str, Any]:
 
 
 class EncodeDispatcher(Worker):
+    """Encodes each item once per distinct profile its targets ask for; the item is ENCODED when all are."""
+
     name = "encode"
 
     def __init__(self, ctx: ActorContext, interval_ms: int, hub: EncoderHub):
@@ -85,6 +87,7 @@ class EncodeDispatcher(Worker):
         self.hub = hub
         self.jobs: dict[str, EncodeJob] = {}
         self.items: dict[str, int] = {}
+        self.open_jobs: dict[int, dict[str, float]] = {}  # item -> {job id: percent}
         self.unassigned: set[str] = set()
 
     def on_start(self) -> None:
@@ -103,28 +106,38 @@ class EncodeDispatcher(Worker):
         now = self.ctx.clock()
         claimed = queries.claim_items(S.DOWNLOADED, Event.START_ENCODE, now, self.ctx.config.worker.claim_batch)
         for item in ProcessingItem.select().where(ProcessingItem.id.in_(claimed)).order_by(ProcessingItem.id):
-            job = self.make_job(item)
-            self.jobs[job.job_id] = job
-            self.items[job.job_id] = item.id
-            self.hub.submit(job)
+            jobs = self.make_jobs(item)
+            if not jobs:  # every profile already encoded by an earlier attempt
+                self.complete(item.id)
+            for job in jobs:
+                self.jobs[job.job_id] = job
+                self.items[job.job_id] = item.id
+                self.open_jobs.setdefault(item.id, {})[job.job_id] = 0.0
+                self.hub.submit(job)
         return len(claimed)
 
-    def make_job(self, item: ProcessingItem) -> EncodeJob:
-        request = MediaRequest.get_by_id(item.request_id)
-        profile = self.ctx.config.encode_profile(self.profile_name(request))
-        source = Path(item.source_file_path or "")
-        out_dir = self.ctx.config.encode_dir / str(item.id)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        output = out_dir / f"{source.stem}.{profile.container}"
-        return EncodeJob(f"item{item.id}-try{item.attempts}", str(source), str(output), profile)
+    def profiles_for(self, request: MediaRequest) -> list[str]:
+        """Distinct encode profiles of the request's targets (all targets when it names none)."""
+        targets = {t.name: t for t in self.ctx.config.targets}
+        chosen = [targets[n] for n in (request.targets or list(targets)) if n in targets]
+        names = [t.encode_profile or self.ctx.config.encode_profile().name for t in chosen]
+        return list(dict.fromkeys(names)) or [self.ctx.config.encode_profile().name]
 
-    def profile_name(self, request: MediaRequest) -> str | None:
-        targets = {t.name: t for t in getattr(self.ctx.config, "targets", ())}
-        for name in request.targets or []:
-            target = targets.get(name)
-            if target is not None and getattr(target, "encode_profile", None):
-                return str(target.encode_profile)
-        return None
+    def make_jobs(self, item: ProcessingItem) -> list[EncodeJob]:
+        request = MediaRequest.get_by_id(item.request_id)
+        done = {p: path for p, path in (item.encoded_files or {}).items() if Path(path).is_file()}
+        source = Path(item.source_file_path or "")
+        jobs = []
+        for name in self.profiles_for(request):
+            if name in done:
+                continue
+            profile = self.ctx.config.encode_profile(name)
+            out_dir = self.ctx.config.encode_dir / str(item.id) / profile.name
+            out_dir.mkdir(parents=True, exist_ok=True)
+            output = out_dir / f"{source.stem}.{profile.container}"
+            jobs.append(EncodeJob(f"item{item.id}-{profile.name}-try{item.attempts}", str(source), str(output),
+                                  profile))
+        return jobs
 
     # --- hub events --------------------------------------------------------------------------------------
     def handle(self, message: Any) -> Any:
@@ -157,21 +170,41 @@ class EncodeDispatcher(Worker):
             (ProcessingItem.id == item_id) & (ProcessingItem.status == S.ENCODING)).execute()
 
     def progress(self, message: JobProgress, item_id: int) -> None:
-        if self.ctx.writer is not None:
+        jobs = self.open_jobs.get(item_id, {})
+        jobs[message.job_id] = message.percent
+        if self.ctx.writer is not None and jobs:
             eta = int(message.eta_seconds) if message.eta_seconds is not None else None
             detail = f"encoding, {message.fps:.1f} fps" if message.fps else "encoding"
-            self.ctx.writer.tell(ProgressUpdate(item_id, S.ENCODING, message.percent, eta_seconds=eta, detail=detail))
+            percent = sum(jobs.values()) / len(jobs)
+            self.ctx.writer.tell(ProgressUpdate(item_id, S.ENCODING, percent, eta_seconds=eta, detail=detail))
 
     def done(self, message: JobDone, item_id: int) -> None:
+        job = self.jobs.get(message.job_id)
         self.forget(message.job_id)
-        now = self.ctx.clock()
-        fields = {"encoded_file_path": message.output_path, "detail": f"encoded on {message.agent_id}"}
-        if queries.apply_transition(item_id, S.ENCODING, Event.ENCODE_COMPLETE, now, fields=fields):
-            self.log.info("encoded", item_id=item_id, output=message.output_path)
+        item = ProcessingItem.get_by_id(item_id)
+        files = dict(item.encoded_files or {})
+        if job is not None:
+            files[job.profile.name] = message.output_path
+        ProcessingItem.update(encoded_files=files, encoded_file_path=message.output_path,
+                              detail=f"encoded on {message.agent_id}").where(
+            (ProcessingItem.id == item_id) & (ProcessingItem.status == S.ENCODING)).execute()
+        if not self.open_jobs.get(item_id):
+            self.complete(item_id)
+
+    def complete(self, item_id: int) -> None:
+        self.open_jobs.pop(item_id, None)
+        if queries.apply_transition(item_id, S.ENCODING, Event.ENCODE_COMPLETE, self.ctx.clock()):
+            self.log.info("encoded", item_id=item_id)
             self.ctx.wake("deliver", f"item {item_id} encoded")
 
     def failed(self, item_id: int, job_id: str, error: str, retriable: bool) -> None:
+        """One profile's encode failed: cancel the item's other jobs and requeue it (done profiles are kept)."""
+        for other in list(self.open_jobs.get(item_id, {})):
+            if other != job_id:
+                self.hub.cancel_threadsafe(other)
+                self.forget(other)
         self.forget(job_id)
+        self.open_jobs.pop(item_id, None)
         now = self.ctx.clock()
         item = ProcessingItem.get_by_id(item_id)
         tail = error[-2000:]
@@ -191,7 +224,8 @@ class EncodeDispatcher(Worker):
             self.unassigned.add(message.job_id)  # resubmitted at the next poll, no attempt used
 
     def forget(self, job_id: str) -> None:
+        item_id = self.items.pop(job_id, None)
         self.jobs.pop(job_id, None)
-        self.items.pop(job_id, None)
         self.unassigned.discard(job_id)
-
+        if item_id is not None:
+            self.open_jobs.get(item_id, {}).pop(job_id, None)

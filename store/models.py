@@ -100,6 +100,7 @@ class ProcessingItem(BaseModel):
     encode_job_id = pw.IntegerField(null=True)
     source_file_path = pw.TextField(null=True)
     encoded_file_path = pw.TextField(null=True)
+    encoded_files = JSONField(null=True)  # encode profile name -> path, one per distinct profile of its targets
     downloaded_at = pw.DateTimeField(null=True)
     encoded_at = pw.DateTimeField(null=True)
     delivered_at = pw.DateTimeField(null=True)

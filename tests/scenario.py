@@ -4,7 +4,9 @@ tests/test_e2e.py runs the same scenario quietly inside `make test`.
 Real: a throwaway PostgreSQL, qbittorrent-nox (seeder + downloader), ffmpeg through the built-in encoder
 agent, a loopback sshd for the rsync target, and the annexd daemon itself as a subprocess. Fake (they cannot
 run here): the Torznab indexer serving torrents of generated clips, and Plex recording the rescans.
-Requested: one movie and three episodes of a season, served as a season pack.
+Requested: one movie and three episodes of a season, served as a season pack. The two targets ask for
+different encode profiles (x264 360p for the local library, HEVC 240p for the NAS), so each item is encoded
+twice.
 """
 
 from __future__ import annotations
@@ -159,6 +161,14 @@ preset = "ultrafast"
 max_height = 360
 audio = "aac"
 
+[[encode_profiles]]
+name = "demo-hevc"
+codec = "libx265"
+crf = 32
+preset = "ultrafast"
+max_height = 240
+audio = "opus"
+
 [[targets]]
 name = "library"
 protocol = "local"
@@ -174,6 +184,7 @@ host = "127.0.0.1"
 port = {self.sshd.port}
 user = "root"
 key_file = "{self.sshd.key_file}"
+encode_profile = "demo-hevc"
 movie_root = "{nas}/movies"
 tv_root = "{nas}/tv"
 

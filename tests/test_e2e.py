@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from annexd.ffmpeg import probe
 from tests import scenario
 
 
@@ -19,7 +20,9 @@ def test_movie_and_season_pack_flow_from_request_to_media_server(tmp_path):
         landed = {d["target"]: Path(d["remote_path"]) for d in item["deliveries"]}
         assert set(landed) == {"library", "nas"}, report
         assert all(p.is_file() and p.stat().st_size > 0 for p in landed.values()), report
-        assert landed["library"].read_bytes() == landed["nas"].read_bytes()
+        # Each target got the encode of its own profile (once per distinct profile), named from the real file.
+        assert (probe(landed["library"]).video_codec, probe(landed["nas"]).video_codec) == ("h264", "hevc")
+        assert "H264" in landed["library"].name and "HEVC" in landed["nas"].name
     names = sorted(Path(d["remote_path"]).name for i in items for d in i["deliveries"] if d["target"] == "library")
     assert names == [
         "Big Buck Demo (2024) [480p H264].mkv",
