@@ -60,6 +60,18 @@ def retry_or_fail(item: ProcessingItem, reason: str, now: datetime, cfg: Downloa
     return queries.apply_transition(item.id, DOWNLOADING, Event.FAIL, now, error=why, attempts=item.attempts)
 
 
+def remove_torrent(client: QbtClient | None, download: Download, state: str, now: datetime, log: Any) -> bool:
+    """Delete the torrent and its files from the client, then mark the Download; False if the client failed."""
+    try:
+        if client is not None:
+            client.delete(download.info_hash, delete_files=True)
+    except ProviderError as exc:
+        log.warning("torrent_remove_failed", info_hash=download.info_hash, error=str(exc))
+        return False
+    Download.update(state=state, removed_at=now).where(Download.id == download.id).execute()
+    return True
+
+
 def release_key(release: Mapping[str, Any]) -> str:
     return str(release.get("info_hash") or release.get("guid") or "")
 
@@ -195,17 +207,9 @@ class DownloadWorker(Worker):
                 others = ProcessingItem.select().where(
                     (ProcessingItem.download == download.id) & (ProcessingItem.request != request_id)
                     & ProcessingItem.status.not_in([S.CANCELLED, S.FAILED])).count()
-                if others:
-                    continue
-                client = self.clients.get(download.client)
-                try:
-                    if client is not None:
-                        client.delete(download.info_hash, delete_files=True)
-                except ProviderError as exc:
-                    self.log.warning("torrent_remove_failed", info_hash=download.info_hash, error=str(exc))
-                    continue
-                Download.update(state="removed", removed_at=utcnow()).where(Download.id == download.id).execute()
-                removed += 1
+                if not others and remove_torrent(self.clients.get(download.client), download, "removed", utcnow(),
+                                                 self.log):
+                    removed += 1
         return removed
 
 
@@ -277,13 +281,8 @@ class DownloadProgressWorker(Worker):
         s = client.settings
         if not seeding_goals_met(snap, s.seed_ratio_limit, s.seed_time_limit_minutes):
             return
-        try:
-            client.delete(download.info_hash, delete_files=True)
-        except ProviderError as exc:
-            self.log.warning("torrent_remove_failed", info_hash=download.info_hash, error=str(exc))
-            return
-        Download.update(state="removed", removed_at=self.ctx.clock()).where(Download.id == download.id).execute()
-        self.log.info("torrent_removed_after_delivery", info_hash=download.info_hash)
+        if remove_torrent(client, download, "removed", self.ctx.clock(), self.log):
+            self.log.info("torrent_removed_after_delivery", info_hash=download.info_hash)
 
     def complete(self, download: Download, snap: TorrentSnapshot, now: datetime) -> None:
         Download.update(state="completed", progress=100.0, completed_at=now, save_path=snap.save_path,
@@ -297,13 +296,8 @@ class DownloadProgressWorker(Worker):
         self.log.warning("download_stalled", info_hash=download.info_hash, reason=reason)
         queries.add_to_blocklist(download.info_hash, release.get("title", download.name), reason,
                                  items[0].request_id if items else None, now)
-        client = self.clients.get(download.client)
-        try:
-            if client is not None:
-                client.delete(download.info_hash, delete_files=True)
-        except ProviderError as exc:
-            self.log.warning("torrent_remove_failed", info_hash=download.info_hash, error=str(exc))
-        Download.update(state="failed", removed_at=now).where(Download.id == download.id).execute()
+        if not remove_torrent(self.clients.get(download.client), download, "failed", now, self.log):
+            Download.update(state="failed").where(Download.id == download.id).execute()
         self.stalls.forget(download.info_hash)
         blocklist = queries.blocklisted_keys()
         for item in items:

@@ -12,7 +12,15 @@ from typing import Any
 
 from annexd.config import SearchConfig
 from annexd.pipeline import Backoff, Event
-from annexd.quality import QualityProfile, Release, choose_for_season, episode_matches, movie_matches, rank
+from annexd.quality import (
+    QualityProfile,
+    RankedResults,
+    Release,
+    choose_for_season,
+    episode_matches,
+    movie_matches,
+    rank,
+)
 
 
 @dataclass(frozen=True)
@@ -84,12 +92,16 @@ def _why_none(total: int, rejected: Sequence[tuple[Release, str]]) -> str:
 def decide_movie(item: Wanted, title: str, year: int | None, releases: Sequence[Release], profile: QualityProfile,
                  blocklist: Iterable[str], now: datetime, cfg: SearchConfig) -> Outcome:
     matching = [r for r in releases if movie_matches(r.parsed, title, year)]
-    ranked = rank(matching, profile, blocklist=blocklist)
+    return _best(item, len(releases), rank(matching, profile, blocklist=blocklist), now, cfg)
+
+
+def _best(item: Wanted, total: int, ranked: RankedResults, now: datetime, cfg: SearchConfig) -> Outcome:
+    """The best accepted release, else the kept below-profile ones, else why there was none."""
     if ranked.accepted:
         return found(item.item_id, ranked.accepted[0], [*ranked.accepted[1:], *ranked.below_profile], now, cfg)
     if ranked.below_profile:
         return below_profile(item, ranked.below_profile, now, cfg)
-    return nothing(item, _why_none(len(releases), ranked.rejected), now, cfg)
+    return nothing(item, _why_none(total, ranked.rejected), now, cfg)
 
 
 @dataclass(frozen=True)
@@ -114,9 +126,4 @@ def decide_episode(item: Wanted, series: str, year: int | None, releases: Sequen
                    profile: QualityProfile, blocklist: Iterable[str], now: datetime, cfg: SearchConfig) -> Outcome:
     matching = [r for r in releases if episode_matches(r.parsed, series, item.season, item.episode,
                                                        air_date=item.air_date, year=year)]
-    ranked = rank(matching, profile, blocklist=blocklist)
-    if ranked.accepted:
-        return found(item.item_id, ranked.accepted[0], [*ranked.accepted[1:], *ranked.below_profile], now, cfg)
-    if ranked.below_profile:
-        return below_profile(item, ranked.below_profile, now, cfg)
-    return nothing(item, _why_none(len(releases), ranked.rejected), now, cfg)
+    return _best(item, len(releases), rank(matching, profile, blocklist=blocklist), now, cfg)
