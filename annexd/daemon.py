@@ -1,7 +1,9 @@
 """The wiring, in one place: what starts, in what order, with what; and the one shutdown function.
 
-Start: database (refusing pending migrations) -> supervisor -> writer -> workers -> HTTP.
-Stop (one time budget, reverse order): HTTP -> workers -> writer (final flush) -> supervisor -> pool.
+Start: database (refusing pending migrations) -> supervisor -> writer -> workers (each stage only when it is
+configured) -> HTTP with the encoder hub -> the built-in encoder agent.
+Stop (one time budget, reverse order): encoder agent -> HTTP -> workers -> writer (final flush) -> supervisor
+-> pool.
 """
 
 from __future__ import annotations
