@@ -15,7 +15,7 @@ def _iso(value: date | datetime | None) -> str | None:
     if value is None:
         return None
     if isinstance(value, datetime):
-        return value.isoformat(timespec="seconds") + "Z"
+        return value.isoformat(timespec="milliseconds") + "Z"
     return value.isoformat()
 
 
