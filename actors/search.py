@@ -7,7 +7,9 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from functools import partial
 from itertools import groupby
+from typing import Any
 
 from actors.context import ActorContext
 from actors.worker import Worker
@@ -31,6 +33,14 @@ from store.models import MediaRequest, ProcessingItem
 
 Search = Callable[[TorznabClient], list[Release]]
 AUTH_PAUSE_S = 24 * 3600.0
+
+
+def _season_search(client: TorznabClient, *, title: str, season: int, ids: dict[str, Any]) -> list[Release]:
+    return client.search_tv(title, season, **ids)
+
+
+def _episode_search(client: TorznabClient, *, title: str, item: Wanted, ids: dict[str, Any]) -> list[Release]:
+    return client.search_tv(title, item.season, item.episode, **ids)
 
 
 class SearchWorker(Worker):
@@ -107,7 +117,7 @@ class SearchWorker(Worker):
         budget = cfg.max_episode_searches
         for season, group in groupby(sorted(wanted, key=lambda w: (w.season, w.episode)), key=lambda w: w.season):
             items = list(group)
-            releases, error = self.query(lambda c, s=season: c.search_tv(request.title, s, **ids))
+            releases, error = self.query(partial(_season_search, title=request.title, season=season, ids=ids))
             if error is not None:
                 outcomes += [nothing(w, error, now, cfg, Event.SEARCH_ERROR) for w in items]
                 continue
@@ -120,7 +130,7 @@ class SearchWorker(Worker):
                                             Event.SEARCH_ERROR))
                     continue
                 budget -= 1
-                per_ep, error = self.query(lambda c, w=item: c.search_tv(request.title, w.season, w.episode, **ids))
+                per_ep, error = self.query(partial(_episode_search, title=request.title, item=item, ids=ids))
                 if error is not None:
                     outcomes.append(nothing(item, error, now, cfg, Event.SEARCH_ERROR))
                 else:

@@ -257,7 +257,7 @@ def _load_dataclass(cls: type, raw: Mapping[str, Any], prefix: str, env: Mapping
             if not isinstance(sub, Mapping):
                 problems.append(f"{key}: expected a table")
                 sub = {}
-            values[name] = _load_dataclass(kind, sub, f"{key}.", env, problems)
+            values[name] = _load_dataclass(typing.cast(type, kind), sub, f"{key}.", env, problems)
             continue
         env_name = f.metadata.get("env") or ENV_PREFIX + key.replace(".", "_").upper()
         value = None
@@ -311,7 +311,7 @@ def _coerce(kind: Any, raw: Any, key: str, problems: list[str]) -> Any:
         if not isinstance(raw, Mapping):
             problems.append(f"{key}: expected a table")
             return None
-        return build(kind, raw, f"{key}.", problems)
+        return build(typing.cast(type, kind), raw, f"{key}.", problems)
     if kind is Any:
         return raw
     return _parse_scalar(kind, raw, key, problems, False)

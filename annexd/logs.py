@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, MutableMapping
 from typing import Any
 
 import structlog
@@ -42,8 +42,8 @@ def add_secrets(values: Iterable[str]) -> None:
                                reverse=True)
 
 
-def _redact(logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
-    return _redactor(logger, method, event)
+def _redact(logger: Any, method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    return _redactor(logger, method, dict(event))
 
 
 def configure(level: str = "info", fmt: str = "auto", secrets: Iterable[str] = (), stream: Any = None) -> None:

@@ -156,7 +156,9 @@ class Release:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], parse: Callable[[str], ParsedRelease] | None = None) -> Release:
         if parse is None:
-            from annexd.releases import parse_release as parse
+            from annexd.releases import parse_release
+
+            parse = parse_release
         title = str(data["title"])
         published = data.get("published")
         return cls(

@@ -444,9 +444,9 @@ def _resolution(tail: str) -> int | None:
         value = int(m.group(1))
         if value in _RES_VALUES:
             return _RES_VALUES[value]
-    m = _DIMENSIONS.search(tail)
-    if m is not None:
-        width, height = int(m.group(1)), int(m.group(2))
+    dims = _DIMENSIONS.search(tail)
+    if dims is not None:
+        width, height = int(dims.group(1)), int(dims.group(2))
         # Width first: cropped films are 1920x800 and still 1080p.
         for min_width, res in ((3600, 2160), (1800, 1080), (1200, 720)):
             if width >= min_width:

@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 import peewee as pw
 
@@ -150,7 +150,8 @@ def items_by_status() -> dict[str, int]:
     query = ProcessingItem.select(ProcessingItem.status, pw.fn.COUNT(ProcessingItem.id).alias("n")).group_by(
         ProcessingItem.status
     )
-    return {row.status: row.n for row in query}
+    rows = cast(Iterable[tuple[str, int]], query.tuples())
+    return {str(status): int(n) for status, n in rows}
 
 
 def _summaries(request_ids: Sequence[int] | None = None) -> dict[int, dict[str, Any]]:
@@ -161,8 +162,8 @@ def _summaries(request_ids: Sequence[int] | None = None) -> dict[int, dict[str, 
     if request_ids is not None:
         query = query.where(ProcessingItem.request.in_(list(request_ids)))
     acc: dict[int, dict[str, Any]] = defaultdict(lambda: {"counts": {}, "progress_sum": 0.0, "total": 0})
-    for row in query.tuples():
-        req_id, status, n, psum = row
+    rows = cast(Iterable[tuple[int, str, int, float | None]], query.tuples())
+    for req_id, status, n, psum in rows:
         entry = acc[req_id]
         entry["counts"][status] = n
         entry["progress_sum"] += float(psum or 0.0)
