@@ -125,20 +125,22 @@ def claim_items(
 ) -> list[int]:
     """Atomically move up to ``limit`` items from ``from_status`` with ``event``; returns the ids won.
 
+    Higher-priority requests go first, then the oldest due items.
+
     On PostgreSQL the candidates are locked with FOR UPDATE SKIP LOCKED, so several daemons sharing one
     database never claim the same item; on SQLite the database lock serialises writers. Either way the
     final UPDATE is a compare-and-set on the status.
     """
     db = database_proxy.obj
     with write_transaction(db):
-        query = ProcessingItem.select(ProcessingItem.id, ProcessingItem.attempts).where(
-            ProcessingItem.status == from_status
-        )
+        query = (ProcessingItem.select(ProcessingItem.id, ProcessingItem.attempts)
+                 .join(MediaRequest).where(ProcessingItem.status == from_status))
         if due_only:
             query = query.where(ProcessingItem.next_retry_at.is_null() | (ProcessingItem.next_retry_at <= now))
-        query = query.order_by(ProcessingItem.next_retry_at.asc(nulls="first"), ProcessingItem.id).limit(limit)
+        query = query.order_by(MediaRequest.priority.desc(), ProcessingItem.next_retry_at.asc(nulls="first"),
+                               ProcessingItem.id).limit(limit)
         if is_postgres(db):
-            query = query.for_update(skip_locked=True)
+            query = query.for_update(of=ProcessingItem, skip_locked=True)
         won = [
             row.id for row in list(query)
             if apply_transition(row.id, from_status, event, now, attempts=row.attempts)

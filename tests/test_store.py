@@ -123,6 +123,14 @@ def test_concurrent_claims_never_take_one_item_twice(db):
     assert queries.items_by_status() == {"SEARCHING": 40}
 
 
+def test_claims_take_higher_priority_requests_first(db):
+    low = _movie("Low")
+    high = queries.create_request(queries.RequestSpec(kind="movie", title="High", priority=10), NOW)
+    [first] = queries.claim_items(S.PENDING, Event.START_SEARCH, NOW, 1)
+    assert first == queries.request_items(high.id)[0].id
+    assert queries.claim_items(S.PENDING, Event.START_SEARCH, NOW, 1) == [queries.request_items(low.id)[0].id]
+
+
 def test_claim_respects_next_retry_at(db):
     req = _movie()
     item = queries.request_items(req.id)[0]
