@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import secrets
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,6 +26,14 @@ class ActorContext:
     supervisor: pykka.ActorRef[Any] | None = None
     # Named worker refs, filled in by the supervisor as it starts them, for event-driven hand-offs.
     workers: dict[str, pykka.ActorRef[Any]] = field(default_factory=dict)
+    # Who this daemon is in the shared database: claims carry it, a heartbeat keeps it alive.
+    host: str = field(default_factory=socket.gethostname)
+    pid: int = field(default_factory=os.getpid)
+    instance_id: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.instance_id:
+            self.instance_id = f"{self.host}:{self.pid}:{secrets.token_hex(3)}"
 
     def wake(self, name: str, reason: str) -> None:
         """Tell worker ``name`` that work may be waiting (hand-off without waiting for its next tick)."""

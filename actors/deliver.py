@@ -53,20 +53,14 @@ class DeliverWorker(Worker):
         self.pool = ThreadPoolExecutor(max(1, ctx.config.delivery.max_parallel), thread_name_prefix="deliver")
         self.in_flight: dict[int, set[str]] = {}
 
-    def on_start(self) -> None:
-        with self.ctx.db.connection_context():
-            now = self.ctx.clock()
-            for item in ProcessingItem.select().where(ProcessingItem.status == S.DELIVERING):
-                queries.apply_transition(item.id, S.DELIVERING, Event.RELEASE_CLAIM, now, attempts=item.attempts)
-        super().on_start()
-
     def on_stop(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
         super().on_stop()
 
     def poll(self) -> int:
         now = self.ctx.clock()
-        claimed = queries.claim_items(S.ENCODED, Event.START_DELIVERY, now, self.ctx.config.worker.claim_batch)
+        claimed = queries.claim_items(S.ENCODED, Event.START_DELIVERY, now, self.ctx.config.worker.claim_batch,
+                                      owner=self.ctx.instance_id)
         for item in ProcessingItem.select().where(ProcessingItem.id.in_(claimed)):
             self.start_item(item)
         return len(claimed)

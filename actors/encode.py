@@ -90,21 +90,14 @@ class EncodeDispatcher(Worker):
         self.open_jobs: dict[int, dict[str, float]] = {}  # item -> {job id: percent}
         self.unassigned: set[str] = set()
 
-    def on_start(self) -> None:
-        # A job left ENCODING by a previous run has no agent any more: queue it again.
-        with self.ctx.db.connection_context():
-            now = self.ctx.clock()
-            for item in ProcessingItem.select().where(ProcessingItem.status == S.ENCODING):
-                queries.apply_transition(item.id, S.ENCODING, Event.RELEASE_CLAIM, now, attempts=item.attempts)
-        super().on_start()
-
     def poll(self) -> int:
         if self.hub.loop is None:
             return 0  # the HTTP server (and so the hub) is not up yet
         for job_id in sorted(self.unassigned):
             self.hub.submit(self.jobs[job_id])
         now = self.ctx.clock()
-        claimed = queries.claim_items(S.DOWNLOADED, Event.START_ENCODE, now, self.ctx.config.worker.claim_batch)
+        claimed = queries.claim_items(S.DOWNLOADED, Event.START_ENCODE, now, self.ctx.config.worker.claim_batch,
+                                      owner=self.ctx.instance_id)
         for item in ProcessingItem.select().where(ProcessingItem.id.in_(claimed)).order_by(ProcessingItem.id):
             jobs = self.make_jobs(item)
             if not jobs:  # every profile already encoded by an earlier attempt

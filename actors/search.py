@@ -64,7 +64,8 @@ class SearchWorker(Worker):
     # --- one poll ------------------------------------------------------------------------------------
     def poll(self) -> int:
         now = self.ctx.clock()
-        claimed = queries.claim_items(S.PENDING, Event.START_SEARCH, now, self.ctx.config.worker.claim_batch)
+        claimed = queries.claim_items(S.PENDING, Event.START_SEARCH, now, self.ctx.config.worker.claim_batch,
+                                      owner=self.ctx.instance_id)
         if not claimed:
             return 0
         items = list(ProcessingItem.select().where(ProcessingItem.id.in_(claimed)))

@@ -78,6 +78,9 @@ class WorkerConfig:
     download_poll_interval: int = field(default=5000, metadata=_env("ANNEX_DOWNLOAD_POLL_INTERVAL"))
     encoder_poll_interval: int = field(default=5000, metadata=_env("ANNEX_ENCODER_POLL_INTERVAL"))
     awaiting_poll_interval: int = field(default=60_000, metadata=_env("ANNEX_AWAITING_POLL_INTERVAL"))
+    # Heartbeat of this daemon; claims of a daemon silent for claim_stale_seconds are released.
+    recovery_interval: int = 15_000
+    claim_stale_seconds: float = 90.0
     claim_batch: int = 50
     search_retry_hours: float = 6.0
 

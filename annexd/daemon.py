@@ -30,6 +30,7 @@ from actors.deliver import DeliverWorker
 from actors.download import DownloadProgressWorker, DownloadWorker, FileMapWorker
 from actors.encode import EncodeDispatcher, hub_callbacks
 from actors.messages import RemoveRequestTorrents
+from actors.recovery import RecoveryWorker
 from actors.search import SearchWorker
 from actors.supervisor import ChildSpec, Supervisor
 from actors.writer import DbWriter
@@ -98,7 +99,10 @@ class Daemon:
         def awaiting(ctx: ActorContext) -> pykka.ActorRef[Any]:
             return AwaitingWorker.start(ctx, w.awaiting_poll_interval)
 
-        children = [ChildSpec("writer", writer), ChildSpec("awaiting", awaiting)]
+        def recovery(ctx: ActorContext) -> pykka.ActorRef[Any]:
+            return RecoveryWorker.start(ctx, w.recovery_interval, w.claim_stale_seconds)
+
+        children = [ChildSpec("writer", writer), ChildSpec("recovery", recovery), ChildSpec("awaiting", awaiting)]
         if self.cfg.indexers:
             clients = [TorznabClient(replace(idx, api_key=self.secret(idx.api_key))) for idx in self.cfg.indexers]
             children.append(ChildSpec("search", lambda ctx: SearchWorker.start(ctx, w.poll_interval, clients)))

@@ -98,6 +98,7 @@ class ProcessingItem(BaseModel):
     release = JSONField(null=True)
     download = pw.ForeignKeyField(Download, null=True, backref="items", on_delete="SET NULL")
     encode_job_id = pw.IntegerField(null=True)
+    claimed_by = pw.CharField(max_length=100, null=True)  # the daemon instance working on it (SEARCHING...)
     source_file_path = pw.TextField(null=True)
     encoded_file_path = pw.TextField(null=True)
     encoded_files = JSONField(null=True)  # encode profile name -> path, one per distinct profile of its targets
@@ -177,6 +178,16 @@ class Delivery(BaseModel):
         indexes = ((("item", "target"), True),)
 
 
+class DaemonInstance(BaseModel):
+    """A running daemon and its heartbeat; a claim whose daemon stopped beating is released."""
+
+    id = pw.CharField(max_length=100, primary_key=True)
+    host = pw.CharField(max_length=255)
+    pid = pw.IntegerField()
+    started_at = pw.DateTimeField(default=utcnow)
+    last_seen = pw.DateTimeField(default=utcnow)
+
+
 class Secret(BaseModel):
     """Credentials encrypted with the master key (Fernet); the plain value is never stored."""
 
@@ -187,4 +198,5 @@ class Secret(BaseModel):
 
 MODELS: list[type[BaseModel]] = [
     MediaRequest, Download, ProcessingItem, DownloadFile, TaskState, ProviderHealth, Blocklist, Delivery, Secret,
+    DaemonInstance,
 ]

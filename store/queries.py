@@ -21,7 +21,15 @@ from annexd.pipeline import (
     transition,
 )
 from store.db import database_proxy, is_postgres, write_transaction
-from store.models import Blocklist, Delivery, MediaRequest, ProcessingItem, ProviderHealth, TaskState
+from store.models import (
+    Blocklist,
+    DaemonInstance,
+    Delivery,
+    MediaRequest,
+    ProcessingItem,
+    ProviderHealth,
+    TaskState,
+)
 
 
 @dataclass(frozen=True)
@@ -121,7 +129,8 @@ def apply_transition(
 
 
 def claim_items(
-    from_status: ProcessingStatus, event: Event, now: datetime, limit: int, *, due_only: bool = True
+    from_status: ProcessingStatus, event: Event, now: datetime, limit: int, *, due_only: bool = True,
+    owner: str | None = None,
 ) -> list[int]:
     """Atomically move up to ``limit`` items from ``from_status`` with ``event``; returns the ids won.
 
@@ -141,9 +150,10 @@ def claim_items(
                                ProcessingItem.id).limit(limit)
         if is_postgres(db):
             query = query.for_update(of=ProcessingItem, skip_locked=True)
+        fields = {"claimed_by": owner} if owner else None
         won = [
             row.id for row in list(query)
-            if apply_transition(row.id, from_status, event, now, attempts=row.attempts)
+            if apply_transition(row.id, from_status, event, now, attempts=row.attempts, fields=fields)
         ]
     return won
 
@@ -321,3 +331,30 @@ def write_progress(rows: Sequence[tuple[int, str, float, int | None, int | None,
             params.extend(values)
         changed += db.execute_sql(sql, params).rowcount
     return changed
+
+
+# Statuses that mean "a daemon is working on it right now": a claim that must be released if that daemon dies.
+CLAIMED = (ProcessingStatus.SEARCHING, ProcessingStatus.ENCODING, ProcessingStatus.DELIVERING)
+
+
+def heartbeat(instance_id: str, host: str, pid: int, now: datetime) -> None:
+    DaemonInstance.insert(id=instance_id, host=host, pid=pid, started_at=now, last_seen=now).on_conflict(
+        conflict_target=[DaemonInstance.id], update={"last_seen": now}).execute()
+
+
+def forget_instances(instance_ids: Sequence[str]) -> None:
+    if instance_ids:
+        DaemonInstance.delete().where(DaemonInstance.id.in_(list(instance_ids))).execute()
+
+
+def instances_on(host: str) -> list[DaemonInstance]:
+    return list(DaemonInstance.select().where(DaemonInstance.host == host))
+
+
+def orphaned_claims(live_since: datetime, limit: int) -> list[ProcessingItem]:
+    """Claimed items whose daemon has not beaten since ``live_since`` (or never said who it was)."""
+    live = DaemonInstance.select(DaemonInstance.id).where(DaemonInstance.last_seen >= live_since)
+    return list(ProcessingItem.select().where(
+        ProcessingItem.status.in_([s.value for s in CLAIMED])
+        & (ProcessingItem.claimed_by.is_null() | ProcessingItem.claimed_by.not_in(live))
+    ).order_by(ProcessingItem.id).limit(limit))
