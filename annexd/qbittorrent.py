@@ -227,7 +227,15 @@ class QbtClient:
         log.info("qbittorrent.add", client=self.name, info_hash=info_hash)
         if not self.has(info_hash):
             self._ensure_category()
-            self._add_new(torrent_bytes, magnet, tags, save_path)
+            try:
+                self._add_new(torrent_bytes, magnet, tags, save_path)
+            except ProviderError:
+                # "Fails." also means "already there": an add still being processed by qBittorrent.
+                if not self.has(info_hash):
+                    raise
+            # qBittorrent adds asynchronously: wait until it lists the torrent (Sonarr waits ~1 s too), so the
+            # next add of the same hash sees it and reuses it instead of adding twice.
+            self._wait_until_known(info_hash)
         else:
             log.info("qbittorrent.add_reused", client=self.name, info_hash=info_hash)
         if peer_list:
