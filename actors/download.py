@@ -227,6 +227,8 @@ class DownloadProgressWorker(Worker):
         self.stalls = StallTracker(StallPolicy(no_progress_seconds=cfg.no_progress_minutes * 60,
                                                no_seeds_seconds=cfg.no_seeds_minutes * 60,
                                                metadata_seconds=cfg.metadata_minutes * 60))
+        # Torrents the client reports in error (error, missingFiles) since when: given up on like a stall.
+        self.errored_since: dict[str, float] = {}
 
     def poll(self) -> int:
         states = ["downloading", "mapped"] if self.ctx.config.download.remove_after_delivery else ["downloading"]
@@ -266,12 +268,22 @@ class DownloadProgressWorker(Worker):
         if verdict is not None:
             self.stalled(download, items, verdict.message, now)
             return []
+        if self.errored_too_long(snap):
+            self.stalled(download, items, f"the client reports {snap.qbt_state}", now)
+            return []
         if snap.state in (DownloadState.CHECKING, DownloadState.QUEUED):
             return []  # a restarted client re-checks from 0 %: never write that drop
         detail = snap.warning or snap.state.value
         return [ProgressUpdate(i.id, DOWNLOADING, round(snap.percent, 2), speed=snap.dlspeed,
                                eta_seconds=snap.eta if 0 <= snap.eta < 8_640_000 else None, detail=detail)
                 for i in items]
+
+    def errored_too_long(self, snap: TorrentSnapshot) -> bool:
+        if snap.state is not DownloadState.ERROR:
+            self.errored_since.pop(snap.info_hash, None)
+            return False
+        since = self.errored_since.setdefault(snap.info_hash, time.monotonic())
+        return time.monotonic() - since >= self.ctx.config.download.metadata_minutes * 60
 
     def remove_if_done(self, client: QbtClient, download: Download, snap: TorrentSnapshot) -> None:
         """After delivery, and once the client's seeding goals are met, the torrent and its files go."""
@@ -285,6 +297,7 @@ class DownloadProgressWorker(Worker):
             self.log.info("torrent_removed_after_delivery", info_hash=download.info_hash)
 
     def complete(self, download: Download, snap: TorrentSnapshot, now: datetime) -> None:
+        self.errored_since.pop(download.info_hash, None)
         Download.update(state="completed", progress=100.0, completed_at=now, save_path=snap.save_path,
                         content_path=snap.content_path, size=snap.size).where(Download.id == download.id).execute()
         self.stalls.forget(download.info_hash)

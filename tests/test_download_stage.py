@@ -165,3 +165,14 @@ def test_torrent_removed_after_delivery_when_configured(stage):
                what="torrent removed after delivery")
     with db.connection_context():
         assert Download.get(Download.info_hash == info_hash).state == "removed"
+
+
+def test_a_torrent_left_in_error_is_given_up_like_a_stall(tmp_path):
+    from annexd.download_states import snapshot_from_qbt
+
+    cfg = replace(Config(state_dir=str(tmp_path)), download=replace(DownloadConfig(), metadata_minutes=0.0))
+    worker = DownloadProgressWorker(ActorContext(db=None, config=cfg), 1000, {})  # not started: pure check
+    errored = snapshot_from_qbt("a" * 40, {"state": "missingFiles", "progress": 0.4})
+    assert worker.errored_too_long(errored)
+    assert not worker.errored_too_long(snapshot_from_qbt("a" * 40, {"state": "downloading", "progress": 0.5}))
+    assert "a" * 40 not in worker.errored_since  # recovering clears the clock

@@ -184,18 +184,29 @@ def test_restart_of_qbittorrent_mid_download(qbt_pair: QbtPair) -> None:
         print(f"restart: progress {partial.progress:.3f} at rid {rid_before}, then {view.torrents[info_hash].progress:.3f}"
               f" ({view.torrents[info_hash].qbt_state}) after the restart")
         # Peer connections did not survive the restart; a peer added while the torrent is still re-checking
-        # can be dropped under load, so tell it again (as a tracker announce would) until it completes.
+        # can be dropped under load, so tell it again (as a tracker announce would) until it completes. A
+        # torrent the restart left stopped or errored is resumed or re-checked, as a person would.
         polls = 0
+        states: list[str] = []
 
         def complete_with_peer() -> bool:
             nonlocal polls
             if polls % 8 == 0:
                 client.add_peers(info_hash, qbt_pair.seeder_peer)
+                [t] = test_api.torrents_info(torrent_hashes=info_hash)
+                states.append(t["state"])
+                if t["state"] in ("pausedDL", "stoppedDL"):
+                    test_api.torrents_resume(torrent_hashes=info_hash)
+                elif t["state"] in ("missingFiles", "error"):
+                    test_api.torrents_recheck(torrent_hashes=info_hash)
             polls += 1
             snap = client.maindata().torrents.get(info_hash)
             return snap is not None and snap.complete
 
-        wait_for(complete_with_peer, DOWNLOAD_TIMEOUT, 0.25, what=f"{info_hash} to complete after the restart")
+        try:
+            wait_for(complete_with_peer, DOWNLOAD_TIMEOUT, 0.25, what=f"{info_hash} to complete after the restart")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; states seen after the restart: {states}") from None
         assert client.health()["up"] is True
         [f] = client.files(info_hash)
         assert sha256(f.absolute_path) == sha256(content / "Restart.2023.mkv")
