@@ -8,6 +8,8 @@ Stop (one time budget, reverse order): encoder agent -> HTTP -> workers -> write
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 import secrets
 import signal
@@ -53,6 +55,7 @@ from store.secret_backend import DbSecretBackend
 
 log = structlog.get_logger("annexd.daemon")
 DUPLICATE_SIGNAL_WINDOW_S = 0.5
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 # Which worker to wake when the writer moves an item into a status (event-driven hand-offs).
 WAKE_ON_STATUS: dict[ProcessingStatus, str] = {
@@ -151,7 +154,7 @@ class Daemon:
             [sys.executable, "-m", "annexd.encoder_agent", "--server", self.http.url, "--token-file", str(token_file),
              "--id", "local", "--max-jobs", str(self.cfg.encoders.local_max_jobs),
              "--stall-seconds", str(self.cfg.encoders.stall_seconds), "--drain-seconds", "5"],
-            stdin=subprocess.DEVNULL, start_new_session=True,
+            stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_die_with_parent,
         )
         log.info("local_encoder_started", pid=self.local_agent.pid)
 
@@ -312,6 +315,15 @@ def dump_threads(emit: Callable[..., Any] | None = None) -> None:
     names = {t.ident: t.name for t in threading.enumerate()}
     for ident, frame in sys._current_frames().items():
         emit("thread_stack", thread=names.get(ident, str(ident)), stack="".join(traceback.format_stack(frame)))
+
+
+def _die_with_parent() -> None:
+    """In the forked child: ask Linux to SIGTERM it when the daemon dies, even by SIGKILL (no orphan agents)."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass  # not Linux: the agent still stops when its connection to the daemon is refused for good
 
 
 def _notify_systemd(state: str) -> None:

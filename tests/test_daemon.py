@@ -15,7 +15,7 @@ import pytest
 from annexd.exitcodes import ExitCode
 from tests.servers.annexd import API_KEY, DaemonProcess
 from tests.servers.postgres import start_postgres
-from tests.util import free_port, wait_until
+from tests.util import free_port, pid_alive, wait_until
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -103,6 +103,9 @@ def test_sigkill_loses_nothing_acknowledged(daemon):
     daemon.kill()  # SIGKILL in the middle of requests and transitions
     stop.set()
     poster.join(15)
+    # Its built-in encoder agent does not outlive it.
+    [agent_pid] = [e["pid"] for e in daemon.logs() if e.get("event") == "local_encoder_started"]
+    wait_until(lambda: not pid_alive(agent_pid), timeout=15, what="the local encoder agent to exit")
     with sqlite3.connect(db_path) as conn:
         ids = {row[0] for row in conn.execute("SELECT id FROM media_request")}
         statuses = dict(conn.execute("SELECT status, COUNT(*) FROM processing_item WHERE request_id = 1 "
