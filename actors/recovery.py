@@ -8,26 +8,16 @@ a restarted daemon resumes its own work without waiting for the heartbeat to age
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 
 from actors.context import ActorContext
 from actors.worker import Worker
 from annexd.pipeline import Event, ProcessingStatus as S
+from annexd.processes import pid_alive
 from store import queries
 
 # Which worker takes an item back once its claim is released.
 RESUMES = {S.SEARCHING: "search", S.ENCODING: "encode", S.DELIVERING: "deliver"}
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class RecoveryWorker(Worker):

@@ -5,7 +5,6 @@ from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
-import pykka
 import pytest
 
 from actors.context import ActorContext
@@ -14,18 +13,15 @@ from actors.writer import DbWriter
 from annexd.config import Config, DeliveryConfig
 from annexd.delivery import Target
 from annexd.pipeline import ProcessingStatus as S
-from store import migrate, queries
-from store.db import open_database
+from store import queries
 from store.models import Delivery, ProcessingItem
 from tests.media import make_clip
 from tests.util import wait_until
 
 
 @pytest.fixture
-def stage(tmp_path, sshd, postgres_url):
-    db = open_database(postgres_url, max_connections=4)
-    with db.connection_context():
-        migrate.apply_all(db)
+def stage(tmp_path, sshd, pg):
+    db = pg
     targets = [
         Target(name="library", protocol="local", movie_root=str(tmp_path / "lib/movies"), tv_root=str(tmp_path / "lib/tv")),
         Target(name="nas", protocol="rsync", host=sshd.host, port=sshd.port, user=sshd.user, key_file=str(sshd.key_file),
@@ -39,8 +35,6 @@ def stage(tmp_path, sshd, postgres_url):
     ctx = ActorContext(db=db, config=cfg)
     ctx.writer = DbWriter.start(ctx)
     yield ctx, db, targets, tmp_path
-    pykka.ActorRegistry.stop_all()
-    db.close_all()
 
 
 def _encoded_item(db, tmp_path):

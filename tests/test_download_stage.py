@@ -17,8 +17,7 @@ from actors.writer import DbWriter
 from annexd.config import Config, DownloadConfig, WriterConfig
 from annexd.pipeline import ProcessingStatus as S
 from annexd.qbittorrent import QbtClient, QbtClientSettings
-from store import migrate, queries
-from store.db import open_database
+from store import queries
 from store.models import Blocklist, Download, DownloadFile, ProcessingItem
 from tests.servers.qbittorrent import PeerIntroducer, make_content, make_torrent
 from tests.util import wait_until
@@ -52,10 +51,8 @@ class TorrentServer:
 
 
 @pytest.fixture(params=[False])
-def stage(request, qbt_pair, postgres_url, tmp_path):
-    db = open_database(postgres_url, max_connections=6)
-    with db.connection_context():
-        migrate.apply_all(db)
+def stage(request, qbt_pair, pg, tmp_path):
+    db = pg
     settings = QbtClientSettings(name="qbt", url=qbt_pair.downloader.url, category="annexd-test")
     client = QbtClient(settings)
     cfg = replace(Config(state_dir=str(tmp_path / "state")),
@@ -74,7 +71,6 @@ def stage(request, qbt_pair, postgres_url, tmp_path):
     peers.stop()
     pykka.ActorRegistry.stop_all()
     server.server.shutdown()
-    db.close_all()
 
 
 def _found(db, spec, release, alternatives=()):

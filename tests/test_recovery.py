@@ -4,29 +4,15 @@ daemon that stopped beating are released, and a dead process on this host is for
 import subprocess
 from datetime import datetime, timedelta
 
-import pykka
-import pytest
-
 from actors.context import ActorContext
 from actors.recovery import RecoveryWorker
 from annexd.config import Config
 from annexd.pipeline import ProcessingStatus as S
-from store import migrate, queries
-from store.db import open_database
+from store import queries
 from store.models import ProcessingItem
 from tests.util import wait_until
 
 NOW = datetime(2026, 6, 1, 12, 0)
-
-
-@pytest.fixture
-def pg(postgres_url):
-    db = open_database(postgres_url, max_connections=4)
-    with db.connection_context():
-        migrate.apply_all(db)
-    yield db
-    pykka.ActorRegistry.stop_all()
-    db.close_all()
 
 
 def _claimed(db, status, owner):

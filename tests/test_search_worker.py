@@ -3,7 +3,6 @@
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 
-import pykka
 import pytest
 
 from actors.context import ActorContext
@@ -11,8 +10,7 @@ from actors.search import SearchWorker
 from annexd.config import Config, SearchConfig
 from annexd.pipeline import ProcessingStatus as S
 from annexd.torznab import TorznabClient, TorznabIndexer
-from store import migrate, queries
-from store.db import open_database
+from store import queries
 from store.models import ProcessingItem, ProviderHealth
 from tests.fakes.torznab import FakeItem, FakeTorznab
 from tests.util import wait_until
@@ -24,16 +22,6 @@ KEY = "idx-key-5551234"
 
 def _hash(n):
     return f"{n:040x}"
-
-
-@pytest.fixture
-def pg(postgres_url):
-    database = open_database(postgres_url, max_connections=4)
-    with database.connection_context():
-        migrate.apply_all(database)
-    yield database
-    pykka.ActorRegistry.stop_all()
-    database.close_all()
 
 
 @pytest.fixture

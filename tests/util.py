@@ -9,6 +9,10 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from annexd.processes import pid_alive
+
+__all__ = ["free_port", "pid_alive", "stop_pid", "wait_until"]
+
 T = TypeVar("T")
 
 
@@ -32,20 +36,6 @@ def wait_until(condition: Callable[[], T], timeout: float = 10.0, interval: floa
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what or condition}" +
                          (f" (last error: {last_exc!r})" if last_exc else ""))
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie is dead for our purposes
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split()[2] != "Z"
-    except OSError:
-        return False
 
 
 def stop_pid(pid: int, timeout: float = 10.0) -> None:

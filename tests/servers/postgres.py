@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -10,6 +11,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg2
 import pytest
@@ -113,16 +115,33 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(request.getfixturevalue("postgres_url"))
 
 
-@pytest.fixture
-def db(database_url: str) -> Iterator[object]:
-    """An open, migrated database (SQLite and PostgreSQL), bound to the models."""
+@contextlib.contextmanager
+def migrated(url: str, max_connections: int = 8) -> Iterator[Any]:
+    """An open, migrated database bound to the models; actors using it are stopped before it closes."""
+    import pykka
+
     from store import migrate
     from store.db import open_database
 
-    database = open_database(database_url, max_connections=8, timeout=10)
+    database = open_database(url, max_connections=max_connections, timeout=10)
     with database.connection_context():
         migrate.apply_all(database)
     try:
         yield database
     finally:
+        pykka.ActorRegistry.stop_all()
         database.close_all()
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Any]:
+    """An open, migrated database (SQLite and PostgreSQL), bound to the models."""
+    with migrated(database_url) as database:
+        yield database
+
+
+@pytest.fixture
+def pg(postgres_url: str) -> Iterator[Any]:
+    """An open, migrated PostgreSQL database, for the workers' end-to-end tests."""
+    with migrated(postgres_url) as database:
+        yield database
