@@ -17,7 +17,7 @@ def test_schemathesis_finds_no_server_errors(tmp_path):
         result = subprocess.run(
             [str(st), "run", f"{daemon.url}/api/v1/openapi.json", "--checks",
              "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
-             "-H", f"X-Api-Key: {API_KEY}", "--max-examples", "40", "--workers", "2",
+             "-H", f"X-Api-Key: {API_KEY}", "--max-examples", "40", "--workers", "1",
              "--phases", "examples,coverage,fuzzing", "--no-color", "--seed", "1"],
             capture_output=True, text=True, timeout=600,
         )

@@ -80,6 +80,7 @@ Session\\DefaultSavePath={profile}/downloads
 Session\\AnonymousModeEnabled=false
 Session\\QueueingSystemEnabled=false
 Session\\MultiConnectionsPerIp=true
+Session\\BTProtocol=TCP
 Session\\AddTrackersEnabled=false
 
 [Network]
