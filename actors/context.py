@@ -14,6 +14,7 @@ import peewee
 import pykka
 
 from annexd.config import Config
+from annexd.live import LiveProgress
 from store.models import utcnow
 
 
@@ -30,6 +31,8 @@ class ActorContext:
     host: str = field(default_factory=socket.gethostname)
     pid: int = field(default_factory=os.getpid)
     instance_id: str = ""
+    # The latest progress of every item (published by the writer, read by the HTTP API).
+    live: LiveProgress = field(default_factory=LiveProgress)
 
     def __post_init__(self) -> None:
         if not self.instance_id:

@@ -1,7 +1,9 @@
 """DbWriter: the one actor that writes progress, batched and debounced, plus ordered status changes.
 
-Workers tell it immutable messages. Progress is coalesced per item (latest wins) and written only when it
-moved at least the threshold; status changes are applied in arrival order and never dropped. One transaction
+Workers tell it immutable messages. Every progress report is published at once to the in-memory live view
+(annexd.live, what the API shows); the database gets checkpoints: progress is coalesced per item (latest wins)
+and written only when it moved at least the threshold and the item's last write is at least the minimum
+interval old (status changes, 0 % and 100 % are never held back). Status changes are applied in arrival order and never dropped. One transaction
 per flush, at every interval or as soon as the batch is full. When the database is down the batch is kept and
 the flush retried with backoff; on stop the writer flushes what it holds.
 """
@@ -23,7 +25,7 @@ from actors.messages import ChildFailed, Flush, ProgressBatch, ProgressUpdate, S
 from actors.ticker import Ticker
 from annexd import metrics
 from annexd.coalesce import Coalescer
-from annexd.pipeline import Backoff, ProcessingStatus
+from annexd.pipeline import PROGRESS_STATUSES, Backoff, ProcessingStatus
 from store import queries
 from store.db import write_transaction
 from store.models import ProcessingItem
@@ -52,7 +54,8 @@ class DbWriter(pykka.ThreadingActor):
         cfg = ctx.config.writer
         self.interval_s = cfg.flush_interval_ms / 1000.0
         self.max_batch = cfg.max_batch
-        self.coalescer: Coalescer[ProgressUpdate] = Coalescer(threshold=cfg.progress_threshold)
+        self.coalescer: Coalescer[ProgressUpdate] = Coalescer(
+            threshold=cfg.progress_threshold, min_interval_s=cfg.progress_min_interval_ms / 1000.0)
         self.status_queue: deque[StatusChange] = deque()
         self.stats = WriterStats()
         self.on_status = on_status
@@ -64,7 +67,18 @@ class DbWriter(pykka.ThreadingActor):
 
     # --- lifecycle ---------------------------------------------------------------------------------
     def on_start(self) -> None:
+        self._load_baseline()
         self._ticker = Ticker(self.actor_ref, self.interval_s, Tick, self.name).start()
+
+    def _load_baseline(self) -> None:
+        """Learn the progress the database holds, so a restart does not rewrite every active item's row."""
+        try:
+            with self.ctx.db.connection_context():
+                baseline = queries.progress_baseline(PROGRESS_STATUSES)
+        except RETRYABLE_DB_ERRORS as exc:  # not fatal: without a baseline the first report of each item is written
+            self.log.warning("baseline_unavailable", error=str(exc).strip()[:200])
+            return
+        self.coalescer.remember(baseline)
 
     def on_stop(self) -> None:
         if self._ticker:
@@ -88,9 +102,11 @@ class DbWriter(pykka.ThreadingActor):
         if isinstance(message, ProgressBatch):
             for update in message.updates:
                 self.coalescer.offer(update)
+            self.ctx.live.publish(message.updates)
             self._received(len(message.updates))
         elif isinstance(message, ProgressUpdate):
             self.coalescer.offer(message)
+            self.ctx.live.publish((message,))
             self._received(1)
         elif isinstance(message, StatusChange):
             self.status_queue.append(message)
@@ -120,7 +136,7 @@ class DbWriter(pykka.ThreadingActor):
         if not force and time.monotonic() < self._not_before:
             return False
         changes = list(self.status_queue)
-        batch = self.coalescer.drain()
+        batch = self.coalescer.drain(force=force)
         coalesced = self.coalescer.take_coalesced()
         self.stats.coalesced += coalesced
         metrics.WRITER_COALESCED.inc(coalesced)
@@ -179,6 +195,7 @@ class DbWriter(pykka.ThreadingActor):
         self.coalescer.mark_written(batch)
         for item_id, status, progress in applied:
             self.coalescer.forget(item_id, status.value, progress)
+        self.ctx.live.discard(item_id for item_id, _, _ in applied)
         self.stats.rows_written += rows + len(applied)
         self.stats.transactions += 1
         self.stats.transitions_applied += len(applied)

@@ -68,6 +68,9 @@ class WriterConfig:
     # so normal polling still flushes once per interval.
     max_batch: int = 50_000
     progress_threshold: float = 1.0
+    # An item's progress is checkpointed to the database at most once per this interval (the API shows the
+    # live value from memory); status changes, 0 % and 100 % are written at once.
+    progress_min_interval_ms: int = 30_000
     retry_max_ms: int = 30_000
 
 
@@ -379,6 +382,8 @@ def _validate(cfg: Config, problems: list[str]) -> None:
         problems.append(f"http.port: {cfg.http.port} is not a TCP port")
     if cfg.writer.progress_threshold < 0:
         problems.append("writer.progress_threshold: must be >= 0 (percentage points)")
+    if cfg.writer.progress_min_interval_ms < 0:
+        problems.append("writer.progress_min_interval_ms: must be >= 0 (milliseconds)")
     for name in ("flush_interval_ms", "max_batch", "retry_max_ms"):
         if getattr(cfg.writer, name) <= 0:
             problems.append(f"writer.{name}: must be > 0")

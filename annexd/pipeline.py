@@ -37,6 +37,8 @@ S = ProcessingStatus
 TERMINAL = frozenset({S.COMPLETED, S.CANCELLED})
 # FAILED is not terminal: a person may retry it (or cancel it).
 ACTIVE = frozenset(set(S) - TERMINAL - {S.FAILED})
+# The statuses whose items report progress (download, encode and delivery percentages).
+PROGRESS_STATUSES = frozenset({S.DOWNLOADING, S.ENCODING, S.DELIVERING})
 
 
 class Event(enum.StrEnum):

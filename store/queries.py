@@ -11,7 +11,9 @@ from typing import Any, cast
 import peewee as pw
 
 from annexd import metrics
+from annexd.live import LiveProgress
 from annexd.pipeline import (
+    PROGRESS_STATUSES,
     STAGE_OF,
     TERMINAL,
     Event,
@@ -166,6 +168,14 @@ def items_by_status() -> dict[str, int]:
     return {str(status): int(n) for status, n in rows}
 
 
+def progress_baseline(statuses: Iterable[ProcessingStatus]) -> dict[int, tuple[str, float]]:
+    """What the database holds now for items that report progress: id -> (status, progress)."""
+    query = ProcessingItem.select(ProcessingItem.id, ProcessingItem.status, ProcessingItem.progress).where(
+        ProcessingItem.status.in_([s.value for s in statuses]))
+    rows = cast(Iterable[tuple[int, str, float]], query.tuples())
+    return {int(item_id): (str(status), float(progress or 0.0)) for item_id, status, progress in rows}
+
+
 def _summaries(request_ids: Sequence[int] | None = None) -> dict[int, dict[str, Any]]:
     query = ProcessingItem.select(
         ProcessingItem.request, ProcessingItem.status,
@@ -192,13 +202,32 @@ def _summaries(request_ids: Sequence[int] | None = None) -> dict[int, dict[str, 
     return out
 
 
-def request_summary(req: MediaRequest) -> dict[str, Any]:
-    summary = _summaries([req.id]).get(req.id)
-    return summary or {"status": RequestStatus.EMPTY.value, "progress": 0.0, "counts": {}, "items": 0}
+def _add_live_progress(summaries: dict[int, dict[str, Any]], request_ids: Sequence[int], live: LiveProgress | None) -> None:
+    """Shift each request's progress by how far its items' live progress is ahead of their stored checkpoints."""
+    if not live or not request_ids:
+        return
+    query = ProcessingItem.select(ProcessingItem.id, ProcessingItem.request, ProcessingItem.status,
+                                  ProcessingItem.progress).where(
+        ProcessingItem.request.in_(list(request_ids)), ProcessingItem.status.in_([s.value for s in PROGRESS_STATUSES]))
+    ahead: dict[int, float] = defaultdict(float)
+    for item_id, req_id, status, stored in cast(Iterable[tuple[int, int, str, float | None]], query.tuples()):
+        entry = live.get(item_id, status)
+        if entry is not None:
+            ahead[req_id] += entry.progress - float(stored or 0.0)
+    for req_id, delta in ahead.items():
+        summary = summaries.get(req_id)
+        if summary and summary["items"]:
+            summary["progress"] = round(summary["progress"] + delta / summary["items"], 2)
+
+
+def request_summary(req: MediaRequest, live: LiveProgress | None = None) -> dict[str, Any]:
+    summaries = _summaries([req.id])
+    _add_live_progress(summaries, [req.id], live)
+    return summaries.get(req.id) or {"status": RequestStatus.EMPTY.value, "progress": 0.0, "counts": {}, "items": 0}
 
 
 def list_requests(
-    status: RequestStatus | None, offset: int, limit: int
+    status: RequestStatus | None, offset: int, limit: int, live: LiveProgress | None = None
 ) -> tuple[list[tuple[MediaRequest, dict[str, Any]]], int]:
     """One page of requests with computed status; filtering by computed status happens on the summaries."""
     summaries = _summaries()
@@ -207,6 +236,7 @@ def list_requests(
     if status is not None:
         ids = [i for i in ids if summaries.get(i, empty)["status"] == status.value]
     page_ids = ids[offset: offset + limit]
+    _add_live_progress(summaries, page_ids, live)
     by_id = {r.id: r for r in MediaRequest.select().where(MediaRequest.id.in_(page_ids))} if page_ids else {}
     return [(by_id[i], summaries.get(i, empty)) for i in page_ids if i in by_id], len(ids)
 

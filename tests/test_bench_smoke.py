@@ -2,7 +2,8 @@
 
 Speed targets are the bench's business (DESIGN §8: ratios in ``make bench``, not wall-clock asserts in tests):
 here ``main`` must finish with 0 (all targets met) or 1 (it ran and a target was missed), never 2 (error).
-On a run this short the writer's start-up write of every item dominates, so the rows target cannot be met.
+On a run this short (a 1 s warm-up, far less than the writer's 30 s per-item checkpoint interval) the window is
+not the steady state, so the rows target may land either way.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ RUN_KEYS = {
 @pytest.mark.slow
 def test_writer_bench_runs_and_reports(tmp_path: Path) -> None:
     out = tmp_path / "writer.json"
-    rc = bench_writer.main(["--items", "300", "--seconds", "3", "--output", str(out)])
+    rc = bench_writer.main(["--items", "300", "--seconds", "3", "--warmup", "1", "--output", str(out)])
     assert rc in (bench_writer.EXIT_OK, bench_writer.EXIT_TARGET_FAILED)
 
     result = json.loads(out.read_text())

@@ -156,6 +156,38 @@ async def test_health_reports_actors_and_database(ctx, aiohttp_client):
         pykka.ActorRegistry.stop_all()
 
 
+async def test_progress_is_live_between_database_checkpoints(ctx, client):
+    from actors.messages import Flush, ProgressBatch, ProgressUpdate
+    from annexd.pipeline import ProcessingStatus as S
+    from store.models import ProcessingItem
+
+    body = {"type": "tv", "title": "Live", "episodes": [{"season": 1, "episode": 1}, {"season": 1, "episode": 2}]}
+    _, data = await _create(client, body)
+    rid = data["id"]
+    ids = [i.id for i in ProcessingItem.select().where(ProcessingItem.request == rid).order_by(ProcessingItem.episode)]
+    ProcessingItem.update(status=S.DOWNLOADING.value, progress=10.0).where(ProcessingItem.id.in_(ids)).execute()
+    writer = DbWriter.start(ctx)  # default 30 s checkpoint interval per item
+    try:
+        writer.tell(ProgressUpdate(ids[0], S.DOWNLOADING, 20.0))
+        writer.ask(Flush(), timeout=10)  # checkpoint: 20 %
+        writer.ask(ProgressBatch((ProgressUpdate(ids[0], S.DOWNLOADING, 37.5, speed=1000, eta_seconds=60),)))
+        assert ProcessingItem.get_by_id(ids[0]).progress == 20.0  # held back: written 0 s ago
+        item = await (await client.get(f"/api/v1/items/{ids[0]}")).json()
+        assert (item["progress"], item["speed"], item["eta_seconds"]) == (37.5, 1000, 60)
+        eps = await (await client.get(f"/api/v1/requests/{rid}/episodes")).json()
+        assert [e["progress"] for e in eps["seasons"][0]["episodes"]] == [37.5, 10.0]
+        req = await (await client.get(f"/api/v1/requests/{rid}")).json()
+        listed = await (await client.get("/api/v1/requests")).json()
+        assert req["progress"] == 23.75 and listed["requests"][0]["progress"] == 23.75
+
+        # Once the item has moved on, the live entry no longer counts: the database copy stands.
+        ProcessingItem.update(status=S.DOWNLOADED.value, progress=100.0).where(ProcessingItem.id == ids[0]).execute()
+        item = await (await client.get(f"/api/v1/items/{ids[0]}")).json()
+        assert (item["status"], item["progress"]) == ("DOWNLOADED", 100.0)
+    finally:
+        writer.stop()
+
+
 async def test_metrics_expose_the_core_families(client):
     await _create(client, {"type": "movie", "title": "Counted"})
     text = await (await client.get("/metrics")).text()

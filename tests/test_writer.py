@@ -79,6 +79,21 @@ def test_changes_under_the_threshold_are_not_written(db, writer):
     assert stats.rows_written == 2
 
 
+def test_a_started_writer_does_not_rewrite_what_the_database_already_holds(db):
+    ids = _items(3)
+    ProcessingItem.update(progress=40.0).where(ProcessingItem.id.in_(ids)).execute()
+    ref = DbWriter.start(ActorContext(db=db, config=_config()))
+    try:
+        # As after a restart: the first poll reports about what is stored; only the one that moved is written.
+        ref.tell(ProgressBatch((ProgressUpdate(ids[0], S.DOWNLOADING, 40.4), ProgressUpdate(ids[1], S.DOWNLOADING, 40.9),
+                                ProgressUpdate(ids[2], S.DOWNLOADING, 42.0))))
+        stats = ref.ask(Flush(), timeout=10)
+    finally:
+        ref.stop()
+    assert _progress(ids) == {ids[0]: 40.0, ids[1]: 40.0, ids[2]: 42.0}
+    assert stats.rows_written == 1 and stats.coalesced == 2
+
+
 def test_status_changes_are_applied_in_order_and_guard_stale_progress(db, writer):
     [item] = _items(1, status=S.PENDING)
     writer.tell(StatusChange(item, S.PENDING, Event.START_SEARCH))

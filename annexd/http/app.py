@@ -172,7 +172,8 @@ async def list_requests(request: web.Request) -> web.Response:
             problems.add("status", f"must be one of {', '.join(s.value for s in RequestStatus)}")
     if problems:
         return error(400, "invalid query", problems)
-    rows, total = await in_db(request, lambda: queries.list_requests(status, (page_no - 1) * per_page, per_page))
+    live = request.app[DEPS].ctx.live
+    rows, total = await in_db(request, lambda: queries.list_requests(status, (page_no - 1) * per_page, per_page, live))
     return web.json_response({
         "page": page_no, "per_page": per_page, "total": total,
         "requests": [views.request_view(req, summary) for req, summary in rows],
@@ -181,10 +182,11 @@ async def list_requests(request: web.Request) -> web.Response:
 
 async def get_request(request: web.Request) -> web.Response:
     request_id = _id(request)
+    live = request.app[DEPS].ctx.live
 
     def load() -> dict[str, Any] | None:
         req = MediaRequest.get_or_none(MediaRequest.id == request_id)
-        return None if req is None else views.request_view(req, queries.request_summary(req))
+        return None if req is None else views.request_view(req, queries.request_summary(req, live))
 
     view = await in_db(request, load)
     return web.json_response(view) if view else error(404, f"request {request_id} not found")
@@ -192,10 +194,11 @@ async def get_request(request: web.Request) -> web.Response:
 
 async def request_episodes(request: web.Request) -> web.Response:
     request_id = _id(request)
+    live = request.app[DEPS].ctx.live
 
     def load() -> dict[str, Any] | None:
         req = MediaRequest.get_or_none(MediaRequest.id == request_id)
-        return None if req is None else views.episodes_view(queries.request_items(request_id))
+        return None if req is None else views.episodes_view(queries.request_items(request_id), live)
 
     view = await in_db(request, load)
     return web.json_response(view) if view else error(404, f"request {request_id} not found")
@@ -203,13 +206,14 @@ async def request_episodes(request: web.Request) -> web.Response:
 
 async def request_items(request: web.Request) -> web.Response:
     request_id = _id(request)
+    live = request.app[DEPS].ctx.live
 
     def load() -> dict[str, Any] | None:
         if MediaRequest.get_or_none(MediaRequest.id == request_id) is None:
             return None
         items = queries.request_items(request_id)
         deliveries = queries.deliveries_by_item([i.id for i in items])
-        return {"items": [views.item_view(i, deliveries.get(i.id, [])) for i in items]}
+        return {"items": [views.item_view(i, deliveries.get(i.id, []), live) for i in items]}
 
     view = await in_db(request, load)
     return web.json_response(view) if view else error(404, f"request {request_id} not found")
@@ -258,10 +262,11 @@ async def delete_request(request: web.Request) -> web.Response:
 
 async def get_item(request: web.Request) -> web.Response:
     item_id = _id(request)
+    live = request.app[DEPS].ctx.live
 
     def load() -> dict[str, Any] | None:
         item = ProcessingItem.get_or_none(ProcessingItem.id == item_id)
-        return views.item_view(item, queries.deliveries_by_item([item_id]).get(item_id, [])) if item else None
+        return views.item_view(item, queries.deliveries_by_item([item_id]).get(item_id, []), live) if item else None
 
     view = await in_db(request, load)
     return web.json_response(view) if view else error(404, f"item {item_id} not found")
@@ -371,7 +376,7 @@ async def status_page(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
 
     def load() -> tuple[dict[str, int], list[Any]]:
-        rows, _ = queries.list_requests(None, 0, 50)
+        rows, _ = queries.list_requests(None, 0, 50, deps.ctx.live)
         return queries.items_by_status(), rows
 
     counts, rows = await in_db(request, load)

@@ -8,6 +8,7 @@ from typing import Any
 from actors.context import ActorContext
 from actors.ticker import inbox_depth
 from annexd import __version__, metrics
+from annexd.live import LiveProgress
 from store.models import MediaRequest, ProcessingItem
 
 
@@ -34,34 +35,45 @@ def _release_name(item: ProcessingItem) -> str | None:
     return release.get("title") if isinstance(release, dict) else None
 
 
-def item_view(item: ProcessingItem, deliveries: list[Any] | None = None) -> dict[str, Any]:
+def _progress_fields(item: ProcessingItem, live: LiveProgress | None) -> dict[str, Any]:
+    """Progress, speed, ETA and detail: live from memory while the item reports them, else the stored copy."""
+    entry = live.get(item.id, item.status) if live is not None else None
+    if entry is not None:
+        return {"progress": entry.progress, "speed": entry.speed, "eta_seconds": entry.eta_seconds,
+                "detail": entry.detail if entry.detail is not None else item.detail}
+    return {"progress": item.progress, "speed": item.speed, "eta_seconds": item.eta_seconds, "detail": item.detail}
+
+
+def item_view(item: ProcessingItem, deliveries: list[Any] | None = None, live: LiveProgress | None = None
+              ) -> dict[str, Any]:
     return {
         "deliveries": [{"target": d.target, "status": d.status, "remote_path": d.remote_path, "size": d.size,
                         "error": d.last_error, "rescan": d.rescan, "delivered_at": _iso(d.delivered_at)}
                        for d in deliveries or []],
         "created_at": _iso(item.created_at),
         "id": item.id, "request_id": item.request_id, "kind": item.kind, "season": item.season,
-        "episode": item.episode, "title": item.title, "status": item.status, "progress": item.progress,
+        "episode": item.episode, "title": item.title, "status": item.status,
         "attempts": item.attempts, "error": item.last_error, "next_retry_at": _iso(item.next_retry_at),
-        "air_date": _iso(item.air_date), "release": _release_name(item), "speed": item.speed,
-        "eta_seconds": item.eta_seconds, "detail": item.detail, "quality_met": item.quality_met,
+        "air_date": _iso(item.air_date), "release": _release_name(item), "quality_met": item.quality_met,
         "available_releases": item.available_releases or [], "source_file_path": item.source_file_path,
         "downloaded_at": _iso(item.downloaded_at), "encoded_at": _iso(item.encoded_at),
         "delivered_at": _iso(item.delivered_at), "status_changed_at": _iso(item.status_changed_at),
+        **_progress_fields(item, live),
     }
 
 
-def episodes_view(items: list[ProcessingItem]) -> dict[str, Any]:
+def episodes_view(items: list[ProcessingItem], live: LiveProgress | None = None) -> dict[str, Any]:
     seasons: dict[int, list[dict[str, Any]]] = {}
     for item in items:
         if item.kind != "episode":
             continue
+        progress = _progress_fields(item, live)
         seasons.setdefault(item.season, []).append({
             "id": item.id, "episode": item.episode, "title": item.title, "status": item.status.lower(),
-            "progress": item.progress, "error": item.last_error, "air_date": _iso(item.air_date),
+            "progress": progress["progress"], "error": item.last_error, "air_date": _iso(item.air_date),
             "downloaded_at": _iso(item.downloaded_at), "encoded_at": _iso(item.encoded_at),
-            "delivered_at": _iso(item.delivered_at), "release": _release_name(item), "speed": item.speed,
-            "detail": item.detail, "next_retry_at": _iso(item.next_retry_at),
+            "delivered_at": _iso(item.delivered_at), "release": _release_name(item), "speed": progress["speed"],
+            "detail": progress["detail"], "next_retry_at": _iso(item.next_retry_at),
         })
     return {"seasons": [{"season": s, "episodes": eps} for s, eps in sorted(seasons.items())]}
 

@@ -1,0 +1,62 @@
+"""The latest progress of every item, in memory: what the HTTP API shows between database checkpoints.
+
+The DB writer publishes every progress report it receives and drops an item's entry when its status changes;
+HTTP handlers read it from their own thread. An entry only counts while the item is still in the status the
+report was made in, so a stale entry can never show through.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class Report(Protocol):
+    @property
+    def item_id(self) -> int: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def progress(self) -> float: ...
+    @property
+    def speed(self) -> int | None: ...
+    @property
+    def eta_seconds(self) -> int | None: ...
+    @property
+    def detail(self) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class LiveEntry:
+    status: str
+    progress: float
+    speed: int | None
+    eta_seconds: int | None
+    detail: str | None
+
+
+class LiveProgress:
+    def __init__(self) -> None:
+        self._entries: dict[int, LiveEntry] = {}
+        self._lock = threading.Lock()
+
+    def publish(self, reports: Iterable[Report]) -> None:
+        entries = {r.item_id: LiveEntry(str(r.status), round(r.progress, 2), r.speed, r.eta_seconds, r.detail)
+                   for r in reports}
+        with self._lock:
+            self._entries.update(entries)
+
+    def discard(self, item_ids: Iterable[int]) -> None:
+        with self._lock:
+            for item_id in item_ids:
+                self._entries.pop(item_id, None)
+
+    def get(self, item_id: int, status: str) -> LiveEntry | None:
+        """The live entry of an item that is still in ``status``, else None (the database copy stands)."""
+        entry = self._entries.get(item_id)
+        return entry if entry is not None and entry.status == status else None
+
+    def __len__(self) -> int:
+        return len(self._entries)
