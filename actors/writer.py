@@ -102,11 +102,11 @@ class DbWriter(pykka.ThreadingActor):
         if isinstance(message, ProgressBatch):
             for update in message.updates:
                 self.coalescer.offer(update)
-            self.ctx.live.publish(message.updates)
+            self.ctx.live.publish(message.updates, self.ctx.clock())
             self._received(len(message.updates))
         elif isinstance(message, ProgressUpdate):
             self.coalescer.offer(message)
-            self.ctx.live.publish((message,))
+            self.ctx.live.publish((message,), self.ctx.clock())
             self._received(1)
         elif isinstance(message, StatusChange):
             self.status_queue.append(message)

@@ -2,7 +2,8 @@
 
 The DB writer publishes every progress report it receives and drops an item's entry when its status changes;
 HTTP handlers read it from their own thread. An entry only counts while the item is still in the status the
-report was made in, so a stale entry can never show through.
+report was made in and has not changed status since (a retried download starts again from its own reports),
+so a stale entry never shows through.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 
@@ -35,6 +37,7 @@ class LiveEntry:
     speed: int | None
     eta_seconds: int | None
     detail: str | None
+    at: datetime  # when it was reported, on the clock that stamps status changes
 
 
 class LiveProgress:
@@ -42,8 +45,8 @@ class LiveProgress:
         self._entries: dict[int, LiveEntry] = {}
         self._lock = threading.Lock()
 
-    def publish(self, reports: Iterable[Report]) -> None:
-        entries = {r.item_id: LiveEntry(str(r.status), round(r.progress, 2), r.speed, r.eta_seconds, r.detail)
+    def publish(self, reports: Iterable[Report], at: datetime) -> None:
+        entries = {r.item_id: LiveEntry(str(r.status), round(r.progress, 2), r.speed, r.eta_seconds, r.detail, at)
                    for r in reports}
         with self._lock:
             self._entries.update(entries)
@@ -53,10 +56,13 @@ class LiveProgress:
             for item_id in item_ids:
                 self._entries.pop(item_id, None)
 
-    def get(self, item_id: int, status: str) -> LiveEntry | None:
-        """The live entry of an item that is still in ``status``, else None (the database copy stands)."""
+    def get(self, item_id: int, status: str, status_changed_at: datetime | None) -> LiveEntry | None:
+        """The live entry of an item still in the ``status`` it entered at ``status_changed_at``, else None (the
+        database copy stands)."""
         entry = self._entries.get(item_id)
-        return entry if entry is not None and entry.status == status else None
+        if entry is None or entry.status != status:
+            return None
+        return entry if status_changed_at is None or entry.at >= status_changed_at else None
 
     def __len__(self) -> int:
         return len(self._entries)

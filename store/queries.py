@@ -207,11 +207,12 @@ def _add_live_progress(summaries: dict[int, dict[str, Any]], request_ids: Sequen
     if not live or not request_ids:
         return
     query = ProcessingItem.select(ProcessingItem.id, ProcessingItem.request, ProcessingItem.status,
-                                  ProcessingItem.progress).where(
+                                  ProcessingItem.progress, ProcessingItem.status_changed_at).where(
         ProcessingItem.request.in_(list(request_ids)), ProcessingItem.status.in_([s.value for s in PROGRESS_STATUSES]))
     ahead: dict[int, float] = defaultdict(float)
-    for item_id, req_id, status, stored in cast(Iterable[tuple[int, int, str, float | None]], query.tuples()):
-        entry = live.get(item_id, status)
+    rows = cast(Iterable[tuple[int, int, str, float | None, datetime | None]], query.tuples())
+    for item_id, req_id, status, stored, changed_at in rows:
+        entry = live.get(item_id, status, changed_at)
         if entry is not None:
             ahead[req_id] += entry.progress - float(stored or 0.0)
     for req_id, delta in ahead.items():

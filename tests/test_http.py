@@ -180,10 +180,15 @@ async def test_progress_is_live_between_database_checkpoints(ctx, client):
         listed = await (await client.get("/api/v1/requests")).json()
         assert req["progress"] == 23.75 and listed["requests"][0]["progress"] == 23.75
 
-        # Once the item has moved on, the live entry no longer counts: the database copy stands.
+        # Once the item has moved on, the live entry no longer counts: the database copy stands; nor when it
+        # comes back to DOWNLOADING later (a retried download starts from its own reports).
         ProcessingItem.update(status=S.DOWNLOADED.value, progress=100.0).where(ProcessingItem.id == ids[0]).execute()
         item = await (await client.get(f"/api/v1/items/{ids[0]}")).json()
         assert (item["status"], item["progress"]) == ("DOWNLOADED", 100.0)
+        ProcessingItem.update(status=S.DOWNLOADING.value, progress=0.0, status_changed_at=ctx.clock()).where(
+            ProcessingItem.id == ids[0]).execute()
+        item = await (await client.get(f"/api/v1/items/{ids[0]}")).json()
+        assert (item["status"], item["progress"]) == ("DOWNLOADING", 0.0)
     finally:
         writer.stop()
 

@@ -37,7 +37,7 @@ def _release_name(item: ProcessingItem) -> str | None:
 
 def _progress_fields(item: ProcessingItem, live: LiveProgress | None) -> dict[str, Any]:
     """Progress, speed, ETA and detail: live from memory while the item reports them, else the stored copy."""
-    entry = live.get(item.id, item.status) if live is not None else None
+    entry = live.get(item.id, item.status, item.status_changed_at) if live is not None else None
     if entry is not None:
         return {"progress": entry.progress, "speed": entry.speed, "eta_seconds": entry.eta_seconds,
                 "detail": entry.detail if entry.detail is not None else item.detail}
