@@ -55,6 +55,7 @@ from store.secret_backend import DbSecretBackend
 
 log = structlog.get_logger("annexd.daemon")
 DUPLICATE_SIGNAL_WINDOW_S = 0.5
+SIGNAL_POLL_S = 0.2  # the longest a signal waits for its handler while the daemon runs
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 # Which worker to wake when the writer moves an item into a status (event-driven hand-offs).
@@ -273,7 +274,10 @@ class Daemon:
     def run(self) -> ExitCode:
         self.install_signals()
         self.start()
-        self.stop_requested.wait()
+        # Wait in short slices: a signal the kernel hands to another thread only sets a flag, and its Python
+        # handler runs when the main thread next wakes. An untimed wait could leave SIGTERM or SIGUSR1 unhandled.
+        while not self.stop_requested.wait(SIGNAL_POLL_S):
+            pass
         self.shutdown()
         return self.exit_code
 
