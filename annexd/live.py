@@ -14,14 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from annexd.coalesce import Progressish
 
-class Report(Protocol):
-    @property
-    def item_id(self) -> int: ...
-    @property
-    def status(self) -> str: ...
-    @property
-    def progress(self) -> float: ...
+
+class Report(Progressish, Protocol):
     @property
     def speed(self) -> int | None: ...
     @property

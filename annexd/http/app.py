@@ -22,6 +22,7 @@ from annexd import __version__, metrics
 from annexd.errors import AnnexdError, InvalidInputError
 from annexd.http import openapi, page, views
 from annexd.http.validation import MAX_DB_INT, parse_page, parse_request_body
+from annexd.live import LiveProgress
 from annexd.pipeline import Event, ProcessingStatus, RequestStatus
 from store import queries
 from store.db import export_pool_metrics
@@ -180,43 +181,35 @@ async def list_requests(request: web.Request) -> web.Response:
     })
 
 
-async def get_request(request: web.Request) -> web.Response:
+async def _request_json(request: web.Request, render: Callable[[MediaRequest, LiveProgress], Any]) -> web.Response:
+    """The JSON ``render`` makes of the request named in the path (in the DB thread pool), or 404."""
     request_id = _id(request)
     live = request.app[DEPS].ctx.live
 
-    def load() -> dict[str, Any] | None:
+    def load() -> Any:
         req = MediaRequest.get_or_none(MediaRequest.id == request_id)
-        return None if req is None else views.request_view(req, queries.request_summary(req, live))
+        return None if req is None else render(req, live)
 
     view = await in_db(request, load)
-    return web.json_response(view) if view else error(404, f"request {request_id} not found")
+    return web.json_response(view) if view is not None else error(404, f"request {request_id} not found")
+
+
+async def get_request(request: web.Request) -> web.Response:
+    return await _request_json(request, lambda req, live: views.request_view(req, queries.request_summary(req, live)))
 
 
 async def request_episodes(request: web.Request) -> web.Response:
-    request_id = _id(request)
-    live = request.app[DEPS].ctx.live
+    return await _request_json(request, lambda req, live: views.episodes_view(queries.request_items(req.id), live))
 
-    def load() -> dict[str, Any] | None:
-        req = MediaRequest.get_or_none(MediaRequest.id == request_id)
-        return None if req is None else views.episodes_view(queries.request_items(request_id), live)
 
-    view = await in_db(request, load)
-    return web.json_response(view) if view else error(404, f"request {request_id} not found")
+def _items_with_deliveries(req: MediaRequest, live: LiveProgress) -> dict[str, Any]:
+    items = queries.request_items(req.id)
+    deliveries = queries.deliveries_by_item([i.id for i in items])
+    return {"items": [views.item_view(i, deliveries.get(i.id, []), live) for i in items]}
 
 
 async def request_items(request: web.Request) -> web.Response:
-    request_id = _id(request)
-    live = request.app[DEPS].ctx.live
-
-    def load() -> dict[str, Any] | None:
-        if MediaRequest.get_or_none(MediaRequest.id == request_id) is None:
-            return None
-        items = queries.request_items(request_id)
-        deliveries = queries.deliveries_by_item([i.id for i in items])
-        return {"items": [views.item_view(i, deliveries.get(i.id, []), live) for i in items]}
-
-    view = await in_db(request, load)
-    return web.json_response(view) if view else error(404, f"request {request_id} not found")
+    return await _request_json(request, _items_with_deliveries)
 
 
 async def cancel_request(request: web.Request) -> web.Response:
