@@ -37,7 +37,6 @@ import json
 import math
 import os
 import random
-import shutil
 import sys
 import threading
 import time
@@ -109,7 +108,8 @@ def reports_due(items: list[SimItem], ids: list[int], interval_s: float, start_s
     """Item reports a schedule makes from simulated time ``start_s`` for ``seconds``."""
     sched = Schedule(items, ids, interval_s)
     first, n = round(start_s / interval_s), math.ceil(seconds / interval_s - 1e-9)
-    return sum(len(reports) for k in range(first + n) if (reports := sched.reports(k)) and k >= first)
+    counts = [len(sched.reports(k)) for k in range(first + n)]  # from 0: an item stops once reported at 100 %
+    return sum(counts[first:])
 
 
 # --- PostgreSQL-side measurement -----------------------------------------------------------------------------
@@ -631,10 +631,7 @@ def main(argv: list[str] | None = None) -> int:
         traceback.print_exc()
         return EXIT_ERROR
     finally:
-        try:
-            server.stop()
-        finally:
-            shutil.rmtree(server.root, ignore_errors=True)
+        server.destroy()
 
     ratios, targets = evaluate(runs, items)
     print_report(runs, ratios, targets)

@@ -75,7 +75,7 @@ class Scenario:
     # --- components ------------------------------------------------------------------------------------
     def start_components(self) -> None:
         self.pg: PostgresServer = self.timed("postgresql", start_postgres)
-        self.stack.append(lambda: (self.pg.stop(), shutil.rmtree(self.pg.root, ignore_errors=True)))
+        self.stack.append(self.pg.destroy)
         self.seeder: QbtInstance = start_instance(self.root / "qbt", "seeder")
         self.stack.append(self.seeder.stop)
         self.downloader: QbtInstance = start_instance(self.root / "qbt", "downloader")

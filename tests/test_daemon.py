@@ -3,7 +3,6 @@
 import ctypes
 import os
 import platform
-import shutil
 import signal
 import sqlite3
 import subprocess
@@ -152,9 +151,7 @@ def test_database_restart_under_a_running_daemon(tmp_path):
         assert daemon.proc.poll() is None  # the daemon itself stayed up throughout
     finally:
         daemon.stop()
-        if server.ready():
-            server.stop()
-        shutil.rmtree(server.root, ignore_errors=True)
+        server.destroy()
 
 
 def test_pool_never_exceeds_its_maximum_under_http_and_writer_load(tmp_path, postgres_server):

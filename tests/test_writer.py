@@ -1,6 +1,5 @@
 """DbWriter against SQLite and a real PostgreSQL: coalescing, threshold, ordering, final flush, DB outage."""
 
-import shutil
 import threading
 from dataclasses import replace
 from datetime import datetime
@@ -156,7 +155,5 @@ def test_database_outage_keeps_the_batch_and_retries():
         ref.stop()
         database.close_all()
     finally:
-        if server.ready():
-            server.stop()
-        shutil.rmtree(server.root, ignore_errors=True)
+        server.destroy()
         pykka.ActorRegistry.stop_all()

@@ -52,6 +52,14 @@ class PostgresServer:
     def stop(self, mode: str = "fast") -> None:
         _as_postgres([str(PGBIN / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop"])
 
+    def destroy(self) -> None:
+        """Stop the server if it is up and remove its directory."""
+        try:
+            if self.ready():
+                self.stop()
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)
+
     def ready(self) -> bool:
         try:
             psycopg2.connect(host="127.0.0.1", port=self.port, user="postgres", dbname="postgres",
@@ -96,10 +104,7 @@ def postgres_server() -> Iterator[PostgresServer]:
     try:
         yield server
     finally:
-        try:
-            server.stop()
-        finally:
-            shutil.rmtree(server.root, ignore_errors=True)
+        server.destroy()
 
 
 @pytest.fixture
