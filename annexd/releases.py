@@ -29,6 +29,7 @@ counts from the first episode of the series, not of a season, so inventing seaso
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import re
 import unicodedata
@@ -221,6 +222,10 @@ class _Numbering:
     episodes: tuple[int, ...] = ()
     full_season: bool = False
     air_date: datetime.date | None = None
+
+
+# What parse_release hands out of the working fields (all of ParsedRelease but the input title).
+_PUBLIC_FIELDS = tuple(f.name for f in dataclasses.fields(ParsedRelease) if f.name != "title")
 
 
 @dataclass
@@ -613,19 +618,4 @@ def parse_release(title: str) -> ParsedRelease:
         parents = [_parse_name(p) for p in reversed(parts[-3:-1])]
         fields = _inherit(fields, parents) if not fields.has_season else _title_from_folder(fields, parents)
         fields = _inherit_quality(fields, parents)
-    return ParsedRelease(
-        title=title,
-        series_title=fields.series_title,
-        season=fields.season,
-        seasons=fields.seasons,
-        episodes=fields.episodes,
-        full_season=fields.full_season,
-        air_date=fields.air_date,
-        year=fields.year,
-        resolution=fields.resolution,
-        source=fields.source,
-        codec=fields.codec,
-        group=fields.group,
-        proper=fields.proper,
-        repack=fields.repack,
-    )
+    return ParsedRelease(title=title, **{name: getattr(fields, name) for name in _PUBLIC_FIELDS})
