@@ -12,4 +12,6 @@ class ExitCode(enum.IntEnum):
     DATABASE_UNAVAILABLE = 5
     SUPERVISOR_GAVE_UP = 6  # a worker kept failing past its restart budget; let systemd restart us
     NOT_FOUND = 7        # `request show/cancel` of an unknown id
+    LEGACY_DATABASE = 9  # import-annex: the legacy database is unreachable or not an Annex database
+    LEGACY_KEY = 10      # import-annex: the key file is unreadable, not 32 bytes, or decrypts no legacy secret
     FORCED_EXIT = 130    # a second SIGTERM/SIGINT during shutdown
