@@ -1,4 +1,5 @@
-"""Legacy Annex databases of both shapes in the session's throwaway PostgreSQL, filled by tests/legacy/library."""
+"""Legacy Annex databases of both shapes in the session's throwaway PostgreSQL, filled by tests/legacy/library.
+The import only reads them, so one database per shape serves the session; tests that write get their own."""
 
 from __future__ import annotations
 
@@ -15,11 +16,21 @@ from tests.servers.postgres import PostgresServer
 LEGACY_KEY = hashlib.sha256(b"annex legacy test key").digest()
 
 
-@pytest.fixture(params=["dual", "later"])
+def new_legacy(server: PostgresServer, shape: library.Shape) -> tuple[str, Library]:
+    url = server.url(server.create_database())
+    return url, library.create(url, shape, utcnow(), LEGACY_KEY)
+
+
+@pytest.fixture(scope="session", params=["dual", "later"])
 def legacy(request: pytest.FixtureRequest, postgres_server: PostgresServer) -> tuple[str, Library]:
-    """(DSN, library) of a freshly generated legacy database, once per shape."""
-    url = postgres_server.url(postgres_server.create_database())
-    return url, library.create(url, request.param, utcnow(), LEGACY_KEY)
+    """(DSN, library) of a generated legacy database, once per shape for the session (never written)."""
+    return new_legacy(postgres_server, request.param)
+
+
+@pytest.fixture(params=["dual", "later"])
+def fresh_legacy(request: pytest.FixtureRequest, postgres_server: PostgresServer) -> tuple[str, Library]:
+    """A legacy database of its own, for a test that writes to it."""
+    return new_legacy(postgres_server, request.param)
 
 
 @pytest.fixture

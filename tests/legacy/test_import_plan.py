@@ -27,7 +27,7 @@ def _plan(url: str, lib: Library) -> tuple[dict[str, PlannedRequest], list[Plann
         return requests, list(plan_items(reader.work_rows(), requests, settings)), reader.shape
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def planned(legacy: tuple[str, Library]) -> tuple[Library, dict[str, PlannedRequest], list[PlannedItem], str]:
     url, lib = legacy
     return (lib, *_plan(url, lib))
