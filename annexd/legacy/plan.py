@@ -90,6 +90,7 @@ class PlannedDownload:
 class Conflict:
     kind: Literal["disagreement", "duplicate"]
     request_legacy_id: str
+    title: str  # the request's
     season: int
     episode: int
     legacy_ids: tuple[str, ...]  # the winner first
@@ -102,6 +103,7 @@ class Conflict:
 @dataclass(frozen=True, slots=True)
 class FileUnknown:
     legacy_id: str
+    title: str  # the request's
     season: int
     episode: int
     legacy_status: str
@@ -225,7 +227,7 @@ def _decided(row: LegacyWorkRow) -> tuple[Any, ...]:
 
 
 def _duplicate(rows: list[LegacyWorkRow], request: PlannedRequest) -> Conflict:
-    return Conflict("duplicate", request.legacy_id, rows[0].season, rows[0].episode, tuple(r.id for r in rows),
+    return Conflict("duplicate", request.legacy_id, request.title, rows[0].season, rows[0].episode, tuple(r.id for r in rows),
                     rows[0].id, rows[0].source, f"several {rows[0].source} rows: the most recently updated wins",
                     tuple((r.id, _legacy_status(r)) for r in rows))
 
@@ -234,7 +236,7 @@ def _disagreement(pi: LegacyWorkRow, te: LegacyWorkRow, winner: LegacyWorkRow, r
     loser = te if winner is pi else pi
     reason = ("same updatedAt: the ProcessingItem wins" if pi.updated_at == te.updated_at
               else f"the {winner.source} was updated later")
-    return Conflict("disagreement", request.legacy_id, pi.season, pi.episode, (winner.id, loser.id), winner.id,
+    return Conflict("disagreement", request.legacy_id, request.title, pi.season, pi.episode, (winner.id, loser.id), winner.id,
                     winner.source, reason, ((winner.id, _legacy_status(winner)), (loser.id, _legacy_status(loser))))
 
 
@@ -279,7 +281,7 @@ def _item(winner: LegacyWorkRow, others: list[LegacyWorkRow], request: PlannedRe
         available_releases=tuple(_first(_alternatives(r, settings) for r in rows) or ()),
         release=_first(_selected(r, settings) for r in rows),
         download=link if keep_link else None, adopted=mapped.linked, conflicts=conflicts,
-        file_unknown=_file_unknown(legacy_id, winner, mapped, paths),
+        file_unknown=_file_unknown(legacy_id, request.title, winner, mapped, paths),
     )
 
 
@@ -308,11 +310,12 @@ def _selected(row: LegacyWorkRow, settings: PlanSettings) -> dict[str, Any] | No
     return convert_release(_context(row, "selectedRelease"), settings.indexer_names)
 
 
-def _file_unknown(legacy_id: str, row: LegacyWorkRow, mapped: Mapped, paths: Paths) -> FileUnknown | None:
+def _file_unknown(legacy_id: str, title: str, row: LegacyWorkRow, mapped: Mapped, paths: Paths
+                  ) -> FileUnknown | None:
     reasons = [*paths.rejected, *([mapped.file_unknown] if mapped.file_unknown else [])]
     if not reasons:
         return None
-    return FileUnknown(legacy_id, row.season, row.episode, _legacy_status(row), "; ".join(reasons))
+    return FileUnknown(legacy_id, title, row.season, row.episode, _legacy_status(row), "; ".join(reasons))
 
 
 def _new_movie_item(request: PlannedRequest, now: datetime) -> PlannedItem:

@@ -59,7 +59,7 @@ class Report:
             "requests": {"created": self.requests_created, "merged": self.requests_merged},
             "items": dict(sorted(self.items.items())),
             "conflicts": [_conflict(c) for c in self.conflicts],
-            "files_unknown": [{"legacy_id": f.legacy_id, "season": f.season, "episode": f.episode,
+            "files_unknown": [{"legacy_id": f.legacy_id, "title": f.title, "season": f.season, "episode": f.episode,
                                "legacy_status": f.legacy_status, "reason": f.reason} for f in self.files_unknown],
             "secrets": {"carried": self.secrets_carried,
                         "skipped": [{"name": s.name, "source": s.source, "reason": s.reason}
@@ -76,7 +76,8 @@ class Report:
                                       if total else "")]
         lines += _listing("Conflicts, and how each was decided", [_conflict_line(c) for c in self.conflicts])
         lines += _listing("Items whose files are unknown",
-                          [f"{f.legacy_id} S{f.season:02}E{f.episode:02} ({f.legacy_status}): {f.reason}"
+                          [f"{_where(f.title, f.season, f.episode)} (legacy {f.legacy_id}, {f.legacy_status}): "
+                           f"{f.reason}"
                            for f in self.files_unknown])
         lines += _listing("Secrets carried into annexd's secret store", self.secrets_carried)
         lines += _listing("Secrets not carried", [f"{s.name} ({s.source}): {s.reason}" for s in self.secrets_skipped])
@@ -87,14 +88,17 @@ class Report:
 
 def _conflict(c: Conflict) -> dict[str, Any]:
     return {"legacy_ids": list(c.legacy_ids), "season": c.season, "episode": c.episode, "winner": c.winner,
-            "kind": c.kind, "request": c.request_legacy_id, "winner_source": c.winner_source, "reason": c.reason,
+            "kind": c.kind, "request": c.request_legacy_id, "title": c.title, "winner_source": c.winner_source, "reason": c.reason,
             "statuses": {i: s for i, s in c.statuses}}
 
 
 def _conflict_line(c: Conflict) -> str:
     rows = ", ".join(f"{i} {s}" for i, s in c.statuses)
-    return f"request {c.request_legacy_id} S{c.season:02}E{c.episode:02} ({c.kind}: {rows}): {c.winner} wins, " \
-           f"{c.reason}"
+    return f"{_where(c.title, c.season, c.episode)} ({c.kind}: {rows}): {c.winner} wins, {c.reason}"
+
+
+def _where(title: str, season: int, episode: int) -> str:
+    return f"{title} S{season:02}E{episode:02}" if season or episode else title
 
 
 def _listing(title: str, lines: list[str]) -> list[str]:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from annexd.legacy.releases import clean_magnet, clean_url, convert_release, convert_releases
 from annexd.quality import Release

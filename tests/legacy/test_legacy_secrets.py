@@ -7,7 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from annexd.legacy.secrets import DecryptError, LegacyKeyError, LegacySecret, decrypt, decrypt_all, encrypt, load_key_file
+from annexd.legacy.secrets import (
+    DecryptError,
+    LegacyKeyError,
+    LegacySecret,
+    decrypt,
+    decrypt_all,
+    encrypt,
+    load_key_file,
+)
 
 KEY = bytes(range(100, 132))
 OTHER = bytes(32)

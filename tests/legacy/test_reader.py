@@ -66,7 +66,7 @@ def test_rows_written_after_the_snapshot_are_not_seen(fresh_legacy: tuple[str, L
     url, lib = fresh_legacy
     with LegacyReader(url) as reader:
         before = sum(1 for _ in reader.requests())
-        _execute(url, f"""INSERT INTO "MediaRequest" (id, type, title, "updatedAt", "tmdbId")
+        _execute(url, """INSERT INTO "MediaRequest" (id, type, title, "updatedAt", "tmdbId")
                           VALUES ('late', 'MOVIE', 'Late', now(), 777)""")
         assert sum(1 for _ in reader.work_rows()) > 0
         assert sum(1 for _ in reader.requests()) == before
