@@ -195,6 +195,8 @@ def _recency(row: LegacyWorkRow) -> tuple[datetime, datetime, str]:
 
 def merge_episode(rows: Sequence[LegacyWorkRow], request: PlannedRequest, settings: PlanSettings) -> PlannedItem:
     """One item from every legacy row of one episode (at least one row)."""
+    if len(rows) == 1:  # the common case, kept cheap for big imports
+        return _item(rows[0], [], request, settings, legacy_id=rows[0].id, merged_ids=(rows[0].id,), conflicts=())
     pis = sorted((r for r in rows if r.source == "ProcessingItem"), key=_recency, reverse=True)
     tes = sorted((r for r in rows if r.source == "TvEpisode"), key=_recency, reverse=True)
     conflicts = [_duplicate(same, request) for same in (pis, tes) if len(same) > 1]
@@ -262,7 +264,7 @@ class Paths:
 def _item(winner: LegacyWorkRow, others: list[LegacyWorkRow], request: PlannedRequest, settings: PlanSettings,
           *, legacy_id: str, merged_ids: tuple[str, ...], conflicts: tuple[Conflict, ...]) -> PlannedItem:
     rows = [winner, *others]
-    air = _first(r.air_date for r in rows)
+    air = _fill(rows, "air_date")
     link = choose_download([d for r in rows for d in r.downloads])
     paths = paths_of(winner)
     mapped = map_status(winner, link, paths, air.date() if air else None, settings)
@@ -271,12 +273,12 @@ def _item(winner: LegacyWorkRow, others: list[LegacyWorkRow], request: PlannedRe
     return PlannedItem(
         request_key=request.key, legacy_id=legacy_id, merged_ids=merged_ids,
         kind="movie" if request.kind == "movie" else "episode", season=winner.season, episode=winner.episode,
-        title=_first(r.title for r in rows) or (request.title if request.kind == "movie" else ""),
+        title=_fill(rows, "title") or (request.title if request.kind == "movie" else ""),
         status=mapped.status, legacy_status=_legacy_status(winner), last_error=error,
         next_retry_at=mapped.next_retry_at, air_date=air.date() if air else None,
         source_file_path=paths.source, encoded_file_path=paths.encoded if mapped.status == S.ENCODED else None,
-        downloaded_at=_first(r.downloaded_at for r in rows), encoded_at=_first(r.encoded_at for r in rows),
-        delivered_at=_first(r.delivered_at for r in rows), created_at=winner.created_at,
+        downloaded_at=_fill(rows, "downloaded_at"), encoded_at=_fill(rows, "encoded_at"),
+        delivered_at=_fill(rows, "delivered_at"), created_at=winner.created_at,
         updated_at=winner.updated_at, quality_met=_first(_quality_met(r) for r in rows),
         available_releases=tuple(_first(_alternatives(r, settings) for r in rows) or ()),
         release=_first(_selected(r, settings) for r in rows),
@@ -289,10 +291,19 @@ def _first(values: Iterable[Any]) -> Any:
     return next((v for v in values if v not in (None, "", [], ())), None)
 
 
+def _fill(rows: Sequence[LegacyWorkRow], name: str) -> Any:
+    """The winner's value of a field, else the first other row's that has one."""
+    for row in rows:
+        value = getattr(row, name)
+        if value is not None and value != "":
+            return value
+    return None
+
+
 def _context(row: LegacyWorkRow, *path: str) -> Any:
     value = row.step_context
     for key in path:
-        value = value.get(key) if isinstance(value, Mapping) else None
+        value = value.get(key) if isinstance(value, dict) else None
     return value
 
 

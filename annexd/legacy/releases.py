@@ -16,11 +16,12 @@ back when it fetches the link (the seam for the download stage; without it such 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit, urlunsplit
 
 from annexd.quality import make_guid
 from annexd.torznab import normalize_info_hash
@@ -31,6 +32,7 @@ _PASSKEY_SEGMENT = re.compile(r"^(?=[A-Za-z0-9]*[0-9])(?=[A-Za-z0-9]*[A-Za-z])[A
 _BTIH = re.compile(r"^urn:btih:([A-Za-z0-9]+)$", re.IGNORECASE)
 
 
+@functools.lru_cache(maxsize=1024)
 def is_credential_param(name: str) -> bool:
     lowered = name.lower()
     return lowered in _CREDENTIAL_NAMES or any(word in lowered for word in _CREDENTIAL_WORDS)
@@ -42,7 +44,7 @@ def _has_passkey_path(path: str) -> bool:
 
 def clean_url(url: Any) -> tuple[str | None, tuple[str, ...]]:
     """The URL without credentials and the names of the query parameters removed; None when it is not an
-    http(s) URL or its path holds a passkey."""
+    http(s) URL or its path holds a passkey. Kept parameters stay exactly as they were encoded."""
     if not isinstance(url, str) or not url.strip():
         return None, ()
     try:
@@ -52,11 +54,12 @@ def clean_url(url: Any) -> tuple[str | None, tuple[str, ...]]:
         return None, ()
     if parts.scheme.lower() not in ("http", "https", "udp") or not parts.hostname or _has_passkey_path(parts.path):
         return None, ()
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    removed = tuple(sorted({k for k, _ in query if is_credential_param(k)}))
-    kept = [(k, v) for k, v in query if not is_credential_param(k)]
-    netloc = parts.hostname + (f":{port}" if port else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, urlencode(kept), "")), removed
+    netloc = parts.netloc.rpartition("@")[2]  # without user:password@
+    params = [p for p in parts.query.split("&") if p]
+    names = [unquote_plus(p.partition("=")[0]) for p in params]
+    removed = tuple(sorted({n for n in names if is_credential_param(n)}))
+    query = "&".join(p for p, n in zip(params, names, strict=True) if not is_credential_param(n))
+    return urlunsplit((parts.scheme, netloc, parts.path, query, "")), removed
 
 
 def clean_magnet(magnet: Any) -> tuple[str | None, str | None]:
@@ -105,7 +108,7 @@ def _categories(value: Any) -> list[int]:
 def convert_release(obj: Any, indexer_names: Mapping[str, str] | None = None) -> dict[str, Any] | None:
     """One legacy release object as annexd stores a release; None when it has no title. ``indexer_names``
     maps legacy indexer ids to annexd indexer names (else the legacy ``indexerName`` is kept)."""
-    if not isinstance(obj, Mapping) or not isinstance(obj.get("title"), str) or not obj["title"].strip():
+    if not isinstance(obj, dict) or not isinstance(obj.get("title"), str) or not obj["title"].strip():
         return None
     magnet, info_hash = clean_magnet(obj.get("magnetUri"))
     download_url, removed = clean_url(obj.get("downloadUrl"))

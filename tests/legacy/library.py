@@ -400,3 +400,48 @@ def create(url: str, shape: Shape, now: datetime, key: bytes) -> Library:
             return build(cur, shape, now, key)
     finally:
         conn.close()
+
+
+# --- a big generated library (for the import benchmark) -----------------------------------------------------
+_BULK_STATUSES = "ARRAY['PENDING','DOWNLOADING','DOWNLOADED','COMPLETED','FAILED']"
+
+
+def fill_bulk(cur: Any, shape: Shape, shows: int, episodes: int) -> int:
+    """``shows`` TV requests of ``episodes`` episodes each, with a season pack per show, varied statuses and a
+    release with an API key per item; in the dual shape every episode also has a TvEpisode (a third of them
+    newer than their ProcessingItem, disagreeing). Set-based INSERT ... SELECT. Returns the number of items."""
+    cur.execute(ddl(shape))
+    cur.execute("""INSERT INTO "User" (id, email, username) VALUES ('bulk-user', 'bulk@example.org', 'bulk')""")
+    cur.execute("""
+        INSERT INTO "MediaRequest" (id, type, "tmdbId", title, "createdAt", "updatedAt", "userId")
+        SELECT 'breq' || g, 'TV', 100000 + g, 'Bulk Show ' || g, now() - interval '9 days', now(), 'bulk-user'
+        FROM generate_series(1, %(shows)s) g;
+        INSERT INTO "Download" (id, "requestId", "torrentHash", "torrentName", status, "isSeasonPack", season,
+                                "savePath", "updatedAt")
+        SELECT 'bdl' || g, 'breq' || g, md5('bulk' || g) || substr(md5('x' || g), 1, 8), 'Bulk Show ' || g || ' S01',
+               'DOWNLOADING', true, 1, '/downloads', now()
+        FROM generate_series(1, %(shows)s) g;""", {"shows": shows})
+    cur.execute(f"""
+        INSERT INTO "ProcessingItem" (id, "requestId", type, title, season, episode, status, "downloadId",
+                                      "sourceFilePath", "availableReleases", "createdAt", "updatedAt")
+        SELECT 'bpi' || g || '-' || e, 'breq' || g, 'EPISODE', 'Episode ' || e, 1, e,
+               ({_BULK_STATUSES})[1 + (g + e) %% 5]::"ProcessingStatus",
+               CASE WHEN (g + e) %% 5 = 1 THEN 'bdl' || g END,
+               CASE WHEN (g + e) %% 5 = 2 THEN '/data/bulk/' || g || '/' || e || '.mkv' END,
+               jsonb_build_array(jsonb_build_object('title', 'Bulk.Show.' || g || '.S01E' || e || '.720p.HDTV-GRP',
+                   'downloadUrl', 'http://idx.example/dl?apikey=BULKKEY&id=' || g, 'size', 1000000, 'seeders', 5)),
+               now() - interval '8 days', now() - interval '1 day'
+        FROM generate_series(1, %(shows)s) g, generate_series(1, %(episodes)s) e""",
+                {"shows": shows, "episodes": episodes})
+    if shape == "dual":
+        cur.execute(f"""
+            INSERT INTO "TvEpisode" (id, "requestId", season, episode, title, status, "downloadId", "createdAt",
+                                     "updatedAt")
+            SELECT 'bte' || g || '-' || e, 'breq' || g, 1, e, 'Episode ' || e,
+                   ({_BULK_STATUSES})[1 + (g + e + (e %% 3)) %% 5]::"TvEpisodeStatus",
+                   CASE WHEN (g + e + (e %% 3)) %% 5 = 1 THEN 'bdl' || g END, now() - interval '8 days',
+                   now() - interval '1 day' + (e %% 3 - 1) * interval '1 hour'
+            FROM generate_series(1, %(shows)s) g, generate_series(1, %(episodes)s) e""",
+                    {"shows": shows, "episodes": episodes})
+    cur.execute("ANALYZE")
+    return shows * episodes
