@@ -31,7 +31,20 @@ from store.models import utcnow
 @dataclass
 class ImportPlan:
     """Everything the writer needs, read in one snapshot. ``items`` streams: iterate it once, while the
-    reader is open."""
+    reader is open.
+
+    The seam for the write side (not built yet), in the order it should run:
+    1. ``secrets.carried`` into ``SecretStore(DbSecretBackend(), master key)`` (the key was already tried on
+       every legacy secret; LegacyKeyError came before anything could be written).
+    2. Each :class:`PlannedRequest`: an existing annexd request whose ``legacy_ids`` share an id, else the one
+       request for (kind, tmdb_id) (issue 13), else a new one; store ``legacy_id`` and ``legacy_ids``.
+    3. Items in batches: INSERT ... ON CONFLICT (request, season, episode) DO NOTHING, so a re-run adds what is
+       new and never sets back an item annexd has moved; ``legacy_id``, attempts 0, ``status_changed_at`` now.
+    4. Each item's ``download``: upsert by ``info_hash`` (never overwrite), state from ``phase`` (active ->
+       downloading, finished -> completed so FileMapWorker maps it, gone -> removed), owned by annexd when
+       an item ``adopted`` it (issue 11); then the request's derived status (issue 12).
+    5. ``--write-config``: :func:`annexd.legacy.config_writer.render` of ``config``.
+    """
 
     shape: str
     config: ConfigPlan  # already disabled where a secret was not carried

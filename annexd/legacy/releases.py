@@ -49,7 +49,7 @@ def clean_url(url: Any) -> tuple[str | None, tuple[str, ...]]:
         return None, ()
     try:
         parts = urlsplit(url.strip())
-        port = parts.port
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
     except ValueError:
         return None, ()
     if parts.scheme.lower() not in ("http", "https", "udp") or not parts.hostname or _has_passkey_path(parts.path):
