@@ -129,3 +129,18 @@ def test_an_unreachable_or_foreign_database_exits_9(postgres_server: PostgresSer
 
 def test_only_the_dry_run_exists_so_far(legacy: tuple[str, Library]) -> None:
     assert run("--from", legacy[0])[0] == ExitCode.USAGE
+
+
+@pytest.mark.parametrize("shape", ["dual", "later"])
+def test_a_bulk_generated_library_plans_one_item_per_episode(postgres_server: PostgresServer, shape: str) -> None:
+    from tests.legacy.library import fill_bulk
+
+    url = postgres_server.url(postgres_server.create_database())
+    conn = psycopg2.connect(url)
+    with conn, conn.cursor() as cur:
+        expected = fill_bulk(cur, shape, shows=3, episodes=5)  # type: ignore[arg-type]
+    conn.close()
+    code, out = run("--from", url, "--dry-run", "--json")
+    report = json.loads(out)
+    assert code == 0 and sum(report["items"].values()) == expected == 15 and report["requests"]["created"] == 3
+    assert "BULKKEY" not in out and (report["conflicts"] != []) == (shape == "dual")
