@@ -6,7 +6,7 @@ QUALITY_UNAVAILABLE items also come back when their retry is due, so upgrades ar
 from __future__ import annotations
 
 from actors.worker import Worker
-from annexd.pipeline import Event, ProcessingStatus
+from annexd.domain.pipeline import Event, ProcessingStatus
 from store import queries
 
 S = ProcessingStatus

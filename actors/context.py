@@ -14,7 +14,7 @@ import peewee
 import pykka
 
 from annexd.config import Config
-from annexd.live import LiveProgress
+from annexd.domain.live import LiveProgress
 from store.models import utcnow
 
 

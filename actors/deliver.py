@@ -21,12 +21,12 @@ from actors.context import ActorContext
 from actors.messages import ProgressUpdate
 from actors.worker import Worker
 from annexd import metrics
-from annexd.delivery import DeliveryResult, DestinationConflictError, Target, TargetLimiter, deliver
+from annexd.clients.delivery import DeliveryResult, DestinationConflictError, Target, TargetLimiter, deliver
+from annexd.clients.mediaservers import MediaServer, rescan
+from annexd.domain.naming import MediaInfo, quality_tag, render_episode_path, render_movie_path
+from annexd.domain.pipeline import Event, ProcessingStatus as S
+from annexd.encoder.ffmpeg import probe
 from annexd.errors import AnnexdError, ProviderError, UnsafePathError
-from annexd.ffmpeg import probe
-from annexd.mediaservers import MediaServer, rescan
-from annexd.naming import MediaInfo, quality_tag, render_episode_path, render_movie_path
-from annexd.pipeline import Event, ProcessingStatus as S
 from store import queries
 from store.models import Delivery, MediaRequest, ProcessingItem, utcnow
 

@@ -20,19 +20,19 @@ import requests
 from actors.context import ActorContext
 from actors.messages import ProgressBatch, ProgressUpdate, RemoveRequestTorrents
 from actors.worker import Worker
+from annexd.clients.qbittorrent import QbtClient
 from annexd.config import DownloadConfig
-from annexd.download_states import (
+from annexd.domain.download_states import (
     DownloadState,
     StallPolicy,
     StallTracker,
     TorrentSnapshot,
     seeding_goals_met,
 )
+from annexd.domain.filemap import MOVIE_KEY, WantedEpisode, WantedMovie, extract_archives, map_files
+from annexd.domain.pipeline import Event, ProcessingStatus as S
+from annexd.domain.torrents import info_hash_from_magnet, parse_torrent
 from annexd.errors import AnnexdError, InvalidInputError, ProviderAuthError, ProviderError
-from annexd.filemap import MOVIE_KEY, WantedEpisode, WantedMovie, extract_archives, map_files
-from annexd.pipeline import Event, ProcessingStatus as S
-from annexd.qbittorrent import QbtClient
-from annexd.torrents import info_hash_from_magnet, parse_torrent
 from store import queries
 from store.models import Download, DownloadFile, MediaRequest, ProcessingItem, utcnow
 

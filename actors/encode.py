@@ -14,8 +14,8 @@ from typing import Any
 from actors.context import ActorContext
 from actors.messages import ProgressUpdate
 from actors.worker import Worker
-from annexd.encoder_hub import EncodeJob, EncoderHub
-from annexd.pipeline import Event, ProcessingStatus as S
+from annexd.domain.pipeline import Event, ProcessingStatus as S
+from annexd.encoder.hub import EncodeJob, EncoderHub
 from store import queries
 from store.models import MediaRequest, ProcessingItem
 

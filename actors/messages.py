@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from annexd.pipeline import Event, ProcessingStatus
+from annexd.domain.pipeline import Event, ProcessingStatus
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from actors.context import ActorContext
 from actors.worker import Worker
-from annexd.pipeline import Event, ProcessingStatus as S
+from annexd.domain.pipeline import Event, ProcessingStatus as S
 from annexd.processes import pid_alive
 from store import queries
 

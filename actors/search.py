@@ -14,11 +14,11 @@ from typing import Any
 from actors.context import ActorContext
 from actors.worker import Worker
 from annexd import metrics
-from annexd.errors import InvalidInputError, ProviderAuthError, ProviderError
-from annexd.pipeline import Event, ProcessingStatus as S
-from annexd.provider_health import ProviderBackoff
-from annexd.quality import Release, dedupe
-from annexd.search import (
+from annexd.clients.torznab import TorznabClient
+from annexd.domain.pipeline import Event, ProcessingStatus as S
+from annexd.domain.provider_health import ProviderBackoff
+from annexd.domain.quality import Release, dedupe
+from annexd.domain.search import (
     Outcome,
     Wanted,
     decide_episode,
@@ -27,7 +27,7 @@ from annexd.search import (
     not_aired,
     nothing,
 )
-from annexd.torznab import TorznabClient
+from annexd.errors import InvalidInputError, ProviderAuthError, ProviderError
 from store import queries
 from store.models import MediaRequest, ProcessingItem
 

@@ -17,7 +17,7 @@ from actors.context import ActorContext
 from actors.messages import ChildFailed, RestartChild
 from actors.ticker import tell_later
 from annexd import metrics
-from annexd.pipeline import Backoff
+from annexd.domain.pipeline import Backoff
 
 log = structlog.get_logger("annexd.supervisor")
 

@@ -1,7 +1,7 @@
 """DbWriter: the one actor that writes progress, batched and debounced, plus ordered status changes.
 
 Workers tell it immutable messages. Every progress report is published at once to the in-memory live view
-(annexd.live, what the API shows); the database gets checkpoints: progress is coalesced per item (latest wins)
+(annexd.domain.live, what the API shows); the database gets checkpoints: progress is coalesced per item (latest wins)
 and written only when it moved at least the threshold and the item's last write is at least the minimum
 interval old (status changes, 0 % and 100 % are never held back). Status changes are applied in arrival order and never dropped. One transaction
 per flush, at every interval or as soon as the batch is full. When the database is down the batch is kept and
@@ -24,8 +24,8 @@ from actors.context import ActorContext
 from actors.messages import ChildFailed, Flush, ProgressBatch, ProgressUpdate, StatusChange, Tick
 from actors.ticker import Ticker
 from annexd import metrics
-from annexd.coalesce import Coalescer
-from annexd.pipeline import PROGRESS_STATUSES, Backoff, ProcessingStatus
+from annexd.domain.coalesce import Coalescer
+from annexd.domain.pipeline import PROGRESS_STATUSES, Backoff, ProcessingStatus
 from store import queries
 from store.db import write_transaction
 from store.models import ProcessingItem

@@ -163,7 +163,7 @@ def cmd_secret(args: argparse.Namespace) -> int:
 
 
 def cmd_encoder(args: argparse.Namespace) -> int:
-    from annexd import encoder_agent
+    from annexd.encoder import agent as encoder_agent
 
     return int(encoder_agent.main(args.agent_args))
 

@@ -20,14 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
-from annexd.delivery import Target, validate_target
-from annexd.encode_profiles import EncodeProfile
+from annexd.clients.delivery import Target, validate_target
+from annexd.clients.mediaservers import MediaServer, validate_media_server
+from annexd.clients.qbittorrent import QbtClientSettings
+from annexd.clients.torznab import TorznabIndexer
+from annexd.domain.naming import NamingTemplates, validate_template
+from annexd.domain.quality import DEFAULT_PROFILE, QualityProfile
+from annexd.encoder.profiles import EncodeProfile
 from annexd.errors import AnnexdError, ConfigError
-from annexd.mediaservers import MediaServer, validate_media_server
-from annexd.naming import NamingTemplates, validate_template
-from annexd.qbittorrent import QbtClientSettings
-from annexd.quality import DEFAULT_PROFILE, QualityProfile
-from annexd.torznab import TorznabIndexer
 
 DEFAULT_ENCODE_PROFILE = EncodeProfile(name="default", codec="libx265", crf=24, preset="medium", audio="copy")
 

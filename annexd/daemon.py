@@ -37,17 +37,17 @@ from actors.search import SearchWorker
 from actors.supervisor import ChildSpec, Supervisor
 from actors.writer import DbWriter
 from annexd import logs
+from annexd.clients.qbittorrent import QbtClient
+from annexd.clients.tmdb import TmdbClient, TmdbSettings
+from annexd.clients.torznab import TorznabClient
 from annexd.config import Config, secret_values
-from annexd.encoder_hub import EncoderHub, HubSettings
+from annexd.domain.pipeline import ProcessingStatus
+from annexd.encoder.hub import EncoderHub, HubSettings
 from annexd.errors import InvalidInputError, StoreError
 from annexd.exitcodes import ExitCode
 from annexd.http.app import HttpDeps, make_app
 from annexd.http.server import HttpServer
-from annexd.pipeline import ProcessingStatus
-from annexd.qbittorrent import QbtClient
 from annexd.secrets import MasterKey, SecretStore, resolve as resolve_secret
-from annexd.tmdb import TmdbClient, TmdbSettings
-from annexd.torznab import TorznabClient
 from store import migrate
 from store.db import open_database, redact_url
 from store.queries import EpisodeSpec, RequestSpec
@@ -152,7 +152,7 @@ class Daemon:
         with os.fdopen(fd, "w") as fh:
             fh.write(self.local_token)
         self.local_agent = subprocess.Popen(
-            [sys.executable, "-m", "annexd.encoder_agent", "--server", self.http.url, "--token-file", str(token_file),
+            [sys.executable, "-m", "annexd.encoder.agent", "--server", self.http.url, "--token-file", str(token_file),
              "--id", "local", "--max-jobs", str(self.cfg.encoders.local_max_jobs),
              "--stall-seconds", str(self.cfg.encoders.stall_seconds), "--drain-seconds", "5"],
             stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_die_with_parent,

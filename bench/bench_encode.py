@@ -1,4 +1,4 @@
-"""Encode overhead: bare ffmpeg vs ``annexd.ffmpeg.encode`` (probe + verify + rename) vs a job through the hub
+"""Encode overhead: bare ffmpeg vs ``annexd.encoder.ffmpeg.encode`` (probe + verify + rename) vs a job through the hub
 and a real agent subprocess over loopback WebSocket. Same clip, same ffmpeg arguments; medians of N runs.
 
     python -m bench.bench_encode [--quick] [--runs N]
@@ -16,9 +16,9 @@ import threading
 import time
 from pathlib import Path
 
-from annexd.encode_profiles import EncodeProfile, build_ffmpeg_args
-from annexd.encoder_hub import EncodeJob, EncoderHub, HubServer, HubSettings
-from annexd.ffmpeg import encode, probe
+from annexd.encoder.ffmpeg import encode, probe
+from annexd.encoder.hub import EncodeJob, EncoderHub, HubServer, HubSettings
+from annexd.encoder.profiles import EncodeProfile, build_ffmpeg_args
 from tests.media import make_clip
 
 REPO = Path(__file__).resolve().parents[1]
@@ -62,7 +62,7 @@ def _agent_runs(profile: EncodeProfile, src: Path, workdir: Path, runs: int) -> 
     token = workdir / "token"
     token.write_text(TOKEN)
     token.chmod(0o600)
-    agent = subprocess.Popen([sys.executable, "-m", "annexd.encoder_agent", "--server", server.url,
+    agent = subprocess.Popen([sys.executable, "-m", "annexd.encoder.agent", "--server", server.url,
                               "--token-file", str(token), "--id", "bench", "--log-level", "warning"],
                              cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

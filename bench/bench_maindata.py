@@ -8,7 +8,7 @@ downloading torrents gain 0.1-0.8 percentage points, a few change state, the res
 paused). The step is driven by the bench (``POST /bench/advance``), not by a wall clock, so both patterns see
 exactly the same sequence of changes and the result does not depend on machine speed.
 
-- annexd: ONE ``sync/maindata?rid=N`` request per poll through ``annexd.qbittorrent.QbtClient``, merged into
+- annexd: ONE ``sync/maindata?rid=N`` request per poll through ``annexd.clients.qbittorrent.QbtClient``, merged into
   ``MaindataCache``; changed torrents go through the DB writer's ``Coalescer`` (changes below 1 percentage
   point are not written).
 - legacy (Annex): ONE ``torrents/info`` request per item per poll and one row write per item per poll. Annex
@@ -34,8 +34,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import qbittorrentapi
 
-from annexd.coalesce import Coalescer
-from annexd.qbittorrent import QbtClient, QbtClientSettings
+from annexd.clients.qbittorrent import QbtClient, QbtClientSettings
+from annexd.domain.coalesce import Coalescer
 
 STEP_MS = 500
 HTTP_TIMEOUT = 60.0

@@ -1,4 +1,4 @@
-"""Release-name parsing speed: annexd.releases.parse_release vs guessit on the shared test corpus.
+"""Release-name parsing speed: annexd.domain.releases.parse_release vs guessit on the shared test corpus.
 
 Run: ``python -m bench.bench_parse`` (``--quick`` for a smoke run, ``--repeat`` to change the repetitions).
 Both parsers run in the same process over the same names (tests/data/release_corpus.tsv); each repetition
@@ -11,7 +11,7 @@ import argparse
 import warnings
 from pathlib import Path
 
-from annexd.releases import parse_release
+from annexd.domain.releases import parse_release
 from bench.common import median_seconds, print_table
 
 CORPUS_PATH = Path(__file__).resolve().parent.parent / "tests" / "data" / "release_corpus.tsv"

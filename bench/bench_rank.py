@@ -10,8 +10,8 @@ import random
 import statistics
 import time
 
-from annexd.quality import QualityProfile, Release, choose_for_season, rank
-from annexd.releases import parse_release
+from annexd.domain.quality import QualityProfile, Release, choose_for_season, rank
+from annexd.domain.releases import parse_release
 
 SHOWS = ["Severance", "The Last of Us", "House of the Dragon", "Slow Horses", "The Bear", "Shogun",
          "Only Murders in the Building", "Andor", "The Expanse", "Reacher"]

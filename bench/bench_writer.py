@@ -254,7 +254,7 @@ class RunResult:
 
 def _seed_database(items: list[SimItem], now: datetime) -> list[int]:
     """Downloads already under way: every item DOWNLOADING, the database holding its progress at time 0."""
-    from annexd.pipeline import ProcessingStatus
+    from annexd.domain.pipeline import ProcessingStatus
     from store import queries
     from store.models import ProcessingItem
 
@@ -344,7 +344,7 @@ def _drive_writer(db: Any, sched: Schedule, seconds: float, flush_ms: int, warmu
     from actors.messages import Flush, ProgressBatch, ProgressUpdate
     from actors.writer import DbWriter, WriterStats
     from annexd.config import Config, WriterConfig
-    from annexd.pipeline import ProcessingStatus
+    from annexd.domain.pipeline import ProcessingStatus
 
     flush_times: list[float] = []
 

@@ -11,8 +11,8 @@ from typing import Any, cast
 import peewee as pw
 
 from annexd import metrics
-from annexd.live import LiveProgress
-from annexd.pipeline import (
+from annexd.domain.live import LiveProgress
+from annexd.domain.pipeline import (
     PROGRESS_STATUSES,
     STAGE_OF,
     TERMINAL,

@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from annexd.coalesce import Coalescer
+from annexd.domain.coalesce import Coalescer
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,9 @@ import pytest
 from actors.context import ActorContext
 from actors.deliver import DeliverWorker
 from actors.writer import DbWriter
+from annexd.clients.delivery import Target
 from annexd.config import Config, DeliveryConfig
-from annexd.delivery import Target
-from annexd.pipeline import ProcessingStatus as S
+from annexd.domain.pipeline import ProcessingStatus as S
 from store import queries
 from store.models import Delivery, ProcessingItem
 from tests.media import make_clip

@@ -7,7 +7,7 @@ from pathlib import Path, PurePosixPath
 import pytest
 
 from annexd import metrics
-from annexd.delivery import (
+from annexd.clients.delivery import (
     DeliveryResult,
     DestinationConflictError,
     LocalTransport,
@@ -23,8 +23,8 @@ from annexd.delivery import (
     split_progress_stream,
     validate_target,
 )
+from annexd.domain.naming import render_movie_path
 from annexd.errors import ProviderError, UnsafePathError
-from annexd.naming import render_movie_path
 from tests.servers.sshd import SshdServer
 
 # shell and sftp metacharacters, quotes, glob brackets and non-ASCII in one name

@@ -14,9 +14,9 @@ from actors.context import ActorContext
 from actors.download import DownloadProgressWorker, DownloadWorker, FileMapWorker
 from actors.messages import RemoveRequestTorrents
 from actors.writer import DbWriter
+from annexd.clients.qbittorrent import QbtClient, QbtClientSettings
 from annexd.config import Config, DownloadConfig, WriterConfig
-from annexd.pipeline import ProcessingStatus as S
-from annexd.qbittorrent import QbtClient, QbtClientSettings
+from annexd.domain.pipeline import ProcessingStatus as S
 from store import queries
 from store.models import Blocklist, Download, DownloadFile, ProcessingItem
 from tests.servers.qbittorrent import PeerIntroducer, make_content, make_torrent
@@ -164,7 +164,7 @@ def test_torrent_removed_after_delivery_when_configured(stage):
 
 
 def test_a_torrent_left_in_error_is_given_up_like_a_stall(tmp_path):
-    from annexd.download_states import snapshot_from_qbt
+    from annexd.domain.download_states import snapshot_from_qbt
 
     cfg = replace(Config(state_dir=str(tmp_path)), download=replace(DownloadConfig(), metadata_minutes=0.0))
     worker = DownloadProgressWorker(ActorContext(db=None, config=cfg), 1000, {})  # not started: pure check

@@ -1,4 +1,4 @@
-"""annexd.download_states: state mapping, the maindata cache (properties), stall detection, retry delays."""
+"""annexd.domain.download_states: state mapping, the maindata cache (properties), stall detection, retry delays."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from annexd.download_states import (
+from annexd.domain.download_states import (
     DownloadState,
     MaindataCache,
     StallPolicy,

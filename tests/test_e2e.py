@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from annexd.ffmpeg import probe
+from annexd.encoder.ffmpeg import probe
 from tests import scenario
 
 

@@ -1,6 +1,6 @@
 import pytest
 
-from annexd.encode_profiles import (
+from annexd.encoder.profiles import (
     EncodeProfile,
     MediaInfo,
     bitrate_bits,

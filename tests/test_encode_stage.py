@@ -8,8 +8,8 @@ import pytest
 
 from annexd.config import load_config
 from annexd.daemon import Daemon
-from annexd.ffmpeg import probe
-from annexd.pipeline import ProcessingStatus as S
+from annexd.domain.pipeline import ProcessingStatus as S
+from annexd.encoder.ffmpeg import probe
 from store import migrate, queries
 from store.db import open_database
 from store.models import ProcessingItem

@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 import structlog
 
-from annexd.encode_profiles import EncodeProfile
-from annexd.encoder_agent import EXIT_AUTH, backoff_delay, read_token, ws_url
-from annexd.encoder_hub import EncodeJob, EncoderHub, HubServer, HubSettings, bearer_token, token_matches
-from annexd.encoder_protocol import PathMapping
-from annexd.ffmpeg import probe, verify
+from annexd.encoder.agent import EXIT_AUTH, backoff_delay, read_token, ws_url
+from annexd.encoder.ffmpeg import probe, verify
+from annexd.encoder.hub import EncodeJob, EncoderHub, HubServer, HubSettings, bearer_token, token_matches
+from annexd.encoder.profiles import EncodeProfile
+from annexd.encoder.protocol import PathMapping
 from tests.media import make_clip
 
 REPO = Path(__file__).resolve().parents[1]
@@ -93,7 +93,7 @@ def env(tmp_path):
     def spawn(agent_id, max_jobs=1, token_path=token_file, extra=()):
         log = open(tmp_path / f"{agent_id}.log", "wb")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "annexd.encoder_agent", "--server", server.url, "--token-file", str(token_path),
+            [sys.executable, "-m", "annexd.encoder.agent", "--server", server.url, "--token-file", str(token_path),
              "--id", agent_id, "--max-jobs", str(max_jobs), "--root", str(agent_dir), "--reconnect-max", "2",
              "--log-level", "debug", *extra],
             cwd=REPO, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -324,7 +324,7 @@ def test_rogue_agent_output_path_and_foreign_messages_are_rejected(env):
     import aiohttp
 
     from annexd import metrics
-    from annexd.encoder_protocol import Capabilities, JobAccepted, JobComplete, JobProgress, Register, decode
+    from annexd.encoder.protocol import Capabilities, JobAccepted, JobComplete, JobProgress, Register, decode
 
     jobs = [job(env, "job-rogue"), job(env, "job-rogue2")]
     reported = [lambda: str(env.agent_dir) + "/../../../etc/passwd",  # escapes the mapped root

@@ -4,7 +4,7 @@ import posixpath
 import pytest
 from hypothesis import given, strategies as st
 
-from annexd.encoder_protocol import (
+from annexd.encoder.protocol import (
     AGENT_MESSAGES,
     SERVER_MESSAGES,
     Capabilities,

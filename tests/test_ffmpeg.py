@@ -8,9 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from annexd.encode_profiles import EncodeProfile, MediaInfo
-from annexd.errors import InvalidInputError
-from annexd.ffmpeg import (
+from annexd.encoder.ffmpeg import (
     EncodeCancelled,
     EncodeError,
     EncodeStalled,
@@ -23,6 +21,8 @@ from annexd.ffmpeg import (
     verification_problems,
     verify,
 )
+from annexd.encoder.profiles import EncodeProfile, MediaInfo
+from annexd.errors import InvalidInputError
 from tests.media import make_clip, make_corrupt
 
 SLOW = EncodeProfile("slow", "libx265", 28, "veryslow")

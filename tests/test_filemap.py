@@ -1,4 +1,4 @@
-"""annexd.filemap: classify a torrent's files and map them onto the wanted movie or episodes."""
+"""annexd.domain.filemap: classify a torrent's files and map them onto the wanted movie or episodes."""
 
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from annexd.errors import UnsafePathError
-from annexd.filemap import (
+from annexd.domain.filemap import (
     MOVIE_KEY,
     FileKind,
     WantedEpisode,
@@ -21,6 +20,7 @@ from annexd.filemap import (
     extract_archives,
     map_files,
 )
+from annexd.errors import UnsafePathError
 
 MB = 1_000_000
 

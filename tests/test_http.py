@@ -158,7 +158,7 @@ async def test_health_reports_actors_and_database(ctx, aiohttp_client):
 
 async def test_progress_is_live_between_database_checkpoints(ctx, client):
     from actors.messages import Flush, ProgressBatch, ProgressUpdate
-    from annexd.pipeline import ProcessingStatus as S
+    from annexd.domain.pipeline import ProcessingStatus as S
     from store.models import ProcessingItem
 
     body = {"type": "tv", "title": "Live", "episodes": [{"season": 1, "episode": 1}, {"season": 1, "episode": 2}]}
@@ -239,8 +239,8 @@ async def test_accept_release_takes_a_kept_alternative(client, db):
 
 
 async def test_tv_request_by_seasons_is_expanded_from_tmdb(ctx, aiohttp_client):
+    from annexd.clients.tmdb import TmdbClient, TmdbSettings
     from annexd.daemon import expand_request
-    from annexd.tmdb import TmdbClient, TmdbSettings
     from tests.fakes.tmdb import SEASONS, FakeTmdb
 
     fake = FakeTmdb(api_key="tmdb-key-for-tests").start()

@@ -5,7 +5,7 @@ import pytest
 import structlog
 
 from annexd import metrics
-from annexd.mediaservers import (
+from annexd.clients.mediaservers import (
     MediaServer,
     PlexSection,
     find_plex_section,

@@ -4,8 +4,7 @@ from pathlib import PurePosixPath
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from annexd.errors import InvalidInputError, UnsafePathError
-from annexd.naming import (
+from annexd.domain.naming import (
     MediaInfo,
     NamingTemplates,
     check_relative,
@@ -17,6 +16,7 @@ from annexd.naming import (
     sanitize,
     validate_template,
 )
+from annexd.errors import InvalidInputError, UnsafePathError
 
 
 @pytest.mark.parametrize("raw, expected", [

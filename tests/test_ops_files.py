@@ -219,7 +219,7 @@ def test_encoder_unit() -> None:
     assert " --token-file " in start
     assert one(unit, "KillMode") == "mixed"
     assert one(unit, "Restart") == "on-failure"
-    from annexd import encoder_agent
+    from annexd.encoder import agent as encoder_agent
 
     prevented = set(one(unit, "RestartPreventExitStatus").split())
     assert prevented == {str(encoder_agent.EXIT_CONFIG), str(encoder_agent.EXIT_AUTH)}
@@ -244,7 +244,7 @@ def test_unit_command_lines_parse() -> None:
         argv = one(unit, key).split()[1:]
         args = build_parser().parse_args(argv)
         assert args.config == "/etc/annexd/annexd.toml"
-    from annexd import encoder_agent
+    from annexd.encoder import agent as encoder_agent
 
     argv = one(read_unit("annexd-encoder.service"), "ExecStart").split()[2:]
     args = encoder_agent.build_parser().parse_args(argv)

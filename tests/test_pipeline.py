@@ -4,8 +4,7 @@ from datetime import datetime, timedelta
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from annexd.errors import TransitionError
-from annexd.pipeline import (
+from annexd.domain.pipeline import (
     ACTIVE,
     TERMINAL,
     Backoff,
@@ -18,6 +17,7 @@ from annexd.pipeline import (
     request_status,
     transition,
 )
+from annexd.errors import TransitionError
 
 NOW = datetime(2026, 1, 1, 12, 0, 0)
 

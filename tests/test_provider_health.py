@@ -1,6 +1,6 @@
 from hypothesis import given, strategies as st
 
-from annexd.provider_health import LEVELS_SECONDS, ProviderBackoff, pause_seconds
+from annexd.domain.provider_health import LEVELS_SECONDS, ProviderBackoff, pause_seconds
 
 START = 1_700_000_000.0
 LATER = START + 3600  # well past the startup grace

@@ -1,4 +1,4 @@
-"""annexd.qbittorrent against REAL qbittorrent-nox instances (a seeder and a downloader on loopback).
+"""annexd.clients.qbittorrent against REAL qbittorrent-nox instances (a seeder and a downloader on loopback).
 
 HTTP calls and login attempts are counted on the wire by a small TCP proxy between annexd and qBittorrent.
 """
@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from annexd import metrics
-from annexd.download_states import DownloadState, TorrentSnapshot
+from annexd.clients.qbittorrent import MaindataView, QbtClient, QbtClientSettings
+from annexd.domain.download_states import DownloadState, TorrentSnapshot
+from annexd.domain.filemap import WantedEpisode, WantedMovie, map_files
 from annexd.errors import ProviderAuthError, ProviderError
-from annexd.filemap import WantedEpisode, WantedMovie, map_files
-from annexd.qbittorrent import MaindataView, QbtClient, QbtClientSettings
 from tests.servers.qbittorrent import CountingProxy, QbtInstance, QbtPair, free_port, make_content, wait_for
 
 MB = 1_000_000

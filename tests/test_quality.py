@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from annexd.quality import (
+from annexd.domain.quality import (
     ALL_QUALITIES,
     DEFAULT_PROFILE,
     QualityProfile,
@@ -24,7 +24,7 @@ from annexd.quality import (
     quality_of,
     rank,
 )
-from annexd.releases import ParsedRelease, parse_release
+from annexd.domain.releases import ParsedRelease, parse_release
 
 GB = 1_000_000_000
 

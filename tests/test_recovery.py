@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from actors.context import ActorContext
 from actors.recovery import RecoveryWorker
 from annexd.config import Config
-from annexd.pipeline import ProcessingStatus as S
+from annexd.domain.pipeline import ProcessingStatus as S
 from store import queries
 from store.models import ProcessingItem
 from tests.util import wait_until

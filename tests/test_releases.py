@@ -1,4 +1,4 @@
-"""Tests for annexd.releases: a scored real-world-style corpus (vs guessit), per-category cases, properties."""
+"""Tests for annexd.domain.releases: a scored real-world-style corpus (vs guessit), per-category cases, properties."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from annexd.releases import ParsedRelease, normalize_title, parse_release
+from annexd.domain.releases import ParsedRelease, normalize_title, parse_release
 
 CORPUS_PATH = Path(__file__).parent / "data" / "release_corpus.tsv"
 ALWAYS_CHECKED = {"title": "", "s": None, "e": (), "full": False, "date": None}

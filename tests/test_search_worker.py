@@ -7,9 +7,9 @@ import pytest
 
 from actors.context import ActorContext
 from actors.search import SearchWorker
+from annexd.clients.torznab import TorznabClient, TorznabIndexer
 from annexd.config import Config, SearchConfig
-from annexd.pipeline import ProcessingStatus as S
-from annexd.torznab import TorznabClient, TorznabIndexer
+from annexd.domain.pipeline import ProcessingStatus as S
 from store import queries
 from store.models import ProcessingItem, ProviderHealth
 from tests.fakes.torznab import FakeItem, FakeTorznab

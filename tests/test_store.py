@@ -5,7 +5,7 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-from annexd.pipeline import Event, ProcessingStatus as S
+from annexd.domain.pipeline import Event, ProcessingStatus as S
 from store import migrate, queries
 from store.db import open_database, pool_snapshot
 from store.models import MODELS, MediaRequest, ProcessingItem

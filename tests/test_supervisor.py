@@ -13,8 +13,8 @@ from actors.supervisor import ChildSpec, Supervisor
 from actors.worker import Worker
 from annexd import metrics
 from annexd.config import Config, SupervisorConfig
+from annexd.domain.pipeline import ProcessingStatus as S
 from annexd.errors import ProviderError
-from annexd.pipeline import ProcessingStatus as S
 from store import queries
 from store.models import ProcessingItem
 from tests.util import wait_until

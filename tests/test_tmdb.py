@@ -9,8 +9,7 @@ import pytest
 import structlog
 
 from annexd import metrics
-from annexd.errors import InvalidInputError, ProviderAuthError, ProviderError
-from annexd.tmdb import (
+from annexd.clients.tmdb import (
     EpisodeSpec,
     SeasonSummary,
     TmdbClient,
@@ -20,6 +19,7 @@ from annexd.tmdb import (
     expand_episodes,
     parse_show,
 )
+from annexd.errors import InvalidInputError, ProviderAuthError, ProviderError
 from tests.fakes.tmdb import FakeTmdb
 
 KEY = "tmdb-key-NEVER-LOGGED"

@@ -1,4 +1,4 @@
-"""annexd.torrents: info hashes, metadata, hostile torrents, safe paths."""
+"""annexd.domain.torrents: info hashes, metadata, hostile torrents, safe paths."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ import pytest
 import torf
 from hypothesis import given, settings, strategies as st
 
-from annexd.errors import InvalidInputError, UnsafePathError
-from annexd.torrents import (
+from annexd.domain.torrents import (
     bdecode,
     info_hash_from_magnet,
     info_hash_from_torrent,
@@ -21,6 +20,7 @@ from annexd.torrents import (
     safe_join,
     validate_relative_path,
 )
+from annexd.errors import InvalidInputError, UnsafePathError
 
 
 def bencode(value: object) -> bytes:

@@ -9,9 +9,7 @@ import pytest
 import structlog
 
 from annexd import metrics
-from annexd.errors import InvalidInputError, ProviderAuthError, ProviderError
-from annexd.quality import rank
-from annexd.torznab import (
+from annexd.clients.torznab import (
     TorznabClient,
     TorznabIndexer,
     normalize_info_hash,
@@ -20,6 +18,8 @@ from annexd.torznab import (
     parse_xml,
     redact,
 )
+from annexd.domain.quality import rank
+from annexd.errors import InvalidInputError, ProviderAuthError, ProviderError
 from tests.fakes.torznab import CAPS_QUERY_ONLY, FakeItem, FakeTorznab
 
 KEY = "s3cr3t-key-DO-NOT-LEAK"
@@ -301,7 +301,7 @@ def test_parse_retry_after():
 
 
 def stub(title):
-    from annexd.releases import parse_release
+    from annexd.domain.releases import parse_release
 
     return parse_release(title)
 
@@ -333,7 +333,7 @@ def test_non_rss_root_is_invalid():
 # --- end to end: search, rank, choose -----------------------------------------------------------------------
 
 def test_search_rank_choose_flow(fake):
-    from annexd.quality import choose_for_season
+    from annexd.domain.quality import choose_for_season
 
     found = client_for(fake).search_tv("Severance", 2, tvdbid=371980)
     ranked = rank(found, episodes_wanted=10)

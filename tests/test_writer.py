@@ -11,7 +11,7 @@ from actors.context import ActorContext
 from actors.messages import Flush, ProgressBatch, ProgressUpdate, StatusChange
 from actors.writer import DbWriter
 from annexd.config import Config, WriterConfig
-from annexd.pipeline import Event, ProcessingStatus as S
+from annexd.domain.pipeline import Event, ProcessingStatus as S
 from store import migrate, queries
 from store.db import open_database
 from store.models import ProcessingItem

@@ -19,11 +19,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from actors.context import ActorContext
 from annexd import __version__, metrics
+from annexd.domain.live import LiveProgress
+from annexd.domain.pipeline import Event, ProcessingStatus, RequestStatus
 from annexd.errors import AnnexdError, InvalidInputError
 from annexd.http import openapi, page, views
 from annexd.http.validation import MAX_DB_INT, parse_page, parse_request_body
-from annexd.live import LiveProgress
-from annexd.pipeline import Event, ProcessingStatus, RequestStatus
 from store import queries
 from store.db import export_pool_metrics
 from store.models import MediaRequest, ProcessingItem

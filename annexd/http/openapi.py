@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from annexd import __version__
-from annexd.pipeline import ProcessingStatus, RequestStatus
+from annexd.domain.pipeline import ProcessingStatus, RequestStatus
 
 _ERROR = {
     "type": "object",

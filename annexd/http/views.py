@@ -8,7 +8,7 @@ from typing import Any
 from actors.context import ActorContext
 from actors.ticker import inbox_depth
 from annexd import __version__, metrics
-from annexd.live import LiveProgress
+from annexd.domain.live import LiveProgress
 from store.models import MediaRequest, ProcessingItem
 
 

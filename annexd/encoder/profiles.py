@@ -36,7 +36,7 @@ _MULT = {"": 1, "k": 1_000, "m": 1_000_000, "g": 1_000_000_000}
 
 @dataclass(frozen=True)
 class MediaInfo:
-    """What ffprobe said about a file (see ``annexd.ffmpeg.probe``)."""
+    """What ffprobe said about a file (see ``annexd.encoder.ffmpeg.probe``)."""
 
     duration: float
     format_name: str

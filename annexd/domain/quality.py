@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:  # pragma: no cover
-    from annexd.releases import ParsedRelease
+    from annexd.domain.releases import ParsedRelease
 
 # Every quality annexd knows, best first. Profiles pick and order a subset of these.
 ALL_QUALITIES: tuple[str, ...] = (
@@ -156,7 +156,7 @@ class Release:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], parse: Callable[[str], ParsedRelease] | None = None) -> Release:
         if parse is None:
-            from annexd.releases import parse_release
+            from annexd.domain.releases import parse_release
 
             parse = parse_release
         title = str(data["title"])
@@ -459,7 +459,7 @@ def choose_for_season(
 # --- sanity filters --------------------------------------------------------------------------------------------
 
 def _norm(s: str) -> str:
-    from annexd.releases import normalize_title
+    from annexd.domain.releases import normalize_title
 
     return normalize_title(s)
 

@@ -19,8 +19,8 @@ import requests
 import structlog
 
 from annexd import metrics
+from annexd.clients.torznab import install_redaction_filter, parse_retry_after, redact
 from annexd.errors import InvalidInputError, ProviderAuthError, ProviderError
-from annexd.torznab import install_redaction_filter, parse_retry_after, redact
 
 log = structlog.get_logger(__name__)
 PROVIDER = "tmdb"

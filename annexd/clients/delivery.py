@@ -4,7 +4,7 @@ Every transport writes to a hidden temp name (``.annexd-<random>.part``) in the 
 verifies it (size + sha256 for local and rsync; size only for SFTP, which has no checksum command), then
 renames it into place: without clobbering (hard link, fails if the name exists) unless the target's
 overwrite policy allows replacing a different file. An identical existing file counts as delivered.
-Remote paths are only ever ``target root / sanitised relative path`` (see :func:`annexd.naming.safe_join`)
+Remote paths are only ever ``target root / sanitised relative path`` (see :func:`annexd.domain.naming.safe_join`)
 and are shell-quoted for ssh and double-quoted for sftp batch files. Every subprocess has a timeout.
 """
 
@@ -31,8 +31,8 @@ from typing import Any, Literal, Protocol
 import structlog
 
 from annexd import metrics
+from annexd.domain.naming import check_sanitized, safe_join
 from annexd.errors import InvalidInputError, ProviderError, UnsafePathError
-from annexd.naming import check_sanitized, safe_join
 
 logger = structlog.get_logger(__name__)
 
@@ -606,7 +606,7 @@ def deliver(target: Target, local_file: str | Path, relative_dest: PurePosixPath
             transport: Transport | None = None) -> DeliveryResult:
     """Deliver ``local_file`` to ``<target's movie/tv root>/<relative_dest>``.
 
-    ``relative_dest`` must be made of sanitised components (as :mod:`annexd.naming` renders them).
+    ``relative_dest`` must be made of sanitised components (as :mod:`annexd.domain.naming` renders them).
     Raises UnsafePathError (nothing written) if it is not, or if the destination would leave the root,
     DestinationConflictError if a different file is there and the policy is "never",
     ProviderError (retriable) on network/transfer/verification failures. Temp files are removed on failure.

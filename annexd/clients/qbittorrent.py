@@ -24,9 +24,9 @@ import structlog
 from qbittorrentapi import exceptions as qbt_exc
 
 from annexd import metrics
-from annexd.download_states import MaindataCache, TorrentSnapshot
+from annexd.domain.download_states import MaindataCache, TorrentSnapshot
+from annexd.domain.torrents import info_hash_of, safe_join
 from annexd.errors import InvalidInputError, ProviderAuthError, ProviderError
-from annexd.torrents import info_hash_of, safe_join
 
 log = structlog.get_logger(__name__)
 

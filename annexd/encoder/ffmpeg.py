@@ -25,7 +25,7 @@ from typing import Any
 
 import structlog
 
-from annexd.encode_profiles import (
+from annexd.encoder.profiles import (
     EncodeProfile,
     MediaInfo,
     build_ffmpeg_args,

@@ -22,9 +22,9 @@ from pathlib import Path, PurePosixPath
 
 import structlog
 
+from annexd.domain.releases import ParsedRelease, parse_release
+from annexd.domain.torrents import safe_join, validate_relative_path
 from annexd.errors import InvalidInputError, UnsafePathError
-from annexd.releases import ParsedRelease, parse_release
-from annexd.torrents import safe_join, validate_relative_path
 
 log = structlog.get_logger(__name__)
 

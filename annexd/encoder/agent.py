@@ -1,7 +1,7 @@
 """The remote encoder agent: ``annexd encoder --server URL --token-file FILE [--max-jobs N] [--id NAME]``.
 
 It connects to the daemon's ``/api/v1/encoders/ws`` with ``Authorization: Bearer <token>``, announces its
-encoders, sends heartbeats, and runs assigned jobs with ``annexd.ffmpeg.encode`` in worker threads (the event
+encoders, sends heartbeats, and runs assigned jobs with ``annexd.encoder.ffmpeg.encode`` in worker threads (the event
 loop never blocks). Progress is rate-limited (``progress_interval``, default 0.5 s per job).
 
 - A job beyond capacity, or while draining, is refused (``job_refused``, which does not use an attempt).
@@ -34,8 +34,9 @@ from typing import Any
 import aiohttp
 import structlog
 
-from annexd.encode_profiles import EncodeProfile
-from annexd.encoder_protocol import (
+from annexd.encoder.ffmpeg import EncodeCancelled, EncodeError, Progress, available_encoders, encode
+from annexd.encoder.profiles import EncodeProfile
+from annexd.encoder.protocol import (
     MAX_MESSAGE_BYTES,
     SERVER_MESSAGES,
     Capabilities,
@@ -55,7 +56,6 @@ from annexd.encoder_protocol import (
     decode,
 )
 from annexd.errors import InvalidInputError, UnsafePathError
-from annexd.ffmpeg import EncodeCancelled, EncodeError, Progress, available_encoders, encode
 
 log = structlog.get_logger(__name__)
 

@@ -35,7 +35,7 @@ class Coalescer(Generic[U]):
     An update is written when the item's status differs from the last write, when it reaches 0 or 100, or when
     its progress moved at least ``threshold`` percentage points and the item was last written at least
     ``min_interval_s`` ago (until then it stays pending, so the latest value is never lost). The live value is
-    served from memory (annexd.live); the database copy is a checkpoint, so it need not follow every point.
+    served from memory (annexd.domain.live); the database copy is a checkpoint, so it need not follow every point.
     """
 
     threshold: float = 1.0

@@ -25,8 +25,9 @@ import structlog
 from aiohttp import WSMsgType, web
 
 from annexd import metrics
-from annexd.encode_profiles import EncodeProfile, required_encoders
-from annexd.encoder_protocol import (
+from annexd.encoder.ffmpeg import Progress
+from annexd.encoder.profiles import EncodeProfile, required_encoders
+from annexd.encoder.protocol import (
     AGENT_MESSAGES,
     MAX_MESSAGE_BYTES,
     Capabilities,
@@ -47,7 +48,6 @@ from annexd.encoder_protocol import (
     map_path,
 )
 from annexd.errors import InvalidInputError, UnsafePathError
-from annexd.ffmpeg import Progress
 
 log = structlog.get_logger(__name__)
 

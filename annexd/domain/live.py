@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from annexd.coalesce import Progressish
+from annexd.domain.coalesce import Progressish
 
 
 class Report(Progressish, Protocol):

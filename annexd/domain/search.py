@@ -11,8 +11,8 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from annexd.config import SearchConfig
-from annexd.pipeline import Backoff, Event
-from annexd.quality import (
+from annexd.domain.pipeline import Backoff, Event
+from annexd.domain.quality import (
     QualityProfile,
     RankedResults,
     Release,

@@ -27,8 +27,8 @@ import structlog
 from defusedxml import DefusedXmlException
 
 from annexd import metrics
+from annexd.domain.quality import Release, make_guid
 from annexd.errors import InvalidInputError, ProviderAuthError, ProviderError
-from annexd.quality import Release, make_guid
 
 log = structlog.get_logger(__name__)
 
@@ -287,7 +287,7 @@ def dedupe_by_hash(releases: Iterable[Release]) -> list[Release]:
 # --- client ----------------------------------------------------------------------------------------------------
 
 def _default_parse(title: str) -> Any:
-    from annexd.releases import parse_release
+    from annexd.domain.releases import parse_release
 
     return parse_release(title)
 

@@ -46,7 +46,7 @@ class ParsedRelease:
     for anime absolute numbers, daily shows and ``Complete Series`` packs without numbers. ``full_season`` marks
     packs: it is never set together with ``episodes``. ``resolution`` is one of 480, 576, 720, 1080, 2160 (1440p
     counts as 1080, 540p and lower as 480); ``source`` and ``codec`` use annexd's lower-case vocabulary (see
-    module docs of annexd.quality); missing information is None, never guessed."""
+    module docs of annexd.domain.quality); missing information is None, never guessed."""
 
     title: str
     series_title: str = ""
@@ -72,7 +72,7 @@ class ParsedRelease:
     def quality(self) -> str:
         """``"1080p webdl"``; ``"1080p"`` or ``"webdl"`` when only one half is known; ``"unknown"`` otherwise.
 
-        No defaults are invented here (annexd.quality.quality_of does that for ranking)."""
+        No defaults are invented here (annexd.domain.quality.quality_of does that for ranking)."""
         parts = []
         if self.resolution is not None:
             parts.append(f"{self.resolution}p")
