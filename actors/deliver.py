@@ -21,8 +21,11 @@ from actors.context import ActorContext
 from actors.messages import ProgressUpdate
 from actors.worker import Worker
 from annexd import metrics
-from annexd.clients.delivery import DeliveryResult, DestinationConflictError, Target, TargetLimiter, deliver
-from annexd.clients.mediaservers import MediaServer, rescan
+from annexd.clients.delivery import DeliveryResult, TargetLimiter, deliver
+from annexd.clients.delivery_settings import Target
+from annexd.clients.delivery_transport import DestinationConflictError
+from annexd.clients.mediaserver_settings import MediaServer
+from annexd.clients.mediaservers import rescan
 from annexd.domain.naming import MediaInfo, quality_tag, render_episode_path, render_movie_path
 from annexd.domain.pipeline import Event, ProcessingStatus as S
 from annexd.encoder.ffmpeg import probe

@@ -20,6 +20,7 @@ import requests
 from actors.context import ActorContext
 from actors.messages import ProgressBatch, ProgressUpdate, RemoveRequestTorrents
 from actors.worker import Worker
+from annexd.clients.archive import extract_archives
 from annexd.clients.qbittorrent import QbtClient
 from annexd.config import DownloadConfig
 from annexd.domain.download_states import (
@@ -29,7 +30,7 @@ from annexd.domain.download_states import (
     TorrentSnapshot,
     seeding_goals_met,
 )
-from annexd.domain.filemap import MOVIE_KEY, WantedEpisode, WantedMovie, extract_archives, map_files
+from annexd.domain.filemap import MOVIE_KEY, WantedEpisode, WantedMovie, map_files
 from annexd.domain.pipeline import Event, ProcessingStatus as S
 from annexd.domain.torrents import info_hash_from_magnet, parse_torrent
 from annexd.errors import AnnexdError, InvalidInputError, ProviderAuthError, ProviderError

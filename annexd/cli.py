@@ -72,7 +72,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def _episodes(values: Sequence[str]) -> list[Any]:
-    from store.queries import EpisodeSpec
+    from annexd.domain.request_specs import EpisodeSpec
 
     out = []
     for value in values:
@@ -85,6 +85,7 @@ def _episodes(values: Sequence[str]) -> list[Any]:
 
 
 def cmd_request(args: argparse.Namespace) -> int:
+    from annexd.domain.request_specs import RequestSpec
     from annexd.http import views
     from store import queries
     from store.models import MediaRequest, utcnow
@@ -97,7 +98,7 @@ def cmd_request(args: argparse.Namespace) -> int:
         require_current(db)
         if args.action == "add":
             kind = "tv" if args.episode else "movie"
-            spec = queries.RequestSpec(kind=kind, title=args.title, year=args.year, tmdb_id=args.tmdb_id,
+            spec = RequestSpec(kind=kind, title=args.title, year=args.year, tmdb_id=args.tmdb_id,
                                        episodes=tuple(_episodes(args.episode or [])), targets=tuple(args.target or ()),
                                        requested_by="cli")
             req = queries.create_request(spec, utcnow())

@@ -20,12 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
-from annexd.clients.delivery import Target, validate_target
-from annexd.clients.mediaservers import MediaServer, validate_media_server
-from annexd.clients.qbittorrent import QbtClientSettings
-from annexd.clients.torznab import TorznabIndexer
+from annexd.clients.delivery_settings import Target, validate_target
+from annexd.clients.mediaserver_settings import MediaServer, validate_media_server
+from annexd.clients.qbittorrent_settings import QbtClientSettings
+from annexd.clients.torznab_settings import TorznabIndexer
 from annexd.domain.naming import NamingTemplates, validate_template
 from annexd.domain.quality import DEFAULT_PROFILE, QualityProfile
+from annexd.domain.search import SearchConfig
 from annexd.encoder.profiles import EncodeProfile
 from annexd.errors import AnnexdError, ConfigError
 
@@ -86,19 +87,6 @@ class WorkerConfig:
     claim_stale_seconds: float = 90.0
     claim_batch: int = 50
     search_retry_hours: float = 6.0
-
-
-@dataclass(frozen=True)
-class SearchConfig:
-    # Nothing found: search again after this many hours, growing with backoff up to max_retry_hours.
-    retry_hours: float = 6.0
-    max_retry_hours: float = 48.0
-    # Sonarr's delay profile: wait this long after finding a release before grabbing it.
-    grab_delay_minutes: float = 0.0
-    # Per-episode searches one request may make in one poll when no pack covers the season.
-    max_episode_searches: int = 25
-    # Lower-quality alternatives kept on an item.
-    keep_alternatives: int = 10
 
 
 @dataclass(frozen=True)

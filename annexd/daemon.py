@@ -42,6 +42,7 @@ from annexd.clients.tmdb import TmdbClient, TmdbSettings
 from annexd.clients.torznab import TorznabClient
 from annexd.config import Config, secret_values
 from annexd.domain.pipeline import ProcessingStatus
+from annexd.domain.request_specs import RequestSpec
 from annexd.encoder.hub import EncoderHub, HubSettings
 from annexd.errors import InvalidInputError, StoreError
 from annexd.exitcodes import ExitCode
@@ -50,7 +51,6 @@ from annexd.http.server import HttpServer
 from annexd.secrets import MasterKey, SecretStore, resolve as resolve_secret
 from store import migrate
 from store.db import open_database, redact_url
-from store.queries import EpisodeSpec, RequestSpec
 from store.secret_backend import DbSecretBackend
 
 log = structlog.get_logger("annexd.daemon")
@@ -310,7 +310,7 @@ def expand_request(client: TmdbClient, spec: RequestSpec) -> RequestSpec:
     if spec.tmdb_id is None:
         raise InvalidInputError("a TV request without episodes needs a tmdb_id to expand its seasons")
     episodes = client.episodes(spec.tmdb_id, spec.seasons)
-    return replace(spec, episodes=tuple(EpisodeSpec(e.season, e.episode, e.title, e.air_date) for e in episodes))
+    return replace(spec, episodes=tuple(episodes))
 
 
 def dump_threads(emit: Callable[..., Any] | None = None) -> None:

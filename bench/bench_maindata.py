@@ -34,7 +34,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import qbittorrentapi
 
-from annexd.clients.qbittorrent import QbtClient, QbtClientSettings
+from annexd.clients.qbittorrent import QbtClient
+from annexd.clients.qbittorrent_settings import QbtClientSettings
 from annexd.domain.coalesce import Coalescer
 
 STEP_MS = 500

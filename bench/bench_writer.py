@@ -255,14 +255,15 @@ class RunResult:
 def _seed_database(items: list[SimItem], now: datetime) -> list[int]:
     """Downloads already under way: every item DOWNLOADING, the database holding its progress at time 0."""
     from annexd.domain.pipeline import ProcessingStatus
+    from annexd.domain.request_specs import EpisodeSpec, RequestSpec
     from store import queries
     from store.models import ProcessingItem
 
     n, per_request = len(items), 100
     for r in range(math.ceil(n / per_request)):
         count = min(per_request, n - r * per_request)
-        episodes = tuple(queries.EpisodeSpec(season=1 + e // 50, episode=1 + e % 50) for e in range(count))
-        queries.create_request(queries.RequestSpec(kind="tv", title=f"Bench Show {r:04d}", episodes=episodes), now)
+        episodes = tuple(EpisodeSpec(season=1 + e // 50, episode=1 + e % 50) for e in range(count))
+        queries.create_request(RequestSpec(kind="tv", title=f"Bench Show {r:04d}", episodes=episodes), now)
     status = ProcessingStatus.DOWNLOADING.value
     ProcessingItem.update(status=status).execute()
     pk: Any = ProcessingItem._meta.primary_key

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, cast
 
@@ -22,6 +21,7 @@ from annexd.domain.pipeline import (
     request_status,
     transition,
 )
+from annexd.domain.request_specs import RequestSpec
 from store.db import database_proxy, is_postgres, write_transaction
 from store.models import (
     Blocklist,
@@ -32,30 +32,6 @@ from store.models import (
     ProviderHealth,
     TaskState,
 )
-
-
-@dataclass(frozen=True)
-class EpisodeSpec:
-    season: int
-    episode: int
-    title: str = ""
-    air_date: date | None = None
-
-
-@dataclass(frozen=True)
-class RequestSpec:
-    kind: str  # "movie" | "tv"
-    title: str
-    year: int | None = None
-    tmdb_id: int | None = None
-    tvdb_id: int | None = None
-    imdb_id: str | None = None
-    episodes: tuple[EpisodeSpec, ...] = ()
-    seasons: tuple[int, ...] | None = None
-    targets: tuple[str, ...] = ()
-    quality_profile: str = "default"
-    requested_by: str = "api"
-    priority: int = 0
 
 
 def create_request(spec: RequestSpec, now: datetime) -> MediaRequest:

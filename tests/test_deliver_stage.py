@@ -10,9 +10,10 @@ import pytest
 from actors.context import ActorContext
 from actors.deliver import DeliverWorker
 from actors.writer import DbWriter
-from annexd.clients.delivery import Target
+from annexd.clients.delivery_settings import Target
 from annexd.config import Config, DeliveryConfig
 from annexd.domain.pipeline import ProcessingStatus as S
+from annexd.domain.request_specs import RequestSpec
 from store import queries
 from store.models import Delivery, ProcessingItem
 from tests.media import make_clip
@@ -40,7 +41,7 @@ def stage(tmp_path, sshd, pg):
 def _encoded_item(db, tmp_path):
     encoded = make_clip(tmp_path / "encode" / "1" / "Dune.mkv", seconds=1, size="320x240")
     with db.connection_context():
-        req = queries.create_request(queries.RequestSpec(kind="movie", title="Dune", year=2021,
+        req = queries.create_request(RequestSpec(kind="movie", title="Dune", year=2021,
                                                          targets=("library", "nas")), datetime.now())
         item = queries.request_items(req.id)[0]
         ProcessingItem.update(status=S.ENCODED, source_file_path=str(tmp_path / "src.mkv"),

@@ -9,20 +9,21 @@ import pytest
 from annexd import metrics
 from annexd.clients.delivery import (
     DeliveryResult,
-    DestinationConflictError,
-    LocalTransport,
-    RsyncTransport,
-    Target,
     TargetLimiter,
     cleanup_stale_temp_files,
     decide_existing,
     deliver,
     make_transport,
+)
+from annexd.clients.delivery_local import LocalTransport
+from annexd.clients.delivery_settings import Target, validate_target
+from annexd.clients.delivery_ssh import (
+    RsyncTransport,
     parse_rsync_progress,
     sftp_quote,
     split_progress_stream,
-    validate_target,
 )
+from annexd.clients.delivery_transport import DestinationConflictError
 from annexd.domain.naming import render_movie_path
 from annexd.errors import ProviderError, UnsafePathError
 from tests.servers.sshd import SshdServer

@@ -14,9 +14,11 @@ from actors.context import ActorContext
 from actors.download import DownloadProgressWorker, DownloadWorker, FileMapWorker
 from actors.messages import RemoveRequestTorrents
 from actors.writer import DbWriter
-from annexd.clients.qbittorrent import QbtClient, QbtClientSettings
+from annexd.clients.qbittorrent import QbtClient
+from annexd.clients.qbittorrent_settings import QbtClientSettings
 from annexd.config import Config, DownloadConfig, WriterConfig
 from annexd.domain.pipeline import ProcessingStatus as S
+from annexd.domain.request_specs import EpisodeSpec, RequestSpec
 from store import queries
 from store.models import Blocklist, Download, DownloadFile, ProcessingItem
 from tests.servers.qbittorrent import PeerIntroducer, make_content, make_torrent
@@ -98,8 +100,8 @@ def test_season_pack_downloads_and_maps_every_episode(stage, tmp_path):
         "The.Show.S01.nfo": 2_000})
     torrent, info_hash = pair.seed(root)
     url = server.add("pack", torrent)
-    eps = tuple(queries.EpisodeSpec(1, e) for e in (1, 2, 3))
-    rid = _found(db, queries.RequestSpec(kind="tv", title="The Show", episodes=eps),
+    eps = tuple(EpisodeSpec(1, e) for e in (1, 2, 3))
+    rid = _found(db, RequestSpec(kind="tv", title="The Show", episodes=eps),
                  _release("The.Show.S01.1080p.WEB-DL.x264-GRP", url, info_hash))
     items = wait_until(lambda: (lambda it: it if all(i.status == S.DOWNLOADED for i in it.values()) else None)(
         _items(db, rid)), timeout=60, what="all three episodes DOWNLOADED")
@@ -120,7 +122,7 @@ def test_stalled_release_is_blocklisted_and_the_alternative_downloads(stage):
     good_torrent, good_hash = pair.seed(good_root)
     dead = _release("Film.2020.1080p.WEB-DL.x264-DEAD", server.add("dead", dead_torrent), dead_hash)
     good = _release("Film.2020.1080p.WEB-DL.x264-GOOD", server.add("good", good_torrent), good_hash)
-    rid = _found(db, queries.RequestSpec(kind="movie", title="Film", year=2020), dead, [good])
+    rid = _found(db, RequestSpec(kind="movie", title="Film", year=2020), dead, [good])
     item = wait_until(lambda: (lambda i: i if i.status == S.DOWNLOADED else None)(_items(db, rid)[(0, 0)]),
                       timeout=90, what="the alternative downloaded")
     assert "GOOD" in item.source_file_path and item.release["info_hash"] == good_hash
@@ -133,7 +135,7 @@ def test_delete_removes_the_torrent_with_its_files(stage):
     ctx, db, pair, server = stage
     root = make_content(pair.content_root / "cancel", {"Gone.2021.1080p.WEB-DL.x264-GRP.mkv": 2 * MB})
     torrent, info_hash = pair.seed(root)
-    rid = _found(db, queries.RequestSpec(kind="movie", title="Gone", year=2021),
+    rid = _found(db, RequestSpec(kind="movie", title="Gone", year=2021),
                  _release("Gone.2021.1080p.WEB-DL.x264-GRP", server.add("gone", torrent), info_hash))
     item = wait_until(lambda: (lambda i: i if i.status == S.DOWNLOADED else None)(_items(db, rid)[(0, 0)]),
                       timeout=60, what="downloaded")
@@ -151,7 +153,7 @@ def test_torrent_removed_after_delivery_when_configured(stage):
     ctx, db, pair, server = stage
     root = make_content(pair.content_root / "after", {"After.2022.1080p.WEB-DL.x264-GRP.mkv": 2 * MB})
     torrent, info_hash = pair.seed(root)
-    rid = _found(db, queries.RequestSpec(kind="movie", title="After", year=2022),
+    rid = _found(db, RequestSpec(kind="movie", title="After", year=2022),
                  _release("After.2022.1080p.WEB-DL.x264-GRP", server.add("after", torrent), info_hash))
     wait_until(lambda: _items(db, rid)[(0, 0)].status == S.DOWNLOADED, timeout=60, what="downloaded")
     assert pair.downloader.api().torrents_info(torrent_hashes=info_hash)  # kept while the item is not delivered

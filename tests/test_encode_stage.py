@@ -9,6 +9,7 @@ import pytest
 from annexd.config import load_config
 from annexd.daemon import Daemon
 from annexd.domain.pipeline import ProcessingStatus as S
+from annexd.domain.request_specs import RequestSpec
 from annexd.encoder.ffmpeg import probe
 from store import migrate, queries
 from store.db import open_database
@@ -40,7 +41,7 @@ def _daemon(tmp_path: Path, extra: str = "", env: dict | None = None) -> Daemon:
 
 def _downloaded_item(daemon: Daemon, source: Path) -> int:
     with daemon.db.connection_context():
-        req = queries.create_request(queries.RequestSpec(kind="movie", title="Clip", year=2024), datetime.now())
+        req = queries.create_request(RequestSpec(kind="movie", title="Clip", year=2024), datetime.now())
         item = queries.request_items(req.id)[0]
         ProcessingItem.update(status=S.DOWNLOADED, source_file_path=str(source)).where(
             ProcessingItem.id == item.id).execute()

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import shutil
-import struct
-import zlib
-from pathlib import Path
 
 import pytest
 
@@ -17,7 +13,6 @@ from annexd.domain.filemap import (
     WantedMovie,
     archive_first_volumes,
     classify,
-    extract_archives,
     map_files,
 )
 from annexd.errors import UnsafePathError
@@ -167,53 +162,3 @@ def test_accepts_objects_with_relative_path_and_size() -> None:
 
     m = map_files([F("Show.S01E01.mkv", 10)], episodes(1, 1))
     assert m.matched[(1, 1)].path == "Show.S01E01.mkv"
-
-
-# --- extraction with bsdtar (libarchive) -----------------------------------------------------------------
-# No RAR creator exists in Debian's free archive, so the test writes a RAR 4 archive by hand with the
-# "store" method (no compression): marker block, archive header, one file header per member, end block.
-
-
-def _rar_block(head_type: int, flags: int, body: bytes) -> bytes:
-    header = struct.pack("<BHH", head_type, flags, 7 + len(body)) + body
-    return struct.pack("<H", zlib.crc32(header) & 0xFFFF) + header
-
-
-def stored_rar(members: dict[str, bytes]) -> bytes:
-    out = b"Rar!\x1a\x07\x00" + _rar_block(0x73, 0, b"\x00" * 6)
-    for name, data in members.items():
-        raw = name.encode()
-        body = struct.pack(
-            "<IIBIIBBHI", len(data), len(data), 3, zlib.crc32(data), 0x5A210000, 20, 0x30, len(raw), 0o100644
-        )
-        out += _rar_block(0x74, 0x8000, body + raw) + data
-    return out + _rar_block(0x7B, 0x4000, b"")
-
-
-def test_extract_a_stored_rar_with_bsdtar(tmp_path: Path) -> None:
-    assert shutil.which("bsdtar"), "bsdtar is needed (Debian package libarchive-tools)"
-    payload = b"video bytes " * 1000
-    archive = tmp_path / "Show.S01E01.720p-GRP" / "show.rar"
-    archive.parent.mkdir()
-    archive.write_bytes(stored_rar({"Show.S01E01.720p-GRP.mkv": payload}))
-    [result] = extract_archives([archive], tmp_path / "out")
-    assert result.ok, result.error
-    assert result.files == ((tmp_path / "out" / "Show.S01E01.720p-GRP.mkv").resolve(),)
-    assert result.files[0].read_bytes() == payload
-    again = map_files([(p.name, p.stat().st_size) for p in result.files], episodes(1, 1))
-    assert again.complete
-
-
-def test_extract_refuses_members_that_escape(tmp_path: Path) -> None:
-    archive = tmp_path / "evil.rar"
-    archive.write_bytes(stored_rar({"../evil.mkv": b"x" * 100}))
-    [result] = extract_archives([archive], tmp_path / "out")
-    assert not result.ok and "unsafe" in (result.error or "")
-    assert not (tmp_path / "evil.mkv").exists()
-
-
-def test_extract_reports_a_broken_archive(tmp_path: Path) -> None:
-    archive = tmp_path / "broken.rar"
-    archive.write_bytes(b"Rar!\x1a\x07\x00garbage")
-    [result] = extract_archives([archive], tmp_path / "out")
-    assert not result.ok and result.error

@@ -5,16 +5,15 @@ import pytest
 import structlog
 
 from annexd import metrics
+from annexd.clients.mediaserver_settings import MediaServer, validate_media_server
 from annexd.clients.mediaservers import (
-    MediaServer,
     PlexSection,
     find_plex_section,
     map_path,
     parse_plex_sections,
     rescan,
-    validate_media_server,
 )
-from annexd.secrets import Secret, redact_secrets
+from annexd.redaction import Secret, redact_secrets
 from tests.fakes.mediaservers import FakeEmby, FakePlex
 from tests.servers.sshd import free_port
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from annexd import metrics
-from annexd.clients.qbittorrent import MaindataView, QbtClient, QbtClientSettings
+from annexd.clients.qbittorrent import MaindataView, QbtClient
+from annexd.clients.qbittorrent_settings import QbtClientSettings
 from annexd.domain.download_states import DownloadState, TorrentSnapshot
 from annexd.domain.filemap import WantedEpisode, WantedMovie, map_files
 from annexd.errors import ProviderAuthError, ProviderError

@@ -8,6 +8,7 @@ from actors.context import ActorContext
 from actors.recovery import RecoveryWorker
 from annexd.config import Config
 from annexd.domain.pipeline import ProcessingStatus as S
+from annexd.domain.request_specs import RequestSpec
 from store import queries
 from store.models import ProcessingItem
 from tests.util import wait_until
@@ -17,7 +18,7 @@ NOW = datetime(2026, 6, 1, 12, 0)
 
 def _claimed(db, status, owner):
     with db.connection_context():
-        req = queries.create_request(queries.RequestSpec(kind="movie", title=f"M {owner}"), NOW)
+        req = queries.create_request(RequestSpec(kind="movie", title=f"M {owner}"), NOW)
         item = queries.request_items(req.id)[0]
         ProcessingItem.update(status=status, claimed_by=owner).where(ProcessingItem.id == item.id).execute()
         return item.id

@@ -7,9 +7,12 @@ import pytest
 
 from actors.context import ActorContext
 from actors.search import SearchWorker
-from annexd.clients.torznab import TorznabClient, TorznabIndexer
-from annexd.config import Config, SearchConfig
+from annexd.clients.torznab import TorznabClient
+from annexd.clients.torznab_settings import TorznabIndexer
+from annexd.config import Config
 from annexd.domain.pipeline import ProcessingStatus as S
+from annexd.domain.request_specs import EpisodeSpec, RequestSpec
+from annexd.domain.search import SearchConfig
 from store import queries
 from store.models import ProcessingItem, ProviderHealth
 from tests.fakes.torznab import FakeItem, FakeTorznab
@@ -59,7 +62,7 @@ def test_movie_found_with_alternatives(pg, indexer):
         FakeItem("Dune.2021.720p.WEB-DL.x264-OTHER", 3 * GB, seeders=80, info_hash=_hash(2), category=2000),
         FakeItem("Dune.Part.Two.2024.1080p.WEB-DL.x264-GRP", 5 * GB, info_hash=_hash(3), category=2000),
     ]
-    rid = _request(pg, queries.RequestSpec(kind="movie", title="Dune", year=2021, imdb_id="tt1160419"))
+    rid = _request(pg, RequestSpec(kind="movie", title="Dune", year=2021, imdb_id="tt1160419"))
     _worker(pg, indexer)
     item = _settled(pg, rid)[(0, 0)]
     assert item.status == S.FOUND and item.quality_met is True
@@ -75,9 +78,9 @@ def test_season_pack_preferred_and_unaired_episodes_await(pg, indexer):
         FakeItem("The.Show.S01.1080p.WEB-DL.x264-PACK", 6 * GB, seeders=20, info_hash=_hash(11)),
         FakeItem("Other.Show.S01.1080p.WEB-DL.x264-PACK", 6 * GB, seeders=99, info_hash=_hash(12)),
     ]
-    eps = tuple(queries.EpisodeSpec(1, e, f"E{e}", date(2026, 1, e)) for e in (1, 2, 3))
-    eps += (queries.EpisodeSpec(1, 4, "E4", future),)
-    rid = _request(pg, queries.RequestSpec(kind="tv", title="The Show", tvdb_id=777, episodes=eps))
+    eps = tuple(EpisodeSpec(1, e, f"E{e}", date(2026, 1, e)) for e in (1, 2, 3))
+    eps += (EpisodeSpec(1, 4, "E4", future),)
+    rid = _request(pg, RequestSpec(kind="tv", title="The Show", tvdb_id=777, episodes=eps))
     with pg.connection_context():  # the unaired one must be due now to be searched at all
         ProcessingItem.update(status=S.PENDING, next_retry_at=None).where(ProcessingItem.episode == 4).execute()
     _worker(pg, indexer)
@@ -95,8 +98,8 @@ def test_per_episode_fallback_and_multi_episode_releases(pg, indexer):
         FakeItem("Show.Two.S02E01E02.1080p.WEB-DL.x264-GRP", 4 * GB, info_hash=_hash(20)),
         FakeItem("Show.Two.S02E03.1080p.WEB-DL.x264-GRP", 2 * GB, info_hash=_hash(21)),
     ]
-    eps = tuple(queries.EpisodeSpec(2, e) for e in (1, 2, 3))
-    rid = _request(pg, queries.RequestSpec(kind="tv", title="Show Two", episodes=eps))
+    eps = tuple(EpisodeSpec(2, e) for e in (1, 2, 3))
+    rid = _request(pg, RequestSpec(kind="tv", title="Show Two", episodes=eps))
     _worker(pg, indexer)
     items = _settled(pg, rid)
     assert items[(2, 1)].release["title"] == items[(2, 2)].release["title"] == "Show.Two.S02E01E02.1080p.WEB-DL.x264-GRP"
@@ -105,7 +108,7 @@ def test_per_episode_fallback_and_multi_episode_releases(pg, indexer):
 
 def test_below_profile_only_goes_to_quality_unavailable(pg, indexer):
     indexer.items = [FakeItem("Old.Film.1999.DVDRip.XviD-OLD", 700_000_000, info_hash=_hash(30), category=2000)]
-    rid = _request(pg, queries.RequestSpec(kind="movie", title="Old Film", year=1999))
+    rid = _request(pg, RequestSpec(kind="movie", title="Old Film", year=1999))
     _worker(pg, indexer)
     item = _settled(pg, rid)[(0, 0)]
     assert item.status == S.QUALITY_UNAVAILABLE and item.quality_met is False
@@ -115,7 +118,7 @@ def test_below_profile_only_goes_to_quality_unavailable(pg, indexer):
 
 def test_nothing_found_waits_with_a_reason_and_backoff(pg, indexer):
     indexer.items = []
-    rid = _request(pg, queries.RequestSpec(kind="movie", title="Nowhere", year=2020))
+    rid = _request(pg, RequestSpec(kind="movie", title="Nowhere", year=2020))
     _worker(pg, indexer, retry_hours=6.0)
     item = _settled(pg, rid)[(0, 0)]
     assert item.status == S.AWAITING and item.attempts == 1
@@ -130,14 +133,14 @@ def test_blocklisted_release_is_never_grabbed(pg, indexer):
     ]
     with pg.connection_context():
         queries.add_to_blocklist(_hash(40), "Dune.2021.1080p.WEB-DL.x264-BAD", "stalled", None, NOW)
-    rid = _request(pg, queries.RequestSpec(kind="movie", title="Dune", year=2021))
+    rid = _request(pg, RequestSpec(kind="movie", title="Dune", year=2021))
     _worker(pg, indexer)
     assert _settled(pg, rid)[(0, 0)].release["title"] == "Dune.2021.1080p.WEB-DL.x264-GOOD"
 
 
 def test_an_indexer_that_is_down_backs_off_and_items_wait(pg, indexer):
     indexer.mode = "error500"
-    rid = _request(pg, queries.RequestSpec(kind="movie", title="Dune", year=2021))
+    rid = _request(pg, RequestSpec(kind="movie", title="Dune", year=2021))
     _worker(pg, indexer)
     item = _settled(pg, rid)[(0, 0)]
     assert item.status == S.AWAITING and "fake" in item.last_error

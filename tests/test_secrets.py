@@ -9,19 +9,8 @@ import pytest
 import structlog
 
 from annexd.errors import ConfigError, InvalidInputError
-from annexd.secrets import (
-    MASK,
-    FileSecretBackend,
-    KnownSecrets,
-    MasterKey,
-    RedactingLogFilter,
-    Secret,
-    SecretRef,
-    SecretStore,
-    redact_secrets,
-    redact_url,
-    resolve,
-)
+from annexd.redaction import MASK, KnownSecrets, RedactingLogFilter, Secret, redact_secrets, redact_url
+from annexd.secrets import FileSecretBackend, MasterKey, SecretRef, SecretStore, resolve
 
 VALUE = "s3cr3t-Value-42"
 

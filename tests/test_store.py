@@ -6,6 +6,7 @@ from datetime import date, datetime, timedelta
 import pytest
 
 from annexd.domain.pipeline import Event, ProcessingStatus as S
+from annexd.domain.request_specs import EpisodeSpec, RequestSpec
 from store import migrate, queries
 from store.db import open_database, pool_snapshot
 from store.models import MODELS, MediaRequest, ProcessingItem
@@ -14,12 +15,12 @@ NOW = datetime(2026, 3, 1, 12, 0, 0)
 
 
 def _movie(title="Dune", year=2021):
-    return queries.create_request(queries.RequestSpec(kind="movie", title=title, year=year), NOW)
+    return queries.create_request(RequestSpec(kind="movie", title=title, year=year), NOW)
 
 
 def _show(episodes):
-    eps = tuple(queries.EpisodeSpec(s, e, f"Ep {e}", air) for s, e, air in episodes)
-    return queries.create_request(queries.RequestSpec(kind="tv", title="Show", episodes=eps), NOW)
+    eps = tuple(EpisodeSpec(s, e, f"Ep {e}", air) for s, e, air in episodes)
+    return queries.create_request(RequestSpec(kind="tv", title="Show", episodes=eps), NOW)
 
 
 def _schema(database, tables):
@@ -86,8 +87,8 @@ def test_create_request_makes_items_and_unaired_ones_await(db):
 
 def test_items_are_unique_per_request_season_episode(db):
     req = _show([(1, 1, None)])
-    added = queries.add_items(req, queries.RequestSpec(kind="tv", title="Show",
-                                                       episodes=(queries.EpisodeSpec(1, 1),)), NOW)
+    added = queries.add_items(req, RequestSpec(kind="tv", title="Show",
+                                                       episodes=(EpisodeSpec(1, 1),)), NOW)
     assert added == 1  # attempted, but the unique key ignored the duplicate
     assert ProcessingItem.select().where(ProcessingItem.request == req.id).count() == 1
 
@@ -125,7 +126,7 @@ def test_concurrent_claims_never_take_one_item_twice(db):
 
 def test_claims_take_higher_priority_requests_first(db):
     low = _movie("Low")
-    high = queries.create_request(queries.RequestSpec(kind="movie", title="High", priority=10), NOW)
+    high = queries.create_request(RequestSpec(kind="movie", title="High", priority=10), NOW)
     [first] = queries.claim_items(S.PENDING, Event.START_SEARCH, NOW, 1)
     assert first == queries.request_items(high.id)[0].id
     assert queries.claim_items(S.PENDING, Event.START_SEARCH, NOW, 1) == [queries.request_items(low.id)[0].id]

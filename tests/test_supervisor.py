@@ -14,6 +14,7 @@ from actors.worker import Worker
 from annexd import metrics
 from annexd.config import Config, SupervisorConfig
 from annexd.domain.pipeline import ProcessingStatus as S
+from annexd.domain.request_specs import EpisodeSpec, RequestSpec
 from annexd.errors import ProviderError
 from store import queries
 from store.models import ProcessingItem
@@ -91,8 +92,8 @@ def test_awaiting_worker_moves_due_items_back_to_pending(db):
     now = datetime(2026, 3, 1, 12, 0)
     aired_yesterday = (now - timedelta(days=1)).date()
     airs_later = (now + timedelta(days=30)).date()
-    eps = (queries.EpisodeSpec(1, 1, "", aired_yesterday), queries.EpisodeSpec(1, 2, "", airs_later))
-    req = queries.create_request(queries.RequestSpec(kind="tv", title="Show", episodes=eps), now - timedelta(days=3))
+    eps = (EpisodeSpec(1, 1, "", aired_yesterday), EpisodeSpec(1, 2, "", airs_later))
+    req = queries.create_request(RequestSpec(kind="tv", title="Show", episodes=eps), now - timedelta(days=3))
     ctx = ActorContext(db=db, config=Config(), clock=lambda: now)
     ref = AwaitingWorker.start(ctx, 60_000)
     try:

@@ -10,7 +10,6 @@ import structlog
 
 from annexd import metrics
 from annexd.clients.tmdb import (
-    EpisodeSpec,
     SeasonSummary,
     TmdbClient,
     TmdbEpisode,
@@ -19,6 +18,7 @@ from annexd.clients.tmdb import (
     expand_episodes,
     parse_show,
 )
+from annexd.domain.request_specs import EpisodeSpec
 from annexd.errors import InvalidInputError, ProviderAuthError, ProviderError
 from tests.fakes.tmdb import FakeTmdb
 

@@ -11,13 +11,13 @@ import structlog
 from annexd import metrics
 from annexd.clients.torznab import (
     TorznabClient,
-    TorznabIndexer,
     normalize_info_hash,
     parse_results,
     parse_retry_after,
     parse_xml,
     redact,
 )
+from annexd.clients.torznab_settings import TorznabIndexer
 from annexd.domain.quality import rank
 from annexd.errors import InvalidInputError, ProviderAuthError, ProviderError
 from tests.fakes.torznab import CAPS_QUERY_ONLY, FakeItem, FakeTorznab

@@ -12,6 +12,7 @@ from actors.messages import Flush, ProgressBatch, ProgressUpdate, StatusChange
 from actors.writer import DbWriter
 from annexd.config import Config, WriterConfig
 from annexd.domain.pipeline import Event, ProcessingStatus as S
+from annexd.domain.request_specs import EpisodeSpec, RequestSpec
 from store import migrate, queries
 from store.db import open_database
 from store.models import ProcessingItem
@@ -27,8 +28,8 @@ def _config(**writer):
 
 
 def _items(n, status=S.DOWNLOADING):
-    eps = tuple(queries.EpisodeSpec(1, e) for e in range(1, n + 1))
-    req = queries.create_request(queries.RequestSpec(kind="tv", title="Show", episodes=eps), NOW)
+    eps = tuple(EpisodeSpec(1, e) for e in range(1, n + 1))
+    req = queries.create_request(RequestSpec(kind="tv", title="Show", episodes=eps), NOW)
     ids = [i.id for i in queries.request_items(req.id)]
     ProcessingItem.update(status=status).where(ProcessingItem.id.in_(ids)).execute()
     return ids

@@ -10,9 +10,8 @@ from __future__ import annotations
 import json
 import posixpath
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
-from urllib.parse import urlsplit
+from dataclasses import dataclass
+from typing import Any
 
 import requests
 import structlog
@@ -20,26 +19,13 @@ from defusedxml import ElementTree
 from defusedxml.common import DefusedXmlException
 
 from annexd import metrics
+from annexd.clients.mediaserver_settings import MediaServer
 from annexd.errors import ProviderAuthError, ProviderError
-from annexd.secrets import Secret, redact_text, reveal
+from annexd.redaction import redact_text, reveal
 
 logger = structlog.get_logger(__name__)
 
-ServerKind = Literal["plex", "emby", "jellyfin"]
-KINDS = ("plex", "emby", "jellyfin")
 USER_AGENT = "annexd/0.1"
-
-
-@dataclass(frozen=True)
-class MediaServer:
-    name: str
-    kind: ServerKind
-    url: str
-    token: str | Secret = field(default="", repr=False)
-    library_section: str = ""  # Plex: skip section discovery and refresh this section id
-    timeout: float = 10.0
-    # (prefix as the target sees it, prefix as the media server sees it), e.g. ("/volume1/media", "/data")
-    path_map: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -53,23 +39,6 @@ class PlexSection:
     key: str
     title: str
     locations: tuple[str, ...]
-
-
-def validate_media_server(s: MediaServer) -> list[str]:
-    key = f"media_servers.{s.name or '?'}"
-    problems = []
-    if s.kind not in KINDS:
-        problems.append(f"{key}.kind: {s.kind!r} is not one of {', '.join(KINDS)}")
-    parts = urlsplit(s.url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        problems.append(f"{key}.url: must be an http(s) URL")
-    if parts.query or parts.username or parts.password:
-        problems.append(f"{key}.url: must not hold a query or credentials (put the token in `token`)")
-    if not reveal(s.token):
-        problems.append(f"{key}.token: required")
-    if s.timeout <= 0:
-        problems.append(f"{key}.timeout: must be positive")
-    return problems
 
 
 # --- pure helpers -------------------------------------------------------------------------------------

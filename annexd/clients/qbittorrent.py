@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -24,6 +24,7 @@ import structlog
 from qbittorrentapi import exceptions as qbt_exc
 
 from annexd import metrics
+from annexd.clients.qbittorrent_settings import QbtClientSettings
 from annexd.domain.download_states import MaindataCache, TorrentSnapshot
 from annexd.domain.torrents import info_hash_of, safe_join
 from annexd.errors import InvalidInputError, ProviderAuthError, ProviderError
@@ -31,25 +32,6 @@ from annexd.errors import InvalidInputError, ProviderAuthError, ProviderError
 log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class QbtClientSettings:
-    name: str = "qbittorrent"
-    url: str = "http://127.0.0.1:8080"
-    username: str = "admin"
-    password: str = field(default="", repr=False)
-    category: str = "annexd"
-    tags: tuple[str, ...] = ("annexd",)
-    seed_ratio_limit: float | None = None
-    seed_time_limit_minutes: int | None = None
-    timeout_seconds: float = 10.0
-    save_path: str | None = None
-
-    @classmethod
-    def from_host(cls, host: str, port: int, *, https: bool = False, **kwargs: Any) -> QbtClientSettings:
-        """Settings from a host and port instead of a URL."""
-        return cls(url=f"{'https' if https else 'http'}://{host}:{int(port)}", **kwargs)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ import structlog
 
 from annexd import metrics
 from annexd.clients.torznab import install_redaction_filter, parse_retry_after, redact
+from annexd.domain.request_specs import EpisodeSpec
 from annexd.errors import InvalidInputError, ProviderAuthError, ProviderError
 
 log = structlog.get_logger(__name__)
@@ -79,14 +80,6 @@ class TmdbMovie:
     @property
     def year(self) -> int | None:
         return self.release_date.year if self.release_date else None
-
-
-@dataclass(frozen=True)
-class EpisodeSpec:
-    season: int
-    episode: int
-    title: str
-    air_date: date | None
 
 
 # --- pure parsing -----------------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ import structlog
 from defusedxml import DefusedXmlException
 
 from annexd import metrics
+from annexd.clients.torznab_settings import TorznabIndexer
 from annexd.domain.quality import Release, make_guid
 from annexd.errors import InvalidInputError, ProviderAuthError, ProviderError
 
@@ -64,30 +65,6 @@ def install_redaction_filter() -> None:
         if not _filter_installed:
             logging.getLogger("urllib3.connectionpool").addFilter(_RedactFilter())
             _filter_installed = True
-
-
-@dataclass(frozen=True)
-class TorznabIndexer:
-    """Settings of one indexer. ``url`` is the Torznab feed root (e.g. ``http://prowlarr:9696/1``), ``api_path``
-    is appended (``/api``)."""
-
-    name: str
-    url: str
-    api_key: str = field(default="", repr=False)
-    api_path: str = "/api"
-    movie_categories: tuple[int, ...] = (2000,)
-    tv_categories: tuple[int, ...] = (5000,)
-    timeout: float = 20.0
-    min_interval: float = 2.0  # seconds between two calls to this indexer
-    max_pages: int = 5
-    page_limit: int | None = None  # results per page; None = the indexer's max from caps
-    max_response_bytes: int = 16 * 1024 * 1024
-    caps_ttl: float = 24 * 3600.0
-    id_fallback_to_query: bool = True  # an id search with no results is retried as a text search
-
-    @property
-    def endpoint(self) -> str:
-        return self.url.rstrip("/") + self.api_path
 
 
 @dataclass(frozen=True)

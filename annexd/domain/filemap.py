@@ -1,4 +1,4 @@
-"""File mapping (pure, except :func:`extract_archives`): which file of a finished torrent is which wanted item.
+"""File mapping (pure): which file of a finished torrent is which wanted item.
 
 Input: the torrent's files (relative paths + sizes, e.g. from ``QbtClient.files``) and what the request wants
 (a movie, or episodes as (season, episode, air_date)). Output: a :class:`FileMapping` that says, for every
@@ -14,19 +14,13 @@ from __future__ import annotations
 import datetime
 import enum
 import re
-import shutil
-import subprocess
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
-
-import structlog
+from pathlib import PurePosixPath
 
 from annexd.domain.releases import ParsedRelease, parse_release
-from annexd.domain.torrents import safe_join, validate_relative_path
-from annexd.errors import InvalidInputError, UnsafePathError
-
-log = structlog.get_logger(__name__)
+from annexd.domain.torrents import validate_relative_path
+from annexd.errors import InvalidInputError
 
 MOVIE_KEY = "movie"
 ItemKey = str | tuple[int, int]
@@ -254,55 +248,3 @@ def map_files(files: Iterable[object], wanted: WantedMovie | Sequence[WantedEpis
             what = "no main video file" if key == MOVIE_KEY else f"no file for S{key[0]:02d}E{key[1]:02d}"
             result.unmatched_expected[key] = what + hint
     return result
-
-
-# --- archives ------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ExtractionResult:
-    archive: Path
-    ok: bool
-    files: tuple[Path, ...]
-    error: str | None = None
-
-
-def extractor_available() -> str | None:
-    return shutil.which("bsdtar")
-
-
-def _listing(binary: str, archive: Path, timeout: float) -> list[str]:
-    proc = subprocess.run(
-        [binary, "-tf", str(archive)], capture_output=True, timeout=timeout, check=False, stdin=subprocess.DEVNULL
-    )
-    if proc.returncode != 0:
-        raise InvalidInputError(f"cannot list {archive.name}: {proc.stderr.decode(errors='replace')[:200]}")
-    return [line for line in proc.stdout.decode("utf-8", errors="replace").splitlines() if line and not line.endswith("/")]
-
-
-def extract_archive(archive: Path, workdir: Path, *, timeout: float = 600.0) -> ExtractionResult:
-    """Extract one archive with bsdtar (libarchive) into ``workdir``; member names are checked first."""
-    binary = extractor_available()
-    if binary is None:
-        return ExtractionResult(archive, False, (), "bsdtar not installed (Debian: libarchive-tools)")
-    try:
-        members = [validate_relative_path(m) for m in _listing(binary, archive, timeout)]
-        workdir.mkdir(parents=True, exist_ok=True)
-        proc = subprocess.run(
-            [binary, "-xf", str(archive), "-C", str(workdir), "--no-same-owner", "--no-same-permissions"],
-            capture_output=True, timeout=timeout, check=False, stdin=subprocess.DEVNULL,
-        )
-    except (InvalidInputError, subprocess.TimeoutExpired) as exc:
-        log.warning("filemap.extract_failed", archive=str(archive), error=str(exc))
-        return ExtractionResult(archive, False, (), str(exc))
-    if proc.returncode != 0:
-        return ExtractionResult(archive, False, (), proc.stderr.decode(errors="replace")[:300])
-    try:
-        return ExtractionResult(archive, True, tuple(safe_join(workdir, m) for m in members))
-    except UnsafePathError as exc:
-        return ExtractionResult(archive, False, (), str(exc))
-
-
-def extract_archives(paths: Iterable[Path], workdir: Path, *, timeout: float = 600.0) -> list[ExtractionResult]:
-    """Extract each archive set (give the first volumes, e.g. ``FileMapping.archives`` joined on the root)."""
-    return [extract_archive(Path(p), workdir, timeout=timeout) for p in paths]

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from annexd.config import SearchConfig
 from annexd.domain.pipeline import Backoff, Event
 from annexd.domain.quality import (
     QualityProfile,
@@ -21,6 +20,21 @@ from annexd.domain.quality import (
     movie_matches,
     rank,
 )
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """The ``[search]`` section of the config (composed by annexd.config)."""
+
+    # Nothing found: search again after this many hours, growing with backoff up to max_retry_hours.
+    retry_hours: float = 6.0
+    max_retry_hours: float = 48.0
+    # Sonarr's delay profile: wait this long after finding a release before grabbing it.
+    grab_delay_minutes: float = 0.0
+    # Per-episode searches one request may make in one poll when no pack covers the season.
+    max_episode_searches: int = 25
+    # Lower-quality alternatives kept on an item.
+    keep_alternatives: int = 10
 
 
 @dataclass(frozen=True)

@@ -21,13 +21,13 @@ from actors.context import ActorContext
 from annexd import __version__, metrics
 from annexd.domain.live import LiveProgress
 from annexd.domain.pipeline import Event, ProcessingStatus, RequestStatus
+from annexd.domain.request_specs import RequestSpec
 from annexd.errors import AnnexdError, InvalidInputError
 from annexd.http import openapi, page, views
 from annexd.http.validation import MAX_DB_INT, parse_page, parse_request_body
 from store import queries
 from store.db import export_pool_metrics
 from store.models import MediaRequest, ProcessingItem
-from store.queries import RequestSpec
 
 log = structlog.get_logger("annexd.http")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -6,7 +6,7 @@ import re
 from datetime import date
 from typing import Any
 
-from store.queries import EpisodeSpec, RequestSpec
+from annexd.domain.request_specs import EpisodeSpec, RequestSpec
 
 MAX_DB_INT = 2**31 - 1
 _IMDB = re.compile(r"^tt\d{5,10}$")
