@@ -12,13 +12,12 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from actors.context import ActorContext
-from actors.messages import ProgressUpdate
+from actors.messages import DeliveryFinished, ProgressUpdate
 from actors.worker import Worker
 from annexd import metrics
 from annexd.clients.delivery import DeliveryResult, TargetLimiter, deliver
@@ -31,17 +30,7 @@ from annexd.domain.pipeline import Event, ProcessingStatus as S
 from annexd.encoder.ffmpeg import probe
 from annexd.errors import AnnexdError, ProviderError, UnsafePathError
 from store import queries
-from store.models import Delivery, MediaRequest, ProcessingItem, utcnow
-
-
-@dataclass(frozen=True)
-class DeliveryFinished:
-    item_id: int
-    target: str
-    result: DeliveryResult | None
-    error: str | None
-    retriable: bool
-    rescan: str | None = None
+from store.models import MediaRequest, ProcessingItem
 
 
 class DeliverWorker(Worker):
@@ -64,7 +53,7 @@ class DeliverWorker(Worker):
         now = self.ctx.clock()
         claimed = queries.claim_items(S.ENCODED, Event.START_DELIVERY, now, self.ctx.config.worker.claim_batch,
                                       owner=self.ctx.instance_id)
-        for item in ProcessingItem.select().where(ProcessingItem.id.in_(claimed)):
+        for item in queries.items_by_ids(claimed):
             self.start_item(item)
         return len(claimed)
 
@@ -73,13 +62,13 @@ class DeliverWorker(Worker):
         return [self.targets[n] for n in names if n in self.targets]
 
     def start_item(self, item: ProcessingItem) -> None:
-        request = MediaRequest.get_by_id(item.request_id)
+        request = queries.get_request(item.request_id)
         targets = self.targets_for(request)
         if not targets:
             queries.apply_transition(item.id, S.DELIVERING, Event.FAIL, self.ctx.clock(), attempts=item.attempts,
                                      error=f"none of the request's targets {request.targets} is configured")
             return
-        done = {d.target for d in Delivery.select().where((Delivery.item == item.id) & (Delivery.status == "done"))}
+        done = queries.delivered_targets(item.id)
         pending = [t for t in targets if t.name not in done]
         try:
             plans = [(t, *self.plan(request, item, t)) for t in pending]
@@ -91,8 +80,7 @@ class DeliverWorker(Worker):
         if not pending:
             self.finish_item(item.id)
         for target, local, relative, kind in plans:
-            Delivery.insert(item=item.id, target=target.name, status="pending", updated_at=utcnow()).on_conflict(
-                conflict_target=[Delivery.item, Delivery.target], update={"status": "pending"}).execute()
+            queries.start_delivery(item.id, target.name)
             self.pool.submit(self.transfer, item.id, target, local, relative, kind)
 
     def plan(self, request: MediaRequest, item: ProcessingItem, target: Target) -> tuple[Path, PurePosixPath, str]:
@@ -148,13 +136,11 @@ class DeliverWorker(Worker):
 
     def finished(self, m: DeliveryFinished) -> None:
         now = self.ctx.clock()
-        row: dict[str, Any] = {"updated_at": now, "rescan": m.rescan, "attempts": Delivery.attempts + 1}
         if m.result is not None:
-            row.update(status="done", remote_path=m.result.remote_path, size=m.result.size,
-                       checksum=m.result.checksum, delivered_at=now, last_error=None)
+            queries.finish_delivery(m.item_id, m.target, now, rescan=m.rescan, remote_path=m.result.remote_path,
+                                    size=m.result.size, checksum=m.result.checksum)
         else:
-            row.update(status="failed", last_error=m.error)
-        Delivery.update(row).where((Delivery.item == m.item_id) & (Delivery.target == m.target)).execute()
+            queries.finish_delivery(m.item_id, m.target, now, rescan=m.rescan, error=m.error or "failed")
         waiting = self.in_flight.get(m.item_id, set())
         waiting.discard(m.target)
         if not waiting:
@@ -164,8 +150,8 @@ class DeliverWorker(Worker):
         """All targets answered: complete, retry the failed targets later, or fail on a conflict."""
         self.in_flight.pop(item_id, None)
         now = self.ctx.clock()
-        item = ProcessingItem.get_by_id(item_id)
-        rows = list(Delivery.select().where(Delivery.item == item_id))
+        item = queries.get_item(item_id)
+        rows = queries.deliveries_by_item([item_id]).get(item_id, [])
         failed = [d for d in rows if d.status != "done"]
         if not failed:
             if queries.apply_transition(item_id, S.DELIVERING, Event.DELIVERED, now, attempts=item.attempts,

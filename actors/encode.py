@@ -6,13 +6,19 @@ actor immutable messages; the dispatcher never waits on the hub. One item's fail
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from actors.context import ActorContext
-from actors.messages import ProgressUpdate
+from actors.messages import (
+    EncodeJobAssigned,
+    EncodeJobDone,
+    EncodeJobFailed,
+    EncodeJobProgress,
+    EncodeJobRequeue,
+    ProgressUpdate,
+)
 from actors.worker import Worker
 from annexd.domain.pipeline import Event, ProcessingStatus as S
 from annexd.encoder.hub import EncodeJob, EncoderHub
@@ -22,58 +28,20 @@ from store.models import MediaRequest, ProcessingItem
 WAITING_FOR_ENCODER = "waiting for an encoder"
 
 
-# Messages told by the hub's callbacks (on the HTTP loop thread).
-@dataclass(frozen=True)
-class JobAssigned:
-    job_id: str
-    agent_id: str | None
-
-
-@dataclass(frozen=True)
-class JobProgress:
-    job_id: str
-    percent: float
-    fps: float | None
-    eta_seconds: float | None
-
-
-@dataclass(frozen=True)
-class JobDone:
-    job_id: str
-    output_path: str
-    agent_id: str
-
-
-@dataclass(frozen=True)
-class JobFailed:
-    job_id: str
-    error: str
-    retriable: bool
-
-
-@dataclass(frozen=True)
-class JobRequeue:
-    """An agent was lost with the job, or refused it for capacity: try again (a refusal uses no attempt)."""
-
-    job_id: str
-    reason: str
-    counts_attempt: bool
-
-
 def hub_callbacks(tell: Any) -> dict[str, Any]:
     """The EncoderHub callbacks, each turning an event into a message for the dispatcher."""
 
     def lost(agent_id: str, job_ids: list[str]) -> None:
         for job_id in job_ids:
-            tell(JobRequeue(job_id, f"encoder {agent_id} disconnected", True))
+            tell(EncodeJobRequeue(job_id, f"encoder {agent_id} disconnected", True))
 
     return {
-        "on_assigned": lambda job_id, agent_id: tell(JobAssigned(job_id, agent_id)),
-        "on_progress": lambda job_id, p: tell(JobProgress(job_id, float(p.percent or 0.0), p.fps, p.eta_s)),
-        "on_complete": lambda job_id, r: tell(JobDone(job_id, r.output_path, r.agent_id)),
-        "on_failed": lambda job_id, error, retriable: tell(JobFailed(job_id, error, retriable)),
+        "on_assigned": lambda job_id, agent_id: tell(EncodeJobAssigned(job_id, agent_id)),
+        "on_progress": lambda job_id, p: tell(EncodeJobProgress(job_id, float(p.percent or 0.0), p.fps, p.eta_s)),
+        "on_complete": lambda job_id, r: tell(EncodeJobDone(job_id, r.output_path, r.agent_id)),
+        "on_failed": lambda job_id, error, retriable: tell(EncodeJobFailed(job_id, error, retriable)),
         "on_agent_lost": lost,
-        "on_refused": lambda job_id, agent_id, reason: tell(JobRequeue(job_id, f"{agent_id}: {reason}", False)),
+        "on_refused": lambda job_id, agent_id, reason: tell(EncodeJobRequeue(job_id, f"{agent_id}: {reason}", False)),
     }
 
 
@@ -98,7 +66,7 @@ class EncodeDispatcher(Worker):
         now = self.ctx.clock()
         claimed = queries.claim_items(S.DOWNLOADED, Event.START_ENCODE, now, self.ctx.config.worker.claim_batch,
                                       owner=self.ctx.instance_id)
-        for item in ProcessingItem.select().where(ProcessingItem.id.in_(claimed)).order_by(ProcessingItem.id):
+        for item in queries.items_by_ids(claimed):
             jobs = self.make_jobs(item)
             if not jobs:  # every profile already encoded by an earlier attempt
                 self.complete(item.id)
@@ -117,7 +85,7 @@ class EncodeDispatcher(Worker):
         return list(dict.fromkeys(names)) or [self.ctx.config.encode_profile().name]
 
     def make_jobs(self, item: ProcessingItem) -> list[EncodeJob]:
-        request = MediaRequest.get_by_id(item.request_id)
+        request = queries.get_request(item.request_id)
         done = {p: path for p, path in (item.encoded_files or {}).items() if Path(path).is_file()}
         source = Path(item.source_file_path or "")
         jobs = []
@@ -138,31 +106,30 @@ class EncodeDispatcher(Worker):
         if item_id is None:
             return None  # a job of an earlier run or already finished
         with self.ctx.db.connection_context():
-            if isinstance(message, JobAssigned):
+            if isinstance(message, EncodeJobAssigned):
                 self.assigned(message, item_id)
-            elif isinstance(message, JobProgress):
+            elif isinstance(message, EncodeJobProgress):
                 self.progress(message, item_id)
-            elif isinstance(message, JobDone):
+            elif isinstance(message, EncodeJobDone):
                 self.done(message, item_id)
-            elif isinstance(message, JobFailed):
+            elif isinstance(message, EncodeJobFailed):
                 self.failed(item_id, message.job_id, message.error, message.retriable)
-            elif isinstance(message, JobRequeue):
+            elif isinstance(message, EncodeJobRequeue):
                 self.requeue(message, item_id)
             else:
                 return super().handle(message)
         return None
 
-    def assigned(self, message: JobAssigned, item_id: int) -> None:
+    def assigned(self, message: EncodeJobAssigned, item_id: int) -> None:
         if message.agent_id is None:
             self.unassigned.add(message.job_id)
             detail = WAITING_FOR_ENCODER
         else:
             self.unassigned.discard(message.job_id)
             detail = f"encoding on {message.agent_id}"
-        ProcessingItem.update(detail=detail).where(
-            (ProcessingItem.id == item_id) & (ProcessingItem.status == S.ENCODING)).execute()
+        queries.set_detail(item_id, S.ENCODING, detail)
 
-    def progress(self, message: JobProgress, item_id: int) -> None:
+    def progress(self, message: EncodeJobProgress, item_id: int) -> None:
         jobs = self.open_jobs.get(item_id, {})
         jobs[message.job_id] = message.percent
         if self.ctx.writer is not None and jobs:
@@ -171,16 +138,11 @@ class EncodeDispatcher(Worker):
             percent = sum(jobs.values()) / len(jobs)
             self.ctx.writer.tell(ProgressUpdate(item_id, S.ENCODING, percent, eta_seconds=eta, detail=detail))
 
-    def done(self, message: JobDone, item_id: int) -> None:
+    def done(self, message: EncodeJobDone, item_id: int) -> None:
         job = self.jobs.get(message.job_id)
         self.forget(message.job_id)
-        item = ProcessingItem.get_by_id(item_id)
-        files = dict(item.encoded_files or {})
-        if job is not None:
-            files[job.profile.name] = message.output_path
-        ProcessingItem.update(encoded_files=files, encoded_file_path=message.output_path,
-                              detail=f"encoded on {message.agent_id}").where(
-            (ProcessingItem.id == item_id) & (ProcessingItem.status == S.ENCODING)).execute()
+        queries.record_encoded_file(item_id, job.profile.name if job is not None else None, message.output_path,
+                                    message.agent_id)
         if not self.open_jobs.get(item_id):
             self.complete(item_id)
 
@@ -199,7 +161,7 @@ class EncodeDispatcher(Worker):
         self.forget(job_id)
         self.open_jobs.pop(item_id, None)
         now = self.ctx.clock()
-        item = ProcessingItem.get_by_id(item_id)
+        item = queries.get_item(item_id)
         tail = error[-2000:]
         if retriable and item.attempts + 1 < self.ctx.config.encoders.max_attempts:
             retry = now + timedelta(seconds=min(300, 5 * 2 ** item.attempts))
@@ -210,7 +172,7 @@ class EncodeDispatcher(Worker):
                                      error=f"encode failed after {item.attempts + 1} attempt(s): {tail}")
         self.log.warning("encode_failed", item_id=item_id, retriable=retriable, error=tail[-300:])
 
-    def requeue(self, message: JobRequeue, item_id: int) -> None:
+    def requeue(self, message: EncodeJobRequeue, item_id: int) -> None:
         if message.counts_attempt:
             self.failed(item_id, message.job_id, message.reason, retriable=True)
         else:

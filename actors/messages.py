@@ -1,4 +1,8 @@
-"""Immutable messages between actors. Never put model instances in a message: only ids and values."""
+"""Every message between actors, in one place: immutable, holding only ids and values (never model instances).
+
+The encoder hub's callbacks tell the EncodeDispatcher ``EncodeJob*`` messages; they are named apart from the
+wire messages between the hub and its agents (``annexd.encoder.protocol``: ``JobProgress``, ``JobFailed``...).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from annexd.clients.delivery import DeliveryResult
 from annexd.domain.pipeline import Event, ProcessingStatus
 
 
@@ -80,3 +85,55 @@ class RemoveRequestTorrents:
 
     request_id: int
     download_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class DeliveryFinished:
+    """Told to the DeliverWorker by a transfer thread: one target answered for one item."""
+
+    item_id: int
+    target: str
+    result: DeliveryResult | None
+    error: str | None
+    retriable: bool
+    rescan: str | None = None
+
+
+# Told to the EncodeDispatcher by the EncoderHub's callbacks (on the HTTP loop thread).
+@dataclass(frozen=True)
+class EncodeJobAssigned:
+    """A job went to an agent (``agent_id``), or is waiting for one (None)."""
+
+    job_id: str
+    agent_id: str | None
+
+
+@dataclass(frozen=True)
+class EncodeJobProgress:
+    job_id: str
+    percent: float
+    fps: float | None
+    eta_seconds: float | None
+
+
+@dataclass(frozen=True)
+class EncodeJobDone:
+    job_id: str
+    output_path: str
+    agent_id: str
+
+
+@dataclass(frozen=True)
+class EncodeJobFailed:
+    job_id: str
+    error: str
+    retriable: bool
+
+
+@dataclass(frozen=True)
+class EncodeJobRequeue:
+    """An agent was lost with the job, or refused it for capacity: try again (a refusal uses no attempt)."""
+
+    job_id: str
+    reason: str
+    counts_attempt: bool

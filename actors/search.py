@@ -68,14 +68,14 @@ class SearchWorker(Worker):
                                       owner=self.ctx.instance_id)
         if not claimed:
             return 0
-        items = list(ProcessingItem.select().where(ProcessingItem.id.in_(claimed)))
+        items = queries.items_by_ids(claimed)
         by_request: dict[int, list[ProcessingItem]] = defaultdict(list)
         for item in items:
             by_request[item.request_id].append(item)
         blocklist = queries.blocklisted_keys()
         found = 0
         for request_id, group in by_request.items():
-            request = MediaRequest.get_by_id(request_id)
+            request = queries.get_request(request_id)
             outcomes = self.search_request(request, group, now, blocklist)
             found += self.apply(outcomes, now)
         if found:

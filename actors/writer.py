@@ -28,7 +28,6 @@ from annexd.domain.coalesce import Coalescer
 from annexd.domain.pipeline import PROGRESS_STATUSES, Backoff, ProcessingStatus
 from store import queries
 from store.db import write_transaction
-from store.models import ProcessingItem
 
 # Errors that mean "the database is unreachable or busy right now": keep the batch and retry later.
 RETRYABLE_DB_ERRORS = (peewee.OperationalError, peewee.InterfaceError)
@@ -164,7 +163,7 @@ class DbWriter(pykka.ThreadingActor):
                 error=change.error, retry_at=change.retry_at, fields=dict(change.fields),
             )
             if ok:
-                row = ProcessingItem.get_by_id(change.item_id)
+                row = queries.get_item(change.item_id)
                 applied.append((change.item_id, ProcessingStatus(row.status), row.progress))
             else:
                 self.stats.transitions_refused += 1

@@ -15,7 +15,7 @@ import peewee
 
 from annexd import __version__
 from annexd.config import Config, describe, dumps, load_config
-from annexd.errors import ConfigError, PendingMigrationsError, StoreError
+from annexd.errors import ConfigError, NotFoundError, PendingMigrationsError, StoreError
 from annexd.exitcodes import ExitCode
 
 _EPISODE = re.compile(r"^S(\d{1,4})E(\d{1,5})(?:@(\d{4}-\d{2}-\d{2}))?$", re.IGNORECASE)
@@ -88,7 +88,7 @@ def cmd_request(args: argparse.Namespace) -> int:
     from annexd.domain.request_specs import RequestSpec
     from annexd.http import views
     from store import queries
-    from store.models import MediaRequest, utcnow
+    from store.models import utcnow
 
     cfg = _config(args)
     db = _db(cfg)
@@ -107,11 +107,11 @@ def cmd_request(args: argparse.Namespace) -> int:
             rows, total = queries.list_requests(None, 0, args.limit)
             _out({"total": total, "requests": [views.request_view(r, s) for r, s in rows]})
         else:
-            found = MediaRequest.get_or_none(MediaRequest.id == args.id)
-            if found is None:
-                print(f"request {args.id} not found", file=sys.stderr)
+            try:
+                req = queries.get_request(args.id)
+            except NotFoundError as exc:
+                print(exc, file=sys.stderr)
                 return ExitCode.NOT_FOUND
-            req = found
             if args.action == "cancel":
                 _out({"id": req.id, "cancelled_items": queries.cancel_request(req.id, utcnow())})
             else:

@@ -29,9 +29,11 @@ import structlog
 from actors.awaiting import AwaitingWorker
 from actors.context import ActorContext
 from actors.deliver import DeliverWorker
-from actors.download import DownloadProgressWorker, DownloadWorker, FileMapWorker
+from actors.download import DownloadWorker
 from actors.encode import EncodeDispatcher, hub_callbacks
+from actors.filemap import FileMapWorker
 from actors.messages import RemoveRequestTorrents
+from actors.progress import DownloadProgressWorker
 from actors.recovery import RecoveryWorker
 from actors.search import SearchWorker
 from actors.supervisor import ChildSpec, Supervisor

@@ -46,3 +46,11 @@ class InvalidInputError(AnnexdError):
 
 class UnsafePathError(InvalidInputError):
     """A path from a torrent, an agent or a name template would escape its root."""
+
+
+class NotFoundError(AnnexdError):
+    """No request or item has this id (HTTP 404, exit code 7 in the CLI)."""
+
+
+class StateConflictError(AnnexdError):
+    """The row is not in a status that allows this, or it changed meanwhile: reload and try again (HTTP 409)."""

@@ -12,6 +12,7 @@ from typing import Any
 
 import peewee as pw
 
+from annexd.domain.download_states import DownloadPhase
 from store.db import database_proxy
 
 
@@ -55,14 +56,14 @@ class MediaRequest(BaseModel):
 
 
 class Download(BaseModel):
-    """One torrent. ``state``: adding (hash stored, not yet in the client), downloading, completed (files ready
-    to map), mapped, removed, failed."""
+    """One torrent. ``state`` holds its :class:`DownloadPhase` (adding, downloading, completed, mapped, removed,
+    failed); what the client says the torrent is doing is not stored."""
 
     id = pw.AutoField()
     info_hash = pw.CharField(max_length=40, unique=True)
     client = pw.CharField(max_length=100)
     name = pw.CharField(max_length=1000, default="")
-    state = pw.CharField(max_length=32, default="queued")
+    state = pw.CharField(max_length=32, default=DownloadPhase.ADDING.value)
     progress = pw.FloatField(default=0.0)
     size = pw.BigIntegerField(default=0)
     save_path = pw.TextField(null=True)

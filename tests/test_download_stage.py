@@ -11,7 +11,9 @@ import pykka
 import pytest
 
 from actors.context import ActorContext
-from actors.download import DownloadProgressWorker, DownloadWorker, FileMapWorker
+from actors.download import DownloadWorker
+from actors.filemap import FileMapWorker
+from actors.progress import DownloadProgressWorker
 from actors.messages import RemoveRequestTorrents
 from actors.writer import DbWriter
 from annexd.clients.qbittorrent import QbtClient

@@ -5,7 +5,7 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-from annexd.domain.pipeline import Event, ProcessingStatus as S
+from annexd.domain.pipeline import Event, ProcessingStatus as S, RequestStatus
 from annexd.domain.request_specs import EpisodeSpec, RequestSpec
 from store import migrate, queries
 from store.db import open_database, pool_snapshot
@@ -158,7 +158,7 @@ def test_list_requests_filters_by_computed_status_and_pages(db):
     queries.apply_transition(item.id, S.PENDING, Event.START_SEARCH, NOW)
     rows, total = queries.list_requests(None, 0, 2)
     assert total == 5 and [r.id for r, _ in rows] == [reqs[4].id, reqs[3].id]
-    searching, n = queries.list_requests(queries.RequestStatus.SEARCHING, 0, 10)
+    searching, n = queries.list_requests(RequestStatus.SEARCHING, 0, 10)
     assert n == 1 and searching[0][0].id == reqs[0].id
 
 

@@ -1,4 +1,9 @@
-"""Download states (pure): qBittorrent state mapping, the sync/maindata cache, stall detection, retry delays.
+"""Download states (pure): qBittorrent state mapping, the sync/maindata cache, stall detection, retry delays,
+and the lifecycle of annexd's own Download row.
+
+Two enums, two meanings: :class:`DownloadState` is what the client says a torrent is doing right now (mapped
+from qBittorrent's state names); :class:`DownloadPhase` is where annexd's Download row is in its own
+lifecycle (stored in ``download.state``).
 
 Nothing here talks to the network or reads a clock; ``now`` is always a parameter (seconds, monotonic or epoch,
 as long as the caller is consistent).
@@ -12,7 +17,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+class DownloadPhase(enum.StrEnum):
+    """The Download row's lifecycle, stored as these values in ``download.state``."""
+
+    ADDING = "adding"  # the info hash is stored; the torrent is not yet in the client
+    DOWNLOADING = "downloading"
+    COMPLETED = "completed"  # every wanted byte is on disk: files ready to map
+    MAPPED = "mapped"  # files mapped to items; kept (seeding) until removed
+    REMOVED = "removed"  # deleted from the client with its files
+    FAILED = "failed"  # stalled or errored: blocklisted, its items moved on
+
+
 class DownloadState(enum.StrEnum):
+    """What the client reports a torrent is doing now (qBittorrent's states, mapped to fewer names)."""
+
     QUEUED = "queued"
     DOWNLOADING = "downloading"
     STALLED = "stalled"

@@ -10,7 +10,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import peewee
 import structlog
@@ -20,14 +20,16 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from actors.context import ActorContext
 from annexd import __version__, metrics
 from annexd.domain.live import LiveProgress
-from annexd.domain.pipeline import Event, ProcessingStatus, RequestStatus
+from annexd.domain.pipeline import ProcessingStatus, RequestStatus
 from annexd.domain.request_specs import RequestSpec
-from annexd.errors import AnnexdError, InvalidInputError
+from annexd.errors import AnnexdError, InvalidInputError, NotFoundError, StateConflictError
 from annexd.http import openapi, page, views
 from annexd.http.validation import MAX_DB_INT, parse_page, parse_request_body
 from store import queries
 from store.db import export_pool_metrics
-from store.models import MediaRequest, ProcessingItem
+
+if TYPE_CHECKING:
+    from store.models import MediaRequest
 
 log = structlog.get_logger("annexd.http")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -187,8 +189,10 @@ async def _request_json(request: web.Request, render: Callable[[MediaRequest, Li
     live = request.app[DEPS].ctx.live
 
     def load() -> Any:
-        req = MediaRequest.get_or_none(MediaRequest.id == request_id)
-        return None if req is None else render(req, live)
+        try:
+            return render(queries.get_request(request_id), live)
+        except NotFoundError:
+            return None
 
     view = await in_db(request, load)
     return web.json_response(view) if view is not None else error(404, f"request {request_id} not found")
@@ -217,15 +221,14 @@ async def cancel_request(request: web.Request) -> web.Response:
     request_id = _id(request)
     now = deps.ctx.clock()
 
-    def cancel() -> tuple[int, tuple[int, ...]] | None:
-        if MediaRequest.get_or_none(MediaRequest.id == request_id) is None:
-            return None
+    def cancel() -> tuple[int, tuple[int, ...]]:
+        queries.get_request(request_id)
         return queries.cancel_request(request_id, now), tuple(queries.request_download_ids(request_id))
 
-    result = await in_db(request, cancel)
-    if result is None:
-        return error(404, f"request {request_id} not found")
-    moved, downloads = result
+    try:
+        moved, downloads = await in_db(request, cancel)
+    except NotFoundError as exc:
+        return error(404, str(exc))
     if deps.on_request_cancelled:
         deps.on_request_cancelled(request_id, downloads)
     return web.json_response({"id": request_id, "cancelled_items": moved})
@@ -236,17 +239,17 @@ async def delete_request(request: web.Request) -> web.Response:
     request_id = _id(request)
     now = deps.ctx.clock()
 
-    def delete() -> tuple[int, ...] | None:
-        if MediaRequest.get_or_none(MediaRequest.id == request_id) is None:
-            return None
+    def delete() -> tuple[int, ...]:
+        queries.get_request(request_id)
         queries.cancel_request(request_id, now)
         downloads = tuple(queries.request_download_ids(request_id))
         queries.delete_request(request_id)
         return downloads
 
-    downloads = await in_db(request, delete)
-    if downloads is None:
-        return error(404, f"request {request_id} not found")
+    try:
+        downloads = await in_db(request, delete)
+    except NotFoundError as exc:
+        return error(404, str(exc))
     # The torrents go after the rows: the hook carries the downloads the request used.
     if deps.on_request_cancelled:
         deps.on_request_cancelled(request_id, downloads)
@@ -257,12 +260,14 @@ async def get_item(request: web.Request) -> web.Response:
     item_id = _id(request)
     live = request.app[DEPS].ctx.live
 
-    def load() -> dict[str, Any] | None:
-        item = ProcessingItem.get_or_none(ProcessingItem.id == item_id)
-        return views.item_view(item, queries.deliveries_by_item([item_id]).get(item_id, []), live) if item else None
+    def load() -> dict[str, Any]:
+        item = queries.get_item(item_id)
+        return views.item_view(item, queries.deliveries_by_item([item_id]).get(item_id, []), live)
 
-    view = await in_db(request, load)
-    return web.json_response(view) if view else error(404, f"item {item_id} not found")
+    try:
+        return web.json_response(await in_db(request, load))
+    except NotFoundError as exc:
+        return error(404, str(exc))
 
 
 async def retry_item(request: web.Request) -> web.Response:
@@ -270,21 +275,14 @@ async def retry_item(request: web.Request) -> web.Response:
     item_id = _id(request)
     now = deps.ctx.clock()
 
-    def retry() -> tuple[int, str]:
-        item = ProcessingItem.get_or_none(ProcessingItem.id == item_id)
-        if item is None:
-            return 404, f"item {item_id} not found"
-        if item.status != ProcessingStatus.FAILED:
-            return 409, f"only FAILED items can be retried; this one is {item.status}"
-        if not queries.apply_transition(item_id, ProcessingStatus.FAILED, Event.RETRY, now):
-            return 409, "the item changed meanwhile; reload and try again"
-        return 200, "PENDING"
-
-    code, detail = await in_db(request, retry)
-    if code != 200:
-        return error(code, detail)
+    try:
+        status = await in_db(request, lambda: queries.retry_item(item_id, now))
+    except NotFoundError as exc:
+        return error(404, str(exc))
+    except StateConflictError as exc:
+        return error(409, str(exc))
     deps.ctx.wake("search", "item retried")
-    return web.json_response({"id": item_id, "status": detail})
+    return web.json_response({"id": item_id, "status": status.value})
 
 
 async def accept_release(request: web.Request) -> web.Response:
@@ -300,28 +298,16 @@ async def accept_release(request: web.Request) -> web.Response:
         return error(422, "invalid request", {"release_id": "required: the guid of one available release"})
     now = deps.ctx.clock()
 
-    def accept() -> tuple[int, str]:
-        item = ProcessingItem.get_or_none(ProcessingItem.id == item_id)
-        if item is None:
-            return 404, f"item {item_id} not found"
-        status = ProcessingStatus(item.status)
-        if status not in (ProcessingStatus.QUALITY_UNAVAILABLE, ProcessingStatus.AWAITING):
-            return 409, f"only QUALITY_UNAVAILABLE or AWAITING items take a release; this one is {status}"
-        alternatives = item.available_releases or []
-        chosen = next((r for r in alternatives if release_id in (r.get("guid"), r.get("info_hash"))), None)
-        if chosen is None:
-            return 422, f"release {release_id!r} is not among this item's available releases"
-        rest = [r for r in alternatives if r is not chosen]
-        fields = {"release": chosen, "available_releases": rest, "quality_met": False}
-        if not queries.apply_transition(item_id, status, Event.ACCEPT_RELEASE, now, fields=fields):
-            return 409, "the item changed meanwhile; reload and try again"
-        return 200, "FOUND"
-
-    code, detail = await in_db(request, accept)
-    if code != 200:
-        return error(code, detail)
+    try:
+        status = await in_db(request, lambda: queries.accept_release(item_id, release_id, now))
+    except NotFoundError as exc:
+        return error(404, str(exc))
+    except StateConflictError as exc:
+        return error(409, str(exc))
+    except InvalidInputError as exc:
+        return error(422, str(exc))
     deps.ctx.wake("download", "release accepted")
-    return web.json_response({"id": item_id, "status": detail})
+    return web.json_response({"id": item_id, "status": status.value})
 
 
 async def health(request: web.Request) -> web.Response:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from actors.context import ActorContext
 from actors.ticker import inbox_depth
 from annexd import __version__, metrics
 from annexd.domain.live import LiveProgress
-from store.models import MediaRequest, ProcessingItem
+
+if TYPE_CHECKING:
+    from store.models import MediaRequest, ProcessingItem
 
 
 def _iso(value: date | datetime | None) -> str | None:

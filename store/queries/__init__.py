@@ -1,0 +1,75 @@
+"""Named queries: the only place that reads and writes rows, so the status rules live in one place. HTTP
+handlers, actors and the CLI call these operations by name (``queries.retry_item``, ``queries.accept_release``,
+``queries.map_item_file``...) and make no ORM calls of their own (tests/store/test_no_orm_outside_store.py).
+
+Every status write goes through :func:`apply_transition` (a compare-and-set against the expected status). One
+module per topic; everything is re-exported here, so callers write ``from store import queries``.
+"""
+
+from store.queries.coordination import (
+    CLAIMED,
+    forget_instances,
+    heartbeat,
+    instances_on,
+    load_provider_state,
+    orphaned_claims,
+    provider_states,
+    record_task_run,
+    save_provider_state,
+)
+from store.queries.deliveries import delivered_targets, deliveries_by_item, finish_delivery, start_delivery
+from store.queries.downloads import (
+    add_to_blocklist,
+    attach_download,
+    blocklisted_keys,
+    download_added,
+    download_completed,
+    download_failed,
+    download_in_use,
+    download_items,
+    download_mapped,
+    download_removed,
+    downloads_in,
+    downloads_only_for,
+    get_or_create_download,
+    ignore_files,
+    map_item_file,
+)
+from store.queries.items import (
+    accept_release,
+    apply_transition,
+    claim_items,
+    due_retries,
+    get_item,
+    items_by_ids,
+    items_by_status,
+    record_encoded_file,
+    retry_download_or_fail,
+    retry_item,
+    set_detail,
+)
+from store.queries.media_requests import (
+    add_items,
+    cancel_request,
+    create_request,
+    delete_request,
+    get_request,
+    list_requests,
+    request_download_ids,
+    request_items,
+    request_summary,
+)
+from store.queries.progress import progress_baseline, write_progress
+
+__all__ = [
+    "CLAIMED", "accept_release", "add_items", "add_to_blocklist", "apply_transition", "attach_download",
+    "blocklisted_keys", "cancel_request", "claim_items", "create_request", "delete_request",
+    "delivered_targets", "deliveries_by_item", "download_added", "download_completed", "download_failed",
+    "download_in_use", "download_items", "download_mapped", "download_removed", "downloads_in",
+    "downloads_only_for", "due_retries", "finish_delivery", "forget_instances", "get_item",
+    "get_or_create_download", "get_request", "heartbeat", "ignore_files", "instances_on", "items_by_ids",
+    "items_by_status", "list_requests", "load_provider_state", "map_item_file", "orphaned_claims",
+    "progress_baseline", "provider_states", "record_encoded_file", "record_task_run", "request_download_ids",
+    "request_items", "request_summary", "retry_download_or_fail", "retry_item", "save_provider_state",
+    "set_detail", "start_delivery", "write_progress",
+]
