@@ -25,7 +25,7 @@ from annexd.clients.delivery_settings import Target
 from annexd.clients.delivery_transport import DestinationConflictError
 from annexd.clients.mediaserver_settings import MediaServer
 from annexd.clients.mediaservers import rescan
-from annexd.domain.naming import MediaInfo, quality_tag, render_episode_path, render_movie_path
+from annexd.domain.naming import VideoFormat, quality_tag, render_episode_path, render_movie_path
 from annexd.domain.pipeline import Event, ProcessingStatus as S
 from annexd.encoder.ffmpeg import probe
 from annexd.errors import AnnexdError, ProviderError, UnsafePathError
@@ -92,7 +92,7 @@ class DeliverWorker(Worker):
     def destination(self, request: MediaRequest, item: ProcessingItem, encoded: Path) -> tuple[PurePosixPath, str]:
         """The Plex/Emby/Jellyfin-style relative path, its quality tag taken from the real encoded file."""
         info = probe(encoded)
-        quality = quality_tag(MediaInfo(info.width or 0, info.height or 0, info.video_codec or ""))
+        quality = quality_tag(VideoFormat(info.width or 0, info.height or 0, info.video_codec or ""))
         ext = encoded.suffix.lstrip(".") or "mkv"
         templates = self.ctx.config.naming
         if request.kind == "movie":

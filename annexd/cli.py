@@ -122,8 +122,9 @@ def cmd_request(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from annexd.redaction import redact_url
     from store import migrate, queries
-    from store.db import pool_snapshot, redact_url
+    from store.db import pool_snapshot
 
     cfg = _config(args)
     db = _db(cfg)

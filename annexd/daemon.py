@@ -50,9 +50,10 @@ from annexd.errors import InvalidInputError, StoreError
 from annexd.exitcodes import ExitCode
 from annexd.http.app import HttpDeps, make_app
 from annexd.http.server import HttpServer
+from annexd.redaction import redact_url
 from annexd.secrets import MasterKey, SecretStore, resolve as resolve_secret
 from store import migrate
-from store.db import open_database, redact_url
+from store.db import open_database
 from store.secret_backend import DbSecretBackend
 
 log = structlog.get_logger("annexd.daemon")

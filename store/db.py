@@ -114,11 +114,3 @@ def export_pool_metrics(db: peewee.Database) -> dict[str, int]:
     metrics.DB_POOL_MAX.set(snap["max"])
     return snap
 
-
-def redact_url(url: str) -> str:
-    """The database URL with any password masked, for logs and /health."""
-    parts = urlsplit(url)
-    if parts.password:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":********@")
-        return parts._replace(netloc=netloc).geturl()
-    return url

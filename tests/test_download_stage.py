@@ -13,8 +13,8 @@ import pytest
 from actors.context import ActorContext
 from actors.download import DownloadWorker
 from actors.filemap import FileMapWorker
-from actors.progress import DownloadProgressWorker
 from actors.messages import RemoveRequestTorrents
+from actors.progress import DownloadProgressWorker
 from actors.writer import DbWriter
 from annexd.clients.qbittorrent import QbtClient
 from annexd.clients.qbittorrent_settings import QbtClientSettings

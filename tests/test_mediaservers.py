@@ -9,9 +9,9 @@ from annexd.clients.mediaserver_settings import MediaServer, validate_media_serv
 from annexd.clients.mediaservers import (
     PlexSection,
     find_plex_section,
-    map_path,
     parse_plex_sections,
     rescan,
+    to_server_path,
 )
 from annexd.redaction import Secret, redact_secrets
 from tests.fakes.mediaservers import FakeEmby, FakePlex
@@ -46,9 +46,9 @@ def rescans(server: str, outcome: str) -> float:
 
 def test_map_path() -> None:
     mapping = (("/volume1/media", "/data"), ("/volume1/media/tv", "/tv"))
-    assert map_path("/volume1/media/movies/A/a.mkv", mapping) == "/data/movies/A/a.mkv"
-    assert map_path("/volume1/media/tv/S/s.mkv", mapping) == "/tv/S/s.mkv"
-    assert map_path("/volume1/mediax/a.mkv", mapping) == "/volume1/mediax/a.mkv"
+    assert to_server_path("/volume1/media/movies/A/a.mkv", mapping) == "/data/movies/A/a.mkv"
+    assert to_server_path("/volume1/media/tv/S/s.mkv", mapping) == "/tv/S/s.mkv"
+    assert to_server_path("/volume1/mediax/a.mkv", mapping) == "/volume1/mediax/a.mkv"
 
 
 def test_find_plex_section_longest_location() -> None:

@@ -5,14 +5,14 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from annexd.domain.naming import (
-    MediaInfo,
     NamingTemplates,
+    VideoFormat,
     check_relative,
     check_sanitized,
+    join_under,
     quality_tag,
     render_episode_path,
     render_movie_path,
-    safe_join,
     sanitize,
     validate_template,
 )
@@ -45,7 +45,7 @@ def test_sanitize(raw: str, expected: str) -> None:
     (1920, 1080, "weird-codec!", "1080p WEIRDCODEC"),
 ])
 def test_quality_tag(width: int, height: int, codec: str, expected: str) -> None:
-    assert quality_tag(MediaInfo(width, height, codec)) == expected
+    assert quality_tag(VideoFormat(width, height, codec)) == expected
 
 
 def test_movie_default_template() -> None:
@@ -119,11 +119,11 @@ def test_check_relative_rejects(bad: str) -> None:
         check_relative(bad)
 
 
-def test_safe_join() -> None:
-    assert safe_join("/srv/media", "A (1)/a.mkv") == PurePosixPath("/srv/media/A (1)/a.mkv")
+def test_join_under() -> None:
+    assert join_under("/srv/media", "A (1)/a.mkv") == PurePosixPath("/srv/media/A (1)/a.mkv")
     for root, rel in [("/srv", "../x"), ("relative", "a"), ("/srv/../etc", "a"), ("/srv", "/etc/x")]:
         with pytest.raises(UnsafePathError):
-            safe_join(root, rel)
+            join_under(root, rel)
 
 
 def _assert_safe(path: PurePosixPath) -> None:
@@ -132,7 +132,7 @@ def _assert_safe(path: PurePosixPath) -> None:
     assert all(len(part.encode("utf-8")) <= 255 for part in path.parts)
     assert check_relative(path) == path
     assert check_sanitized(path) == path
-    assert safe_join("/root", path).is_relative_to("/root")
+    assert join_under("/root", path).is_relative_to("/root")
 
 
 @settings(max_examples=300, deadline=None)

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import structlog
 
-from annexd.domain.torrents import safe_join, validate_relative_path
+from annexd.clients.paths import resolve_under
+from annexd.domain.torrents import validate_relative_path
 from annexd.errors import InvalidInputError, UnsafePathError
 
 log = structlog.get_logger(__name__)
@@ -58,7 +59,7 @@ def extract_archive(archive: Path, workdir: Path, *, timeout: float = 600.0) -> 
     if proc.returncode != 0:
         return ExtractionResult(archive, False, (), proc.stderr.decode(errors="replace")[:300])
     try:
-        return ExtractionResult(archive, True, tuple(safe_join(workdir, m) for m in members))
+        return ExtractionResult(archive, True, tuple(resolve_under(workdir, m) for m in members))
     except UnsafePathError as exc:
         return ExtractionResult(archive, False, (), str(exc))
 

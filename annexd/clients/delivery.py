@@ -4,7 +4,7 @@ Every transport writes to a hidden temp name (``.annexd-<random>.part``) in the 
 verifies it (size + sha256 for local and rsync; size only for SFTP, which has no checksum command), then
 renames it into place: without clobbering (hard link, fails if the name exists) unless the target's
 overwrite policy allows replacing a different file. An identical existing file counts as delivered.
-Remote paths are only ever ``target root / sanitised relative path`` (see :func:`annexd.domain.naming.safe_join`)
+Remote paths are only ever ``target root / sanitised relative path`` (see :func:`annexd.domain.naming.join_under`)
 and are shell-quoted for ssh and double-quoted for sftp batch files. Every subprocess has a timeout.
 
 This module is the algorithm (stat, decide, upload to a temp name, verify, commit) and the per-target limiter;
@@ -36,7 +36,7 @@ from annexd.clients.delivery_transport import (
     provider_name,
     sha256_file,
 )
-from annexd.domain.naming import check_sanitized, safe_join
+from annexd.domain.naming import check_sanitized, join_under
 from annexd.errors import InvalidInputError, ProviderError, UnsafePathError
 
 logger = structlog.get_logger(__name__)
@@ -138,7 +138,7 @@ def _with_seconds(result: DeliveryResult, seconds: float) -> DeliveryResult:
 
 def _deliver(target: Target, local: Path, relative_dest: PurePosixPath | str, on_progress: ProgressCallback,
              kind: MediaKind, transport: Transport) -> DeliveryResult:
-    dest = safe_join(target.root_for(kind), check_sanitized(relative_dest))
+    dest = join_under(target.root_for(kind), check_sanitized(relative_dest))
     try:
         size, digest = local.stat().st_size, sha256_file(local)
     except OSError as exc:

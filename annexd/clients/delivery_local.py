@@ -64,7 +64,7 @@ class LocalTransport:
         return [r for r in (self.target.movie_root, self.target.tv_root) if r]
 
     def _check_inside_root(self, path: PurePosixPath) -> None:
-        # the lexical check in safe_join cannot see a symlinked directory pointing out of the root
+        # the lexical check in join_under cannot see a symlinked directory pointing out of the root
         roots = [os.path.realpath(r) for r in self._roots()]
         real = os.path.realpath(path)
         if not any(real == r or real.startswith(r.rstrip("/") + "/") for r in roots):

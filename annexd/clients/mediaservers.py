@@ -43,7 +43,7 @@ class PlexSection:
 
 # --- pure helpers -------------------------------------------------------------------------------------
 
-def map_path(path: str, path_map: Sequence[tuple[str, str]]) -> str:
+def to_server_path(path: str, path_map: Sequence[tuple[str, str]]) -> str:
     """Translate a target path to the media server's view (longest matching prefix wins)."""
     for src, dst in sorted(path_map, key=lambda p: len(p[0]), reverse=True):
         src = src.rstrip("/")
@@ -173,7 +173,7 @@ def client_for(server: MediaServer, session: requests.Session | None = None) -> 
 def rescan(server: MediaServer, path: str, session: requests.Session | None = None) -> RescanResult:
     """Ask ``server`` to rescan the folder of ``path`` (a path as the target sees it). Never raises for
     network, HTTP or auth failures: they are counted, logged without the token, and returned."""
-    server_path = map_path(path, server.path_map)
+    server_path = to_server_path(path, server.path_map)
     log = logger.bind(server=server.name, kind=server.kind, path=server_path)
     own_session = session is None
     try:

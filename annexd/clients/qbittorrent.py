@@ -6,7 +6,7 @@
   call raises :class:`ProviderAuthError` without touching the network until :meth:`QbtClient.update_settings`
   brings new settings (qBittorrent bans an IP after a few failed logins, for an hour).
 - An unreachable client raises :class:`ProviderError`; callers keep their items DOWNLOADING and poll again.
-- Paths coming back from qBittorrent are joined with :func:`safe_join`, never trusted.
+- Paths coming back from qBittorrent are joined with :func:`annexd.clients.paths.resolve_under`, never trusted.
 """
 
 from __future__ import annotations
@@ -24,9 +24,10 @@ import structlog
 from qbittorrentapi import exceptions as qbt_exc
 
 from annexd import metrics
+from annexd.clients.paths import resolve_under
 from annexd.clients.qbittorrent_settings import QbtClientSettings
 from annexd.domain.download_states import MaindataCache, TorrentSnapshot
-from annexd.domain.torrents import info_hash_of, safe_join
+from annexd.domain.torrents import info_hash_of
 from annexd.errors import InvalidInputError, ProviderAuthError, ProviderError
 
 log = structlog.get_logger(__name__)
@@ -302,7 +303,7 @@ class QbtClient:
                 relative_path=str(PurePosixPath(str(f["name"]))),
                 size=int(f.get("size", 0)),
                 progress=float(f.get("progress", 0.0)),
-                absolute_path=safe_join(root, str(f["name"])),
+                absolute_path=resolve_under(root, str(f["name"])),
                 index=int(f.get("index", i)),
             )
             for i, f in enumerate(raw)

@@ -22,7 +22,7 @@ class Progressish(Protocol):
 U = TypeVar("U", bound="Progressish")
 
 
-class Verdict(enum.Enum):
+class WriteVerdict(enum.Enum):
     WRITE = "write"
     DEFER = "defer"  # worth writing, but this item was written less than min_interval ago: keep it pending
     DROP = "drop"  # moved less than the threshold: nothing to write
@@ -51,15 +51,15 @@ class Coalescer(Generic[U]):
             self.coalesced += 1
         self.pending[update.item_id] = update
 
-    def verdict(self, update: U, now: float) -> Verdict:
+    def verdict(self, update: U, now: float) -> WriteVerdict:
         last = self.written.get(update.item_id)
         if last is None or last[0] != update.status:
-            return Verdict.WRITE
+            return WriteVerdict.WRITE
         if update.progress in (0.0, 100.0) and update.progress != last[1]:
-            return Verdict.WRITE
+            return WriteVerdict.WRITE
         if abs(update.progress - last[1]) < self.threshold:
-            return Verdict.DROP
-        return Verdict.WRITE if now - last[2] >= self.min_interval_s else Verdict.DEFER
+            return WriteVerdict.DROP
+        return WriteVerdict.WRITE if now - last[2] >= self.min_interval_s else WriteVerdict.DEFER
 
     def drain(self, force: bool = False) -> list[U]:
         """Take the updates to write now; deferred ones wait for their interval (``force`` takes them too), the
@@ -70,9 +70,9 @@ class Coalescer(Generic[U]):
         candidates = {**self.deferred, **self.pending}
         for update in candidates.values():
             verdict = self.verdict(update, now)
-            if verdict is Verdict.WRITE or (verdict is Verdict.DEFER and force):
+            if verdict is WriteVerdict.WRITE or (verdict is WriteVerdict.DEFER and force):
                 batch.append(update)
-            elif verdict is Verdict.DEFER:
+            elif verdict is WriteVerdict.DEFER:
                 deferred[update.item_id] = update
         self.coalesced += len(candidates) - len(batch) - len(deferred)
         self.pending, self.deferred = {}, deferred

@@ -49,7 +49,7 @@ class NamingTemplates:
 
 
 @dataclass(frozen=True)
-class MediaInfo:
+class VideoFormat:
     """What naming needs to know about the real output file (from ffprobe of the encoded file)."""
 
     width: int
@@ -115,7 +115,7 @@ def check_sanitized(path: PurePosixPath | str) -> PurePosixPath:
     return checked
 
 
-def safe_join(root: PurePosixPath | str, relative: PurePosixPath | str) -> PurePosixPath:
+def join_under(root: PurePosixPath | str, relative: PurePosixPath | str) -> PurePosixPath:
     """``root / relative`` for an absolute, normalised ``root``; raise UnsafePathError if it could escape."""
     root_text = str(root)
     if not root_text.startswith("/") or "\0" in root_text or any(p in (".", "..") for p in root_text.split("/")):
@@ -152,7 +152,7 @@ def codec_tag(codec: str) -> str:
     return re.sub(r"[^A-Za-z0-9]", "", codec).upper()[:12]
 
 
-def quality_tag(info: MediaInfo) -> str:
+def quality_tag(info: VideoFormat) -> str:
     """E.g. ``1080p HEVC`` or ``720p AV1``, from the actual output's resolution and codec."""
     if info.width <= 0 or info.height <= 0:
         return codec_tag(info.video_codec)

@@ -11,7 +11,7 @@ import base64
 import hashlib
 import re
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from urllib.parse import parse_qs, urlsplit
 
 from annexd.errors import InvalidInputError, UnsafePathError
@@ -158,16 +158,6 @@ def validate_relative_path(path: str | PurePosixPath) -> str:
     for part in text.split("/"):
         check_component(part)
     return text
-
-
-def safe_join(root: str | Path, relative: str | PurePosixPath) -> Path:
-    """Join an untrusted relative path onto ``root``; the result (symlinks resolved) never leaves root."""
-    rel = validate_relative_path(relative)
-    base = Path(root).resolve()
-    target = (base / rel).resolve()
-    if not target.is_relative_to(base):
-        raise UnsafePathError(f"path {rel!r} escapes {base}")
-    return target
 
 
 # --- metadata ------------------------------------------------------------------------------------------
