@@ -6,6 +6,8 @@ import os
 import subprocess
 from pathlib import Path
 
+from tests.servers import refuse_under_test_fast
+
 _ENCODER_ARGS = {
     "libx264": ["-preset", "ultrafast", "-pix_fmt", "yuv420p"],
     "libx265": ["-preset", "ultrafast", "-pix_fmt", "yuv420p", "-x265-params", "log-level=error"],
@@ -20,6 +22,7 @@ def make_clip(path: str | os.PathLike[str], seconds: float = 2, size: str = "320
 
     ``subtitles=True`` adds one SubRip track (mkv only). The container follows the file extension.
     """
+    refuse_under_test_fast("ffmpeg")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y",

@@ -1,5 +1,5 @@
 """The whole pipeline on one machine with real components: `make demo` runs it with live output, and
-tests/test_e2e.py runs the same scenario quietly inside `make test`.
+tests/e2e/test_demo_scenario.py runs the same scenario quietly inside `make test`.
 
 Real: a throwaway PostgreSQL, qbittorrent-nox (seeder + downloader), ffmpeg through the built-in encoder
 agent, a loopback sshd for the rsync target, and the annexd daemon itself as a subprocess. Fake (they cannot

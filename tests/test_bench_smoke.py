@@ -22,7 +22,8 @@ RUN_KEYS = {
 }
 
 
-@pytest.mark.slow
+# bench_writer starts its own throwaway PostgreSQL.
+@pytest.mark.integration
 def test_writer_bench_runs_and_reports(tmp_path: Path) -> None:
     out = tmp_path / "writer.json"
     rc = bench_writer.main(["--items", "300", "--seconds", "3", "--warmup", "1", "--output", str(out)])

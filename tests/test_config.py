@@ -4,6 +4,7 @@ import pytest
 
 from annexd.config import describe, dumps, load_config, secret_values
 from annexd.errors import ConfigError
+from tests.util import loaded_after_import
 
 
 def _write(tmp_path, text):
@@ -69,3 +70,7 @@ def test_secrets_are_masked_in_the_description(tmp_path):
     assert "literal-s3cret" not in text and "the-api-key-123" not in text
     assert "env:QBT_PW" in text  # a reference is not a secret: it says where the secret is
     assert {"literal-s3cret", "the-api-key-123"} <= set(secret_values(cfg))
+
+
+def test_config_composes_client_settings_without_loading_the_clients() -> None:
+    assert loaded_after_import("annexd.config", ("requests", "urllib3", "qbittorrentapi")) == []

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -26,7 +27,6 @@ from tests.servers.prometheus import (
     dashboard_exprs,
     load_rules,
     metric_names_in,
-    promtool,
     recorded_names,
     registry_sample_names,
     substitute_grafana_variables,
@@ -38,14 +38,14 @@ INSTALLED_BIN = "/opt/annexd/.venv/bin/annexd"
 
 # --- Prometheus rules and config -------------------------------------------------------------------------
 
-def test_promtool_check_rules() -> None:
-    result = promtool("check", "rules", str(RULES_FILE))
+def test_promtool_check_rules(promtool_cli: Callable[..., Any]) -> None:
+    result = promtool_cli("check", "rules", str(RULES_FILE))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout
 
 
-def test_promtool_rule_unit_tests() -> None:
-    result = promtool("test", "rules", str(RULES_TEST_FILE))
+def test_promtool_rule_unit_tests(promtool_cli: Callable[..., Any]) -> None:
+    result = promtool_cli("test", "rules", str(RULES_TEST_FILE))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout
 
@@ -58,8 +58,8 @@ def test_rule_unit_tests_cover_the_alerts() -> None:
     assert tested <= alerts
 
 
-def test_promtool_check_example_config() -> None:
-    result = promtool("check", "config", str(EXAMPLE_CONFIG))
+def test_promtool_check_example_config(promtool_cli: Callable[..., Any]) -> None:
+    result = promtool_cli("check", "config", str(EXAMPLE_CONFIG))
     assert result.returncode == 0, result.stdout + result.stderr
     config = yaml.safe_load(EXAMPLE_CONFIG.read_text())
     [job] = config["scrape_configs"]
@@ -147,7 +147,7 @@ def test_dashboard_references_only_exported_metrics(dashboard: dict) -> None:
     assert not unknown, unknown
 
 
-def test_dashboard_exprs_parse_with_promtool(dashboard: dict, tmp_path: Path) -> None:
+def test_dashboard_exprs_parse_with_promtool(dashboard: dict, tmp_path: Path, promtool_cli: Callable[..., Any]) -> None:
     """promtool has no "parse this expression" command, so each expression becomes a recording rule."""
     exprs = list(dashboard_exprs(dashboard))
     assert len(exprs) >= 20
@@ -155,7 +155,7 @@ def test_dashboard_exprs_parse_with_promtool(dashboard: dict, tmp_path: Path) ->
              for i, (_, expr) in enumerate(exprs)]
     path = tmp_path / "dashboard-exprs.yml"
     path.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
-    result = promtool("check", "rules", str(path))
+    result = promtool_cli("check", "rules", str(path))
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"SUCCESS: {len(rules)} rules found" in result.stdout
 
@@ -252,10 +252,8 @@ def test_unit_command_lines_parse() -> None:
 
 
 @pytest.mark.parametrize("name", ["annexd.service", "annexd-encoder.service"])
-def test_systemd_analyze_verify(name: str, tmp_path: Path) -> None:
-    analyze = shutil.which("systemd-analyze")
-    if not analyze:
-        pytest.fail("systemd-analyze is not installed (Debian package 'systemd')")
+def test_systemd_analyze_verify(name: str, tmp_path: Path, systemd_analyze: str) -> None:
+    analyze = systemd_analyze
     text = (UNITS / name).read_text()
     assert INSTALLED_BIN in text
     # verify checks that the binary exists: point it at this checkout's venv for the check.

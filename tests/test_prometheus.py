@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from tests.servers.annexd import DaemonProcess
 from tests.servers.prometheus import (
@@ -13,15 +15,15 @@ from tests.servers.prometheus import (
     PrometheusServer,
     dashboard_exprs,
     load_rules,
-    promtool,
     substitute_grafana_variables,
 )
 
 
-def test_prometheus_scrapes_the_daemon_and_evaluates_the_rules(tmp_path: Path) -> None:
+def test_prometheus_scrapes_the_daemon_and_evaluates_the_rules(tmp_path: Path, daemon_factory: Callable[..., DaemonProcess],
+                                                                promtool_cli: Callable[..., Any]) -> None:
     # Only the writer and the AwaitingWorker run with the default config, so new requests stay PENDING; the
     # long awaiting poll keeps it that way while Prometheus catches up.
-    daemon = DaemonProcess(tmp_path / "state", env={"ANNEX_AWAITING_POLL_INTERVAL": "600000"}).start()
+    daemon = daemon_factory(tmp_path / "state", env={"ANNEX_AWAITING_POLL_INTERVAL": "600000"}).start()
     try:
         for title in ("X", "Y"):
             code, body = daemon.call("POST", "/api/v1/requests", {"type": "movie", "title": title})
@@ -30,7 +32,7 @@ def test_prometheus_scrapes_the_daemon_and_evaluates_the_rules(tmp_path: Path) -
         # The exposition format passes promtool's linter (names, units, counters ending in _total, ...).
         with urllib.request.urlopen(daemon.url + "/metrics", timeout=10) as resp:
             exposition = resp.read().decode()
-        lint = promtool("check", "metrics", stdin=exposition)
+        lint = promtool_cli("check", "metrics", stdin=exposition)
         assert lint.returncode == 0, lint.stdout + lint.stderr
         assert not (lint.stdout + lint.stderr).strip(), lint.stdout + lint.stderr
 

@@ -1,17 +1,21 @@
-"""Small helpers shared by the tests: free ports, waiting on a condition with a deadline, stopping by PID."""
+"""Small helpers shared by the tests: free ports, waiting on a condition with a deadline, stopping by PID, what a
+fresh interpreter loads for an import."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from typing import TypeVar
 
 from annexd.processes import pid_alive
 
-__all__ = ["free_port", "pid_alive", "stop_pid", "wait_until"]
+__all__ = ["free_port", "loaded_after_import", "pid_alive", "stop_pid", "wait_until"]
 
 T = TypeVar("T")
 
@@ -53,3 +57,12 @@ def stop_pid(pid: int, timeout: float = 10.0) -> None:
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+
+
+def loaded_after_import(module: str, candidates: tuple[str, ...]) -> list[str]:
+    """Which of ``candidates`` a fresh interpreter holds in sys.modules after importing ``module``."""
+    code = (f"import importlib, json, sys; importlib.import_module({module!r}); "
+            f"print(json.dumps([m for m in {list(candidates)!r} if m in sys.modules]))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return list(json.loads(proc.stdout))

@@ -1,4 +1,5 @@
-"""Runs the real `annexd` command as a subprocess on a free loopback port (used by daemon-level tests)."""
+"""Runs the real `annexd` command as a subprocess on a free loopback port (used by daemon-level tests); the
+`daemon_factory` fixture makes them and stops every one afterwards."""
 
 from __future__ import annotations
 
@@ -9,9 +10,13 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from tests.servers import refuse_under_test_fast
 from tests.util import free_port, pid_alive, stop_pid, wait_until
 
 ANNEXD = [sys.executable, "-m", "annexd.cli"]
@@ -41,6 +46,7 @@ class DaemonProcess:
                               check=check)
 
     def start(self, migrate: bool = True, wait: bool = True) -> DaemonProcess:
+        refuse_under_test_fast("the annexd daemon")
         self.state_dir.mkdir(parents=True, exist_ok=True)
         if migrate:
             self.cli("migrate")
@@ -101,3 +107,17 @@ class DaemonProcess:
             except ValueError:
                 out.append({"raw": line})
         return out
+
+
+@pytest.fixture
+def daemon_factory() -> Iterator[Callable[..., DaemonProcess]]:
+    """Make DaemonProcess objects (started by the test, as it needs); every one is stopped afterwards."""
+    made: list[DaemonProcess] = []
+
+    def make(state_dir: Path, env: dict[str, str] | None = None, database_url: str | None = None) -> DaemonProcess:
+        made.append(DaemonProcess(state_dir, env=env, database_url=database_url))
+        return made[-1]
+
+    yield make
+    for daemon in made:
+        daemon.stop()

@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ from typing import Any
 import psycopg2
 import pytest
 
+from tests.servers import refuse_under_test_fast
 from tests.util import free_port, wait_until
 
 PGBIN = Path(os.environ.get("PGBIN", "/usr/lib/postgresql/15/bin"))
@@ -79,6 +80,7 @@ class PostgresServer:
 
 
 def start_postgres() -> PostgresServer:
+    refuse_under_test_fast("PostgreSQL")
     if not (PGBIN / "initdb").exists():
         raise RuntimeError(f"PostgreSQL binaries not found in {PGBIN}: run `make system-deps`")
     root = Path(tempfile.mkdtemp(prefix="annexd-pg-"))
@@ -108,12 +110,27 @@ def postgres_server() -> Iterator[PostgresServer]:
 
 
 @pytest.fixture
+def postgres_factory() -> Iterator[Callable[[], PostgresServer]]:
+    """Start throwaway PostgreSQL servers of the test's own (to stop or restart them); destroyed afterwards."""
+    started: list[PostgresServer] = []
+
+    def start() -> PostgresServer:
+        started.append(start_postgres())
+        return started[-1]
+
+    yield start
+    for server in started:
+        server.destroy()
+
+
+@pytest.fixture
 def postgres_url(postgres_server: PostgresServer) -> str:
     """A fresh, empty database on the session's PostgreSQL server."""
     return postgres_server.url(postgres_server.create_database())
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+# The PostgreSQL variant is an integration test; the SQLite one runs under `make test-fast` too.
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'annexd.db'}"

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from tests.servers import refuse_under_test_fast
 from tests.util import free_port, pid_alive, stop_pid, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,6 +33,7 @@ DASHBOARD_FILE = ROOT / "etc" / "grafana" / "annexd-dashboard.json"
 
 def binary(name: str) -> str:
     """The path of ``prometheus`` or ``promtool``; a missing server fails the test (it never skips)."""
+    refuse_under_test_fast(name)
     path = shutil.which(name)
     if not path:
         pytest.fail(f"{name} is not installed (Debian package 'prometheus'; `make system-deps`)")
@@ -257,7 +259,6 @@ class PrometheusServer:
 def prometheus_factory(tmp_path: Path) -> Iterator[Callable[..., PrometheusServer]]:
     """Start Prometheus servers in the test's tmp dir; all are stopped by PID afterwards.
 
-    Not registered as a plugin: import it in the test module that needs it.
     """
     started: list[PrometheusServer] = []
 
@@ -269,3 +270,10 @@ def prometheus_factory(tmp_path: Path) -> Iterator[Callable[..., PrometheusServe
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def promtool_cli() -> Callable[..., subprocess.CompletedProcess[str]]:
+    """:func:`promtool`, for tests that run Prometheus's checker."""
+    binary("promtool")
+    return promtool

@@ -32,6 +32,8 @@ import pytest
 import qbittorrentapi
 import torf
 
+from tests.servers import refuse_under_test_fast
+
 QBT_BINARY = "qbittorrent-nox"
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 10.0
@@ -139,6 +141,7 @@ class QbtInstance:
     def start(
         self, profile_dir: Path, web_port: int, bt_port: int, password: str | None = None, max_auth_fail: int = 0
     ) -> QbtInstance:
+        refuse_under_test_fast("qBittorrent")
         binary = shutil.which(QBT_BINARY)
         if binary is None:
             raise AssertionError(f"{QBT_BINARY} is not installed (apt-get install qbittorrent-nox); this test needs it")

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.servers import refuse_under_test_fast
+
 SSHD = "/usr/sbin/sshd"
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
@@ -103,6 +105,7 @@ class SshdServer:
         return cfg
 
     def start(self) -> None:
+        refuse_under_test_fast("sshd")
         if self.pid is not None:
             return
         for _ in range(3):

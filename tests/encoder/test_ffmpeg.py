@@ -50,12 +50,12 @@ def leftovers(directory: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def clip(tmp_path_factory):
+def clip(tmp_path_factory, ffmpeg):
     return make_clip(tmp_path_factory.mktemp("src") / "clip.mkv", seconds=2, size="320x240", subtitles=True)
 
 
 @pytest.fixture(scope="module")
-def slow_clip(tmp_path_factory):
+def slow_clip(tmp_path_factory, ffmpeg):
     return make_clip(tmp_path_factory.mktemp("slow") / "slow.mkv", seconds=3, size="640x360")
 
 
@@ -80,7 +80,7 @@ def test_parse_progress_block_handles_na_and_end():
     assert parse_progress_block(["garbage", "=", "out_time_us=1000000"]).percent is None
 
 
-def test_parse_encoders_and_available():
+def test_parse_encoders_and_available(ffmpeg):
     text = " V..... = Video\n ------\n V....D libx264  H.264\n A....D aac   AAC\n S..... srt  SubRip\n"
     assert parse_encoders(text) == {"libx264", "aac", "srt"}
     assert {"libx264", "libx265", "libsvtav1", "aac", "libopus"} <= available_encoders()
@@ -109,7 +109,7 @@ def test_probe_clip(clip):
     assert abs(info.duration - 2.0) < 0.2
 
 
-def test_probe_corrupt_and_missing(tmp_path):
+def test_probe_corrupt_and_missing(tmp_path, ffmpeg):
     with pytest.raises(InvalidInputError):
         probe(make_corrupt(tmp_path / "bad.mkv"))
     with pytest.raises(InvalidInputError):
@@ -137,7 +137,7 @@ def test_encode_verifies_and_renames(tmp_path, clip, profile, codec, height):
     assert leftovers(tmp_path) == []
 
 
-def test_encode_corrupt_input_fails_clearly(tmp_path):
+def test_encode_corrupt_input_fails_clearly(tmp_path, ffmpeg):
     bad = make_corrupt(tmp_path / "bad.mkv")
     out = tmp_path / "out"
     out.mkdir()
@@ -204,7 +204,7 @@ def test_stall_is_detected_and_cancelled(tmp_path, slow_clip):
     assert leftovers(tmp_path) == []
 
 
-def test_ffmpeg_run_wait_and_cancel_direct(tmp_path):
+def test_ffmpeg_run_wait_and_cancel_direct(tmp_path, ffmpeg):
     run = FfmpegRun(["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-i",
                      "testsrc=duration=30:size=64x64:rate=5", "-progress", "pipe:1", "-stats_period", "0.2",
                      "-f", "null", "-"], duration=30).start()

@@ -18,7 +18,7 @@ from hypothesis import given, settings, strategies as st
 
 from annexd.domain.releases import ParsedRelease, normalize_title, parse_release
 
-CORPUS_PATH = Path(__file__).parent / "data" / "release_corpus.tsv"
+CORPUS_PATH = Path(__file__).resolve().parents[1] / "data" / "release_corpus.tsv"
 ALWAYS_CHECKED = {"title": "", "s": None, "e": (), "full": False, "date": None}
 OPTIONAL = {"year", "res", "src", "codec", "grp", "seasons", "proper", "repack"}
 REQUIRED_SCORE = 0.97

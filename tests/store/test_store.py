@@ -40,7 +40,7 @@ def _fresh_url(kind, tmp_path, request, name):
     return server.url(server.create_database())
 
 
-@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+@pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
 def test_migrations_agree_with_models(kind, tmp_path, request):
     tables = [m._meta.table_name for m in MODELS]
     migrated = open_database(_fresh_url(kind, tmp_path, request, "migrated"))

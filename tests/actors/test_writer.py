@@ -16,7 +16,6 @@ from annexd.domain.request_specs import EpisodeSpec, RequestSpec
 from store import migrate, queries
 from store.db import open_database
 from store.models import ProcessingItem
-from tests.servers.postgres import start_postgres
 from tests.util import wait_until
 
 NOW = datetime(2026, 3, 1, 12, 0, 0)
@@ -130,8 +129,8 @@ def test_full_batch_flushes_without_waiting_for_the_interval(db):
         ref.stop()
 
 
-def test_database_outage_keeps_the_batch_and_retries():
-    server = start_postgres()
+def test_database_outage_keeps_the_batch_and_retries(postgres_factory):
+    server = postgres_factory()
     try:
         database = open_database(server.url(server.create_database()), max_connections=3, timeout=5)
         with database.connection_context():

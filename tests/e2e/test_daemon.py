@@ -14,27 +14,24 @@ import psycopg2
 import pytest
 
 from annexd.exitcodes import ExitCode
-from tests.servers.annexd import API_KEY, DaemonProcess
-from tests.servers.postgres import start_postgres
+from tests.servers.annexd import API_KEY
 from tests.util import free_port, pid_alive, wait_until
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 SYS_TGKILL = {"x86_64": 234, "aarch64": 131}[platform.machine()]
 
 
 @pytest.fixture
-def daemon(tmp_path):
-    d = DaemonProcess(tmp_path / "state")
-    yield d
-    d.stop()
+def daemon(tmp_path, daemon_factory):
+    return daemon_factory(tmp_path / "state")
 
 
-def test_make_run_serves_health(tmp_path):
+def test_make_run_serves_health(tmp_path, daemon_factory):
     port = free_port()
     env = {**os.environ, "ANNEX_STATE_DIR": str(tmp_path / "state"), "ANNEX_HTTP_PORT": str(port)}
     proc = subprocess.Popen(["make", "-s", "run"], cwd=REPO, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, start_new_session=True)
-    probe = DaemonProcess(tmp_path / "probe")
+    probe = daemon_factory(tmp_path / "probe")
     probe.port = port
     try:
         body = wait_until(lambda: probe.get("/health")[1] if probe.get("/health")[0] == 200 else None,
@@ -130,9 +127,9 @@ def test_sigkill_loses_nothing_acknowledged(daemon):
         what="remaining AWAITING items resumed")
 
 
-def test_database_restart_under_a_running_daemon(tmp_path):
-    server = start_postgres()
-    daemon = DaemonProcess(tmp_path / "state", database_url=server.url(server.create_database()),
+def test_database_restart_under_a_running_daemon(tmp_path, postgres_factory, daemon_factory):
+    server = postgres_factory()
+    daemon = daemon_factory(tmp_path / "state", database_url=server.url(server.create_database()),
                            env={"ANNEX_DATABASE_POOL_TIMEOUT_SECONDS": "2"})
     try:
         daemon.start()
@@ -151,12 +148,11 @@ def test_database_restart_under_a_running_daemon(tmp_path):
         assert daemon.proc.poll() is None  # the daemon itself stayed up throughout
     finally:
         daemon.stop()
-        server.destroy()
 
 
-def test_pool_never_exceeds_its_maximum_under_http_and_writer_load(tmp_path, postgres_server):
+def test_pool_never_exceeds_its_maximum_under_http_and_writer_load(tmp_path, postgres_server, daemon_factory):
     name = postgres_server.create_database()
-    daemon = DaemonProcess(tmp_path / "state", database_url=postgres_server.url(name),
+    daemon = daemon_factory(tmp_path / "state", database_url=postgres_server.url(name),
                            env={"ANNEX_DATABASE_MAX_CONNECTIONS": "3", "ANNEX_AWAITING_POLL_INTERVAL": "20",
                                 "ANNEX_WRITER_FLUSH_INTERVAL_MS": "20"})
     peak = 0
@@ -197,24 +193,3 @@ def test_pool_never_exceeds_its_maximum_under_http_and_writer_load(tmp_path, pos
         stop.set()
         daemon.stop()
     assert 1 <= peak <= 3
-
-
-
-def test_a_second_sigterm_exits_at_once_but_a_simultaneous_duplicate_does_not(monkeypatch, tmp_path):
-    from annexd import daemon as daemon_module
-    from annexd.config import load_config
-
-    cfg = load_config(env={"ANNEX_STATE_DIR": str(tmp_path)})
-    d = daemon_module.Daemon.__new__(daemon_module.Daemon)
-    d.cfg, d.exit_code, d._first_signal_at = cfg, ExitCode.OK, None
-    d.stop_requested = threading.Event()
-    clock = iter([100.0, 100.1, 101.0])
-    monkeypatch.setattr(daemon_module.time, "monotonic", lambda: next(clock))
-    exits = []
-    monkeypatch.setattr(daemon_module.os, "_exit", exits.append)
-    d._on_term(signal.SIGTERM, None)
-    assert d.stop_requested.is_set() and not exits
-    d._on_term(signal.SIGTERM, None)  # 0.1 s later: the same stop request forwarded by a parent
-    assert not exits
-    d._on_term(signal.SIGTERM, None)  # a deliberate second SIGTERM
-    assert exits == [ExitCode.FORCED_EXIT]

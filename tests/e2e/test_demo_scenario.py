@@ -8,7 +8,8 @@ from annexd.encoder.ffmpeg import probe
 from tests import scenario
 
 
-@pytest.mark.slow
+# The scenario starts its own PostgreSQL, qBittorrents, sshd, ffmpeg encodes and the daemon (tests/scenario.py).
+@pytest.mark.integration
 def test_movie_and_season_pack_flow_from_request_to_media_server(tmp_path):
     lines: list[str] = []
     result = scenario.run(tmp_path, say=lines.append, timeout=240)

@@ -54,7 +54,7 @@ def _item(daemon: Daemon, item_id: int) -> ProcessingItem:
 
 
 @pytest.fixture
-def clip(tmp_path):
+def clip(tmp_path, ffmpeg):
     return make_clip(tmp_path / "Clip.2024.1080p.WEB-DL.mkv", seconds=2, size="320x240")
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import struct
 import zlib
 from pathlib import Path
@@ -31,8 +30,7 @@ def stored_rar(members: dict[str, bytes]) -> bytes:
     return out + _rar_block(0x7B, 0x4000, b"")
 
 
-def test_extract_a_stored_rar_with_bsdtar(tmp_path: Path) -> None:
-    assert shutil.which("bsdtar"), "bsdtar is needed (Debian package libarchive-tools)"
+def test_extract_a_stored_rar_with_bsdtar(tmp_path: Path, bsdtar: str) -> None:
     payload = b"video bytes " * 1000
     archive = tmp_path / "Show.S01E01.720p-GRP" / "show.rar"
     archive.parent.mkdir()
@@ -45,7 +43,7 @@ def test_extract_a_stored_rar_with_bsdtar(tmp_path: Path) -> None:
     assert again.complete
 
 
-def test_extract_refuses_members_that_escape(tmp_path: Path) -> None:
+def test_extract_refuses_members_that_escape(tmp_path: Path, bsdtar: str) -> None:
     archive = tmp_path / "evil.rar"
     archive.write_bytes(stored_rar({"../evil.mkv": b"x" * 100}))
     [result] = extract_archives([archive], tmp_path / "out")
@@ -53,7 +51,7 @@ def test_extract_refuses_members_that_escape(tmp_path: Path) -> None:
     assert not (tmp_path / "evil.mkv").exists()
 
 
-def test_extract_reports_a_broken_archive(tmp_path: Path) -> None:
+def test_extract_reports_a_broken_archive(tmp_path: Path, bsdtar: str) -> None:
     archive = tmp_path / "broken.rar"
     archive.write_bytes(b"Rar!\x1a\x07\x00garbage")
     [result] = extract_archives([archive], tmp_path / "out")

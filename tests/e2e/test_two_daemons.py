@@ -3,18 +3,14 @@
 import json
 from collections import Counter
 
-import pytest
-
 from tests.fakes.torznab import FakeItem, FakeTorznab
-from tests.servers.annexd import DaemonProcess
 from tests.util import wait_until
 
 KEY = "shared-indexer-key-77"
 GB = 1_000_000_000
 
 
-@pytest.mark.slow
-def test_two_daemons_never_search_one_request_twice(tmp_path, postgres_server):
+def test_two_daemons_never_search_one_request_twice(tmp_path, postgres_server, daemon_factory):
     titles = [f"Shared Film {i}" for i in range(24)]
     indexer = FakeTorznab(api_key=KEY, items=[
         FakeItem(f"Shared.Film.{i}.2020.1080p.WEB-DL.x264-GRP", 4 * GB, info_hash=f"{i + 1:040x}", category=2000)
@@ -27,8 +23,8 @@ def test_two_daemons_never_search_one_request_twice(tmp_path, postgres_server):
     env = {"ANNEX_INDEXERS": json.dumps([{"name": "shared", "url": indexer.base_url, "api_key": KEY,
                                           "min_interval": 0.0}]),
            "ANNEX_WORKER_POLL_INTERVAL": "50", "ANNEX_WORKER_CLAIM_BATCH": "2"}
-    first = DaemonProcess(tmp_path / "a", env=env, database_url=url)
-    second = DaemonProcess(tmp_path / "b", env=env, database_url=url)
+    first = daemon_factory(tmp_path / "a", env=env, database_url=url)
+    second = daemon_factory(tmp_path / "b", env=env, database_url=url)
     try:
         first.start()
         second.start(migrate=False)

@@ -4,14 +4,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-from tests.servers.annexd import API_KEY, DaemonProcess
+from tests.servers.annexd import API_KEY
 
 
-@pytest.mark.slow
-def test_schemathesis_finds_no_server_errors(tmp_path):
-    daemon = DaemonProcess(tmp_path / "state").start()
+def test_schemathesis_finds_no_server_errors(tmp_path, daemon_factory):
+    daemon = daemon_factory(tmp_path / "state").start()
     try:
         st = Path(sys.executable).with_name("st")
         result = subprocess.run(

@@ -23,7 +23,7 @@ from annexd.encoder.profiles import EncodeProfile
 from annexd.encoder.protocol import PathMapping
 from tests.media import make_clip
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TOKEN = "tok-3f9c2b7e8d1a4c6b"
 FAST = EncodeProfile("fast", "libx264", 30, "ultrafast", audio="opus")
 SLOW = EncodeProfile("slow", "libx265", 28, "slower")
@@ -61,7 +61,7 @@ class Recorder:
 
 
 @pytest.fixture
-def env(tmp_path):
+def env(tmp_path, ffmpeg):
     """Daemon sees media under tmp/daemon; the agents see the same directory as tmp/agent (a symlink)."""
     daemon_dir = tmp_path / "daemon"
     daemon_dir.mkdir()
