@@ -28,6 +28,9 @@ cross-check. The rows ratio compares with what the legacy pattern had to write o
 Targets (from the issue): rows(a)/rows(c) >= 50, writer transactions <= 1 per flush interval, peak connections
 <= the configured maximum. Exit status 0 if all pass, 1 if a target fails, 2 on an error.
 Results go to ``bench/results/writer.json``.
+
+One file, although over 400 lines: a benchmark is read as a whole (simulation, the three runs, measurement and
+report), and keeping it in one module keeps ``python -m bench.bench_writer`` self-explanatory.
 """
 
 from __future__ import annotations

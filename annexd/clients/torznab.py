@@ -5,6 +5,10 @@ minimum interval between calls, a body size cap, and parses XML with defusedxml 
 API key travels as the ``apikey`` query parameter (the protocol demands it) and is redacted from everything
 annexd writes: exception messages (raised ``from None`` so the chained ``requests`` error, which contains the
 URL, is not kept), structlog events and urllib3's debug log lines (see :func:`install_redaction_filter`).
+
+One file, although over 400 lines: it is one protocol (caps, paged searches, result parsing, error codes and
+Retry-After), and its parsing functions are pure and tested on their own here; its settings are in
+``torznab_settings``.
 """
 
 from __future__ import annotations

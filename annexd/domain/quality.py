@@ -9,6 +9,9 @@ resolution (480 for dvd/sdtv, 1080 for bluray/remux, 720 for hdtv/webdl/webrip).
 A :class:`QualityProfile` lists the allowed qualities best-first; the position in that list is the first
 ranking key. Releases with a quality the profile does not allow, but not better than its best allowed quality,
 are *below profile*: kept as alternatives (``ProcessingItem.available_releases``) while upgrades are watched.
+
+One file, although over 400 lines: the quality of a release, the profile and the ranking are one ordering, and
+splitting them would scatter the rules that must agree (what counts as allowed, below profile or rejected).
 """
 
 from __future__ import annotations

@@ -25,6 +25,9 @@ How a name is read:
 
 Anime absolute numbers (``[Group] Show - 05 [720p]``) give ``episodes=(5,)`` with ``season=None``: the number
 counts from the first episode of the series, not of a season, so inventing season 1 would mis-map later seasons.
+
+One file, although over 400 lines: the steps above run in that order over one shared set of patterns, and each
+step's patterns only make sense next to the ones that run before it.
 """
 
 from __future__ import annotations

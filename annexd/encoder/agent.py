@@ -34,27 +34,9 @@ from typing import Any
 import aiohttp
 import structlog
 
+from annexd.encoder import protocol as wire
 from annexd.encoder.ffmpeg import EncodeCancelled, EncodeError, Progress, available_encoders, encode
 from annexd.encoder.profiles import EncodeProfile
-from annexd.encoder.protocol import (
-    MAX_MESSAGE_BYTES,
-    SERVER_MESSAGES,
-    Capabilities,
-    Heartbeat,
-    JobAccepted,
-    JobAssign,
-    JobCancel,
-    JobComplete,
-    JobFailed,
-    JobProgress,
-    JobRefused,
-    Message,
-    PathMapping,
-    Register,
-    Registered,
-    Shutdown,
-    decode,
-)
 from annexd.errors import InvalidInputError, UnsafePathError
 
 log = structlog.get_logger(__name__)
@@ -72,7 +54,7 @@ class AgentSettings:
     agent_id: str = field(default_factory=socket.gethostname)
     max_jobs: int = 1
     # Roots (agent_prefix of each mapping) the agent accepts job paths under; empty: any absolute path.
-    path_mappings: tuple[PathMapping, ...] = ()
+    path_mappings: tuple[wire.PathMapping, ...] = ()
     heartbeat_interval: float = 30.0  # replaced by the interval the server sends in ``registered``
     progress_interval: float = 0.5
     stall_seconds: float = 120.0
@@ -172,8 +154,8 @@ class Agent:
         """One connection; True when it got registered (resets the backoff)."""
         headers = {"Authorization": f"Bearer {self._token}"}
         try:
-            ws = await asyncio.wait_for(session.ws_connect(url, headers=headers, max_msg_size=MAX_MESSAGE_BYTES,
-                                                           autoping=True), self.settings.connect_timeout)
+            connect = session.ws_connect(url, headers=headers, max_msg_size=wire.MAX_MESSAGE_BYTES, autoping=True)
+            ws = await asyncio.wait_for(connect, self.settings.connect_timeout)
         except aiohttp.WSServerHandshakeError as exc:
             if exc.status in (401, 403):
                 raise AuthRefused(exc.status) from None
@@ -182,17 +164,17 @@ class Agent:
         self._ws = ws
         tasks: list[asyncio.Task[Any]] = []
         try:
-            await self._send(Register(self.settings.agent_id, VERSION, socket.gethostname()))
+            await self._send(wire.Register(self.settings.agent_id, VERSION, socket.gethostname()))
             first = await ws.receive(timeout=self.settings.connect_timeout)
             if first.type != aiohttp.WSMsgType.TEXT:
                 raise aiohttp.ClientError(f"server closed during registration ({first.type.name})")
-            reg = decode(first.data, SERVER_MESSAGES)
-            if not isinstance(reg, Registered):
+            reg = wire.decode(first.data, wire.SERVER_MESSAGES)
+            if not isinstance(reg, wire.Registered):
                 raise aiohttp.ClientError(f"expected registered, got {reg.type}")
             registered = True
             self._heartbeat_interval = reg.heartbeat_interval
             encoders = await asyncio.to_thread(available_encoders)  # a subprocess the first time
-            await self._send(Capabilities(tuple(sorted(encoders)), self.settings.max_jobs))
+            await self._send(wire.Capabilities(tuple(sorted(encoders)), self.settings.max_jobs))
             log.info("encoder_registered", server=url, agent_id=self.settings.agent_id,
                      max_jobs=self.settings.max_jobs)
             tasks = [asyncio.create_task(self._heartbeats()), asyncio.create_task(self._drain_on_stop())]
@@ -213,15 +195,15 @@ class Agent:
             if frame.type != aiohttp.WSMsgType.TEXT:
                 continue
             try:
-                msg = decode(frame.data, SERVER_MESSAGES)
+                msg = wire.decode(frame.data, wire.SERVER_MESSAGES)
             except InvalidInputError as exc:
                 log.warning("encoder_bad_server_message", error=str(exc))
                 continue
-            if isinstance(msg, JobAssign):
+            if isinstance(msg, wire.JobAssign):
                 await self._on_assign(msg)
-            elif isinstance(msg, JobCancel):
+            elif isinstance(msg, wire.JobCancel):
                 self._cancel(msg.job_id, "cancelled by server")
-            elif isinstance(msg, Shutdown):
+            elif isinstance(msg, wire.Shutdown):
                 log.info("encoder_server_shutdown", reconnect_delay=msg.reconnect_delay)
                 self._server_delay = min(msg.reconnect_delay, self.settings.reconnect_max)
                 return
@@ -229,7 +211,7 @@ class Agent:
     async def _heartbeats(self) -> None:
         while True:
             await asyncio.sleep(self._heartbeat_interval)
-            await self._send(Heartbeat(tuple(self.jobs)))
+            await self._send(wire.Heartbeat(tuple(self.jobs)))
 
     async def _drain_on_stop(self) -> None:
         """After SIGTERM: wait for running jobs up to the budget, cancel the rest, then close the socket."""
@@ -241,7 +223,7 @@ class Agent:
         if self._ws is not None:
             await self._ws.close()
 
-    async def _send(self, msg: Message) -> None:
+    async def _send(self, msg: wire.Message) -> None:
         ws = self._ws
         if ws is None or ws.closed:
             return
@@ -253,22 +235,22 @@ class Agent:
 
     # --- jobs -----------------------------------------------------------------------------------------------
 
-    async def _on_assign(self, msg: JobAssign) -> None:
+    async def _on_assign(self, msg: wire.JobAssign) -> None:
         if self.draining or len(self.jobs) >= self.settings.max_jobs or msg.job_id in self.jobs:
             reason = "draining" if self.draining else "capacity"
             log.info("encode_job_refused", job_id=msg.job_id, reason=reason)
-            await self._send(JobRefused(msg.job_id, reason))
+            await self._send(wire.JobRefused(msg.job_id, reason))
             return
         try:
             profile = EncodeProfile.from_dict(msg.profile)
             self._check_paths(msg.input_path, msg.output_path)
         except InvalidInputError as exc:  # includes UnsafePathError
             log.warning("encode_job_invalid", job_id=msg.job_id, error=str(exc))
-            await self._send(JobFailed(msg.job_id, str(exc), False))
+            await self._send(wire.JobFailed(msg.job_id, str(exc), False))
             return
         job = RunningJob(msg.job_id)
         self.jobs[msg.job_id] = job
-        await self._send(JobAccepted(msg.job_id))
+        await self._send(wire.JobAccepted(msg.job_id))
         job.task = asyncio.create_task(self._run_job(job, profile, msg.input_path, msg.output_path))
 
     def _check_paths(self, *paths: str) -> None:
@@ -287,21 +269,22 @@ class Agent:
         fut = loop.run_in_executor(self._executor, functools.partial(
             encode, profile, src, dst, on_progress, job.cancel_event, self.settings.stall_seconds,
             timeout=self.settings.encode_timeout))
-        reply: Message | None = None
+        reply: wire.Message | None = None
         try:
             await self._report_progress(job, fut)
             result = await fut
-            reply = JobComplete(job.job_id, result.output_path, result.size, result.duration, result.elapsed)
+            reply = wire.JobComplete(job.job_id, result.output_path, result.size, result.duration,
+                                     result.elapsed)
         except EncodeCancelled:
             if job.cancel_reason != "cancelled by server":
-                reply = JobFailed(job.job_id, job.cancel_reason or "cancelled", True)
+                reply = wire.JobFailed(job.job_id, job.cancel_reason or "cancelled", True)
         except EncodeError as exc:
-            reply = JobFailed(job.job_id, _error_text(exc), exc.retriable)
+            reply = wire.JobFailed(job.job_id, _error_text(exc), exc.retriable)
         except InvalidInputError as exc:
-            reply = JobFailed(job.job_id, str(exc)[:4000], False)
+            reply = wire.JobFailed(job.job_id, str(exc)[:4000], False)
         except Exception as exc:
             log.exception("encode_job_crashed", job_id=job.job_id)
-            reply = JobFailed(job.job_id, f"{type(exc).__name__}: {exc}"[:4000], True)
+            reply = wire.JobFailed(job.job_id, f"{type(exc).__name__}: {exc}"[:4000], True)
         try:
             log.info("encode_job_finished", job_id=job.job_id, result=reply.type if reply else "cancelled")
             if reply is not None:
@@ -316,7 +299,7 @@ class Agent:
             p = job.latest
             if p is not None and p is not sent and not fut.done():
                 sent = p
-                await self._send(JobProgress(job.job_id, p.percent, p.fps, p.speed, p.eta_s, p.frame))
+                await self._send(wire.JobProgress(job.job_id, p.percent, p.fps, p.speed, p.eta_s, p.frame))
 
     def _cancel(self, job_id: str, reason: str) -> None:
         job = self.jobs.get(job_id)
@@ -396,7 +379,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ws_url(args.server)
         if not 1 <= args.max_jobs <= 64:
             raise ValueError("--max-jobs must be 1..64")
-        roots = tuple(PathMapping(r, r) for r in args.root)
+        roots = tuple(wire.PathMapping(r, r) for r in args.root)
     except (OSError, ValueError, InvalidInputError) as exc:
         log.error("encoder_config_error", error=str(exc))
         return EXIT_CONFIG

@@ -3,6 +3,9 @@
 Every subprocess has a timeout; ffmpeg runs in its own process group (``cancel()`` kills the whole group), never
 reads stdin, and writes its progress blocks to stdout. Outputs are written to a hidden temporary name in the
 destination directory and renamed into place only after they were verified.
+
+One file, although over 400 lines: probing, the progress stream, the killable process and the verified encode
+are the lifecycle of one ffmpeg run, and they share its process-group handling and its error texts.
 """
 
 from __future__ import annotations

@@ -8,6 +8,9 @@ once (e.g. ``actor_ref.tell(...)``) and never block. An exception in a callback 
 Agents authenticate in the handshake with ``Authorization: Bearer <token>`` (compared with hmac.compare_digest
 against every configured token); the token is never logged. Paths from agents are never trusted: a completed
 job's output path is mapped back and must equal the output path that was assigned.
+
+One file, although over 400 lines: the connections, the job queue and the assignments are one piece of state
+owned by the hub's event loop; splitting it would share that state across modules.
 """
 
 from __future__ import annotations
@@ -25,28 +28,9 @@ import structlog
 from aiohttp import WSMsgType, web
 
 from annexd import metrics
+from annexd.encoder import protocol as wire
 from annexd.encoder.ffmpeg import Progress
 from annexd.encoder.profiles import EncodeProfile, required_encoders
-from annexd.encoder.protocol import (
-    AGENT_MESSAGES,
-    MAX_MESSAGE_BYTES,
-    Capabilities,
-    Heartbeat,
-    JobAccepted,
-    JobAssign,
-    JobCancel,
-    JobComplete,
-    JobFailed,
-    JobProgress,
-    JobRefused,
-    Message,
-    PathMapping,
-    Register,
-    Registered,
-    Shutdown,
-    decode,
-    map_path,
-)
 from annexd.errors import InvalidInputError, UnsafePathError
 
 log = structlog.get_logger(__name__)
@@ -64,8 +48,8 @@ class HubSettings:
     accept_timeout: float = 30.0
     register_timeout: float = 10.0
     # agent id -> mappings; agents without an entry use default_path_mappings (empty: same paths on both sides)
-    path_mappings: Mapping[str, tuple[PathMapping, ...]] = field(default_factory=dict)
-    default_path_mappings: tuple[PathMapping, ...] = ()
+    path_mappings: Mapping[str, tuple[wire.PathMapping, ...]] = field(default_factory=dict)
+    default_path_mappings: tuple[wire.PathMapping, ...] = ()
     shutdown_reconnect_delay: float = 5.0
 
 
@@ -100,7 +84,7 @@ class AgentConn:
     agent_id: str
     ws: web.WebSocketResponse
     remote: str
-    mappings: tuple[PathMapping, ...]
+    mappings: tuple[wire.PathMapping, ...]
     version: str = ""
     host: str = ""
     encoders: frozenset[str] = frozenset()
@@ -154,7 +138,7 @@ class EncoderHub:
     # --- wiring -------------------------------------------------------------------------------------------
 
     def add_routes(self, app: web.Application) -> None:
-        """Register ``GET /api/v1/encoders/ws`` and ``GET /api/v1/encoders`` plus start/stop hooks.
+        """wire.Register ``GET /api/v1/encoders/ws`` and ``GET /api/v1/encoders`` plus start/stop hooks.
 
         The WebSocket route authenticates agents itself: keep it out of the API's own auth middleware.
         """
@@ -177,7 +161,7 @@ class EncoderHub:
             self._monitor.cancel()
             self._monitor = None
         for conn in list(self.agents.values()):
-            await self._send(conn, Shutdown(self.settings.shutdown_reconnect_delay))
+            await self._send(conn, wire.Shutdown(self.settings.shutdown_reconnect_delay))
             await conn.ws.close()
 
     # --- thread-safe API ------------------------------------------------------------------------------------
@@ -219,8 +203,8 @@ class EncoderHub:
             if conn.free_slots() <= 0 or not need <= conn.encoders or conn.ws.closed:
                 continue
             try:
-                msg = JobAssign(job.job_id, map_path(conn.mappings, job.input_path, "agent"),
-                                map_path(conn.mappings, job.output_path, "agent"), job.profile.to_dict())
+                msg = wire.JobAssign(job.job_id, wire.map_path(conn.mappings, job.input_path, "agent"),
+                                wire.map_path(conn.mappings, job.output_path, "agent"), job.profile.to_dict())
             except UnsafePathError as exc:
                 log.warning("encoder_path_unmapped", agent_id=conn.agent_id, job_id=job.job_id, error=str(exc))
                 continue
@@ -239,7 +223,7 @@ class EncoderHub:
         if conn is None:
             return False
         del conn.jobs[job_id]
-        self._spawn(self._send(conn, JobCancel(job_id)))
+        self._spawn(self._send(conn, wire.JobCancel(job_id)))
         metrics.ENCODE_JOB_EVENTS.labels("cancelled").inc()
         self._update_gauges()
         return True
@@ -289,7 +273,7 @@ class EncoderHub:
         self._authenticate(request)
         if self.loop is None:
             self.attach(asyncio.get_running_loop())
-        ws = web.WebSocketResponse(max_msg_size=MAX_MESSAGE_BYTES, autoping=True)
+        ws = web.WebSocketResponse(max_msg_size=wire.MAX_MESSAGE_BYTES, autoping=True)
         await ws.prepare(request)
         conn = await self._register(ws, request.remote or "")
         if conn is None:
@@ -301,7 +285,7 @@ class EncoderHub:
                     continue
                 conn.last_seen = time.monotonic()
                 try:
-                    self._handle(conn, decode(frame.data, AGENT_MESSAGES))
+                    self._handle(conn, wire.decode(frame.data, wire.AGENT_MESSAGES))
                 except InvalidInputError as exc:
                     self._reject(conn, str(exc))
         finally:
@@ -313,8 +297,8 @@ class EncoderHub:
             frame = await ws.receive(timeout=self.settings.register_timeout)
             if frame.type != WSMsgType.TEXT:
                 raise InvalidInputError("expected a register message")
-            reg = decode(frame.data, {"register": Register})
-            assert isinstance(reg, Register)
+            reg = wire.decode(frame.data, {"register": wire.Register})
+            assert isinstance(reg, wire.Register)
         except (TimeoutError, InvalidInputError) as exc:
             log.warning("encoder_register_failed", remote=remote, error=str(exc) or "timeout")
             await ws.close(code=4400, message=b"register first")
@@ -326,20 +310,20 @@ class EncoderHub:
         mappings = self.settings.path_mappings.get(reg.agent_id, self.settings.default_path_mappings)
         conn = AgentConn(reg.agent_id, ws, remote, tuple(mappings), version=reg.version, host=reg.host)
         self.agents[reg.agent_id] = conn
-        await self._send(conn, Registered(reg.agent_id, self.settings.heartbeat_interval))
+        await self._send(conn, wire.Registered(reg.agent_id, self.settings.heartbeat_interval))
         log.info("encoder_connected", agent_id=reg.agent_id, remote=remote, version=reg.version)
         self._update_gauges()
         return conn
 
     # --- agent messages -------------------------------------------------------------------------------------
 
-    def _handle(self, conn: AgentConn, msg: Message) -> None:
-        if isinstance(msg, Capabilities):
+    def _handle(self, conn: AgentConn, msg: wire.Message) -> None:
+        if isinstance(msg, wire.Capabilities):
             conn.encoders, conn.max_jobs = frozenset(msg.encoders), msg.max_jobs
             self._update_gauges()
-        elif isinstance(msg, Heartbeat):
+        elif isinstance(msg, wire.Heartbeat):
             self._reconcile(conn, msg)
-        elif isinstance(msg, Register):
+        elif isinstance(msg, wire.Register):
             self._reject(conn, "register sent twice")
         else:
             job_id = getattr(msg, "job_id", "")
@@ -348,34 +332,34 @@ class EncoderHub:
                 return
             self._job_message(conn, conn.jobs[job_id], msg)
 
-    def _job_message(self, conn: AgentConn, a: Assignment, msg: Message) -> None:
+    def _job_message(self, conn: AgentConn, a: Assignment, msg: wire.Message) -> None:
         job_id = a.job.job_id
-        if isinstance(msg, JobProgress):
+        if isinstance(msg, wire.JobProgress):
             a.accepted = True
             a.progress = Progress(frame=msg.frame, fps=msg.fps, speed=msg.speed, percent=msg.percent,
                                   eta_s=msg.eta)
             self._call(self.on_progress, job_id, a.progress)
-        elif isinstance(msg, JobAccepted):
+        elif isinstance(msg, wire.JobAccepted):
             a.accepted = True
             metrics.ENCODE_JOB_EVENTS.labels("accepted").inc()
             self._call(self.on_accepted, job_id, conn.agent_id)
-        elif isinstance(msg, JobRefused):
+        elif isinstance(msg, wire.JobRefused):
             self._finish(conn, job_id, "refused")
             log.info("encode_job_refused", job_id=job_id, agent_id=conn.agent_id, reason=msg.reason)
             self._call(self.on_refused, job_id, conn.agent_id, msg.reason)
-        elif isinstance(msg, JobFailed):
+        elif isinstance(msg, wire.JobFailed):
             self._finish(conn, job_id, "failed")
             log.warning("encode_job_failed", job_id=job_id, agent_id=conn.agent_id, retriable=msg.retriable,
                         error=msg.error[-2000:])
             self._call(self.on_failed, job_id, msg.error, msg.retriable)
-        elif isinstance(msg, JobComplete):
+        elif isinstance(msg, wire.JobComplete):
             self._complete(conn, a, msg)
 
-    def _complete(self, conn: AgentConn, a: Assignment, msg: JobComplete) -> None:
+    def _complete(self, conn: AgentConn, a: Assignment, msg: wire.JobComplete) -> None:
         job_id = a.job.job_id
         try:
-            daemon_path = map_path(conn.mappings, msg.output_path, "daemon")
-            expected = map_path((), a.job.output_path, "daemon")
+            daemon_path = wire.map_path(conn.mappings, msg.output_path, "daemon")
+            expected = wire.map_path((), a.job.output_path, "daemon")
             if daemon_path != expected:
                 raise UnsafePathError(f"agent reported output {msg.output_path!r}, not the assigned path")
         except UnsafePathError as exc:
@@ -391,12 +375,12 @@ class EncoderHub:
         self._call(self.on_complete, job_id, JobResult(job_id, conn.agent_id, expected, msg.size, msg.duration,
                                                         msg.elapsed))
 
-    def _reconcile(self, conn: AgentConn, hb: Heartbeat) -> None:
+    def _reconcile(self, conn: AgentConn, hb: wire.Heartbeat) -> None:
         """Cancel jobs the agent runs but we did not assign; fail accepted jobs the agent no longer runs."""
         running = set(hb.jobs)
         for job_id in running - set(conn.jobs):
             log.warning("encoder_unknown_job", agent_id=conn.agent_id, job_id=job_id)
-            self._spawn(self._send(conn, JobCancel(job_id)))
+            self._spawn(self._send(conn, wire.JobCancel(job_id)))
         grace = max(5.0, self.settings.heartbeat_interval)
         now = time.monotonic()
         for job_id, a in list(conn.jobs.items()):
@@ -438,7 +422,7 @@ class EncoderHub:
             for job_id, a in list(conn.jobs.items()):
                 if not a.accepted and now - a.assigned_at > self.settings.accept_timeout:
                     self._finish(conn, job_id, "refused")
-                    self._spawn(self._send(conn, JobCancel(job_id)))
+                    self._spawn(self._send(conn, wire.JobCancel(job_id)))
                     self._call(self.on_refused, job_id, conn.agent_id, "accept timeout")
 
     def _drop(self, conn: AgentConn, reason: str) -> None:
@@ -456,7 +440,7 @@ class EncoderHub:
 
     # --- helpers --------------------------------------------------------------------------------------------
 
-    async def _send(self, conn: AgentConn, msg: Message) -> None:
+    async def _send(self, conn: AgentConn, msg: wire.Message) -> None:
         if conn.ws.closed:
             return
         try:

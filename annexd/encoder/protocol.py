@@ -63,6 +63,16 @@ def _check_non_negative(name: str, value: float | int | None) -> None:
         raise InvalidInputError(f"{name} must not be negative")
 
 
+@dataclass(frozen=True)
+class JobMessage(Message):
+    """A message about one job: its ``job_id`` is checked first."""
+
+    job_id: str
+
+    def validate(self) -> None:
+        _check_id("job_id", self.job_id)
+
+
 # --- agent -> server ----------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -105,32 +115,26 @@ class Heartbeat(Message):
 
 
 @dataclass(frozen=True)
-class JobAccepted(Message):
+class JobAccepted(JobMessage):
     type: ClassVar[str] = "job_accepted"
-    job_id: str
-
-    def validate(self) -> None:
-        _check_id("job_id", self.job_id)
 
 
 @dataclass(frozen=True)
-class JobRefused(Message):
+class JobRefused(JobMessage):
     """The agent cannot take the job now (capacity, draining). Does not use an attempt."""
 
     type: ClassVar[str] = "job_refused"
-    job_id: str
     reason: str = "capacity"
 
     def validate(self) -> None:
-        _check_id("job_id", self.job_id)
+        super().validate()
         if len(self.reason) > 200:
             raise InvalidInputError("reason too long")
 
 
 @dataclass(frozen=True)
-class JobProgress(Message):
+class JobProgress(JobMessage):
     type: ClassVar[str] = "job_progress"
-    job_id: str
     percent: float | None = None
     fps: float | None = None
     speed: float | None = None
@@ -138,7 +142,7 @@ class JobProgress(Message):
     frame: int | None = None
 
     def validate(self) -> None:
-        _check_id("job_id", self.job_id)
+        super().validate()
         if self.percent is not None and not 0 <= self.percent <= 100:
             raise InvalidInputError("percent must be 0..100")
         for name in ("fps", "speed", "eta", "frame"):
@@ -146,16 +150,15 @@ class JobProgress(Message):
 
 
 @dataclass(frozen=True)
-class JobComplete(Message):
+class JobComplete(JobMessage):
     type: ClassVar[str] = "job_complete"
-    job_id: str
     output_path: str
     size: int
     duration: float
     elapsed: float = 0.0
 
     def validate(self) -> None:
-        _check_id("job_id", self.job_id)
+        super().validate()
         for name in ("size", "duration", "elapsed"):
             _check_non_negative(name, getattr(self, name))
         if len(self.output_path) > 4096:
@@ -163,14 +166,13 @@ class JobComplete(Message):
 
 
 @dataclass(frozen=True)
-class JobFailed(Message):
+class JobFailed(JobMessage):
     type: ClassVar[str] = "job_failed"
-    job_id: str
     error: str
     retriable: bool
 
     def validate(self) -> None:
-        _check_id("job_id", self.job_id)
+        super().validate()
         if len(self.error) > MAX_ERROR_CHARS:
             raise InvalidInputError("error too long")
 
@@ -190,27 +192,22 @@ class Registered(Message):
 
 
 @dataclass(frozen=True)
-class JobAssign(Message):
+class JobAssign(JobMessage):
     type: ClassVar[str] = "job_assign"
-    job_id: str
     input_path: str
     output_path: str
     profile: dict[str, Any]
 
     def validate(self) -> None:
-        _check_id("job_id", self.job_id)
+        super().validate()
         for p in (self.input_path, self.output_path):
             if not p.startswith("/") or len(p) > 4096:
                 raise InvalidInputError("job paths must be absolute")
 
 
 @dataclass(frozen=True)
-class JobCancel(Message):
+class JobCancel(JobMessage):
     type: ClassVar[str] = "job_cancel"
-    job_id: str
-
-    def validate(self) -> None:
-        _check_id("job_id", self.job_id)
 
 
 @dataclass(frozen=True)

@@ -270,19 +270,26 @@ async def get_item(request: web.Request) -> web.Response:
         return error(404, str(exc))
 
 
-async def retry_item(request: web.Request) -> web.Response:
-    deps = request.app[DEPS]
-    item_id = _id(request)
-    now = deps.ctx.clock()
+# A named status operation refused: what that means to an HTTP client.
+REFUSAL_CODES: tuple[tuple[type[AnnexdError], int], ...] = (
+    (NotFoundError, 404), (StateConflictError, 409), (InvalidInputError, 422))
 
+
+async def _move_item(request: web.Request, item_id: int, operation: Callable[[], ProcessingStatus],
+                     worker: str, reason: str) -> web.Response:
+    """Run a named status operation on an item (in the DB pool); wake ``worker`` once the item moved."""
     try:
-        status = await in_db(request, lambda: queries.retry_item(item_id, now))
-    except NotFoundError as exc:
-        return error(404, str(exc))
-    except StateConflictError as exc:
-        return error(409, str(exc))
-    deps.ctx.wake("search", "item retried")
+        status = await in_db(request, operation)
+    except (NotFoundError, StateConflictError, InvalidInputError) as exc:
+        return error(next(code for kind, code in REFUSAL_CODES if isinstance(exc, kind)), str(exc))
+    request.app[DEPS].ctx.wake(worker, reason)
     return web.json_response({"id": item_id, "status": status.value})
+
+
+async def retry_item(request: web.Request) -> web.Response:
+    item_id = _id(request)
+    now = request.app[DEPS].ctx.clock()
+    return await _move_item(request, item_id, lambda: queries.retry_item(item_id, now), "search", "item retried")
 
 
 async def accept_release(request: web.Request) -> web.Response:
@@ -297,17 +304,8 @@ async def accept_release(request: web.Request) -> web.Response:
     if not isinstance(release_id, str) or not release_id or len(release_id) > 200:
         return error(422, "invalid request", {"release_id": "required: the guid of one available release"})
     now = deps.ctx.clock()
-
-    try:
-        status = await in_db(request, lambda: queries.accept_release(item_id, release_id, now))
-    except NotFoundError as exc:
-        return error(404, str(exc))
-    except StateConflictError as exc:
-        return error(409, str(exc))
-    except InvalidInputError as exc:
-        return error(422, str(exc))
-    deps.ctx.wake("download", "release accepted")
-    return web.json_response({"id": item_id, "status": status.value})
+    return await _move_item(request, item_id, lambda: queries.accept_release(item_id, release_id, now),
+                            "download", "release accepted")
 
 
 async def health(request: web.Request) -> web.Response:

@@ -3,7 +3,8 @@ handlers, actors and the CLI call these operations by name (``queries.retry_item
 ``queries.map_item_file``...) and make no ORM calls of their own (tests/store/test_no_orm_outside_store.py).
 
 Every status write goes through :func:`apply_transition` (a compare-and-set against the expected status). One
-module per topic; everything is re-exported here, so callers write ``from store import queries``.
+module per topic; everything is re-exported here, so callers write ``from store import queries``. Not pure:
+every function reads or writes the database bound to store.db.database_proxy, in the caller's connection.
 """
 
 from store.queries.coordination import (
