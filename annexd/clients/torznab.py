@@ -13,7 +13,6 @@ Retry-After), and its parsing functions are pure and tested on their own here; i
 
 from __future__ import annotations
 
-import base64
 import logging
 import re
 import threading
@@ -33,13 +32,12 @@ from defusedxml import DefusedXmlException
 from annexd import metrics
 from annexd.clients.torznab_settings import TorznabIndexer
 from annexd.domain.quality import Release, make_guid
+from annexd.domain.torrents import normalize_info_hash
 from annexd.errors import InvalidInputError, ProviderAuthError, ProviderError
 
 log = structlog.get_logger(__name__)
 
 _SECRET_PARAM = re.compile(r"((?:apikey|api_key|passkey)=)[^&\s\"'#]+", re.IGNORECASE)
-_HEX40 = re.compile(r"^[0-9a-fA-F]{40}$")
-_B32 = re.compile(r"^[A-Z2-7]{32}$")
 _BTIH = re.compile(r"xt=urn:btih:([0-9A-Za-z]+)")
 _TORZNAB_NS = ("http://torznab.com/schemas/2015/feed", "http://www.newznab.com/DTD/2010/feeds/attributes/")
 
@@ -142,18 +140,6 @@ def _attrs(item: Element) -> Iterator[tuple[str, str]]:
     for child in item:
         if isinstance(child.tag, str) and child.tag.endswith("}attr") and child.tag[1:].split("}")[0] in _TORZNAB_NS:
             yield str(child.get("name", "")).lower(), str(child.get("value", ""))
-
-
-def normalize_info_hash(value: str | None) -> str | None:
-    """Lower-case 40-hex info hash, from hex or base32 (as in some magnets); None when invalid."""
-    if not value:
-        return None
-    value = value.strip()
-    if _HEX40.match(value):
-        return value.lower()
-    if _B32.match(value.upper()):
-        return base64.b32decode(value.upper()).hex()
-    return None
 
 
 def _to_int(value: str | None) -> int | None:

@@ -264,3 +264,15 @@ def info_hash_of(torrent_bytes: bytes | None = None, magnet: str | None = None) 
     if (torrent_bytes is None) == (magnet is None):
         raise InvalidInputError("give exactly one of torrent bytes or a magnet URI")
     return info_hash_from_torrent(torrent_bytes) if torrent_bytes is not None else info_hash_from_magnet(magnet or "")
+
+
+def normalize_info_hash(value: str | None) -> str | None:
+    """Lower-case 40-hex info hash, from hex or base32 (as in some magnets); None when invalid."""
+    if not value:
+        return None
+    value = value.strip()
+    if _HEX40.match(value):
+        return value.lower()
+    if _B32.match(value):
+        return base64.b32decode(value.upper()).hex()
+    return None

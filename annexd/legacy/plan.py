@@ -26,10 +26,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
+from annexd.domain.pipeline import ProcessingStatus as S
+from annexd.domain.torrents import normalize_info_hash
 from annexd.legacy.releases import convert_release, convert_releases
 from annexd.legacy.rows import LegacyDownload, LegacyRequest, LegacyWorkRow, Source
-from annexd.pipeline import ProcessingStatus as S
-from annexd.torznab import normalize_info_hash
 
 QUALITY_UNAVAILABLE_STEP = "search_quality_unavailable"
 SEARCH_STATUSES = frozenset({"PENDING", "SEARCHING", "DISCOVERED", "FOUND"})

@@ -30,7 +30,7 @@ from annexd.legacy.rows import (
     LegacyStorageServer,
     LegacyWorkRow,
 )
-from annexd.secrets import MASK, redact_url
+from annexd.redaction import MASK, redact_url
 
 Shape = Literal["dual", "later"]
 

@@ -1,6 +1,6 @@
 """Legacy release objects to annexd's release shape, with every credential removed (pure).
 
-annexd stores a release as :meth:`annexd.quality.Release.to_dict` gives it (guid, title, size, indexer, seeders,
+annexd stores a release as :meth:`annexd.domain.quality.Release.to_dict` gives it (guid, title, size, indexer, seeders,
 peers, info_hash, download_url, magnet, published, categories). Annex's objects carried the indexer's API key
 or a tracker passkey in ``downloadUrl`` and authentication headers in ``downloadHeaders``; none of that is kept:
 
@@ -23,8 +23,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit, urlunsplit
 
-from annexd.quality import make_guid
-from annexd.torznab import normalize_info_hash
+from annexd.domain.quality import make_guid
+from annexd.domain.torrents import normalize_info_hash
 
 _CREDENTIAL_WORDS = ("key", "pass", "pwd", "token", "auth", "secret", "sign", "session", "cookie")
 _CREDENTIAL_NAMES = frozenset({"sid", "uid", "pk", "sig", "hash_key"})

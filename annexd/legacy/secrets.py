@@ -3,7 +3,7 @@
 Annex kept a raw 32-byte key in a file and stored each secret as ``iv:authTag:ciphertext`` (three base64
 strings; 16-byte IV, 16-byte tag, UTF-8 plaintext). Every legacy secret is tried before anything is written:
 when the key decrypts none of them the import stops (exit code 10); when some fail they are listed and the
-import goes on. Plaintexts only ever live in :class:`annexd.secrets.Secret` wrappers, which never print.
+import goes on. Plaintexts only ever live in :class:`annexd.redaction.Secret` wrappers, which never print.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from annexd.errors import AnnexdError
-from annexd.secrets import MIN_REDACT_LENGTH, Secret
+from annexd.redaction import MIN_REDACT_LENGTH, Secret
 
 KEY_BYTES = 32
 IV_BYTES = 16

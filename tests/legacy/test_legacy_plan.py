@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from annexd.domain.pipeline import ProcessingStatus as S
 from annexd.legacy.plan import (
     PlannedRequest,
     PlanOrderError,
@@ -16,7 +17,6 @@ from annexd.legacy.plan import (
     plan_items,
 )
 from annexd.legacy.rows import LegacyDownload, LegacyWorkRow
-from annexd.pipeline import ProcessingStatus as S
 
 NOW = datetime(2030, 6, 1, 12, 0)
 SETTINGS = PlanSettings(now=NOW)

@@ -7,8 +7,8 @@ from typing import Any
 
 from hypothesis import given, strategies as st
 
+from annexd.domain.quality import Release
 from annexd.legacy.releases import clean_magnet, clean_url, convert_release, convert_releases
-from annexd.quality import Release
 
 HASH = "0123456789abcdef0123456789abcdef01234567"
 
