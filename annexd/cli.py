@@ -1,4 +1,4 @@
-"""The `annexd` command: run, migrate, check-config, request add|list|show|cancel, status."""
+"""The `annexd` command: run, migrate, check-config, request add|list|show|cancel, status, announce."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 
 import peewee
 
-from annexd import __version__
+from annexd import __version__, announce_cli
 from annexd.config import Config, describe, dumps, load_config
 from annexd.errors import ConfigError, NotFoundError, PendingMigrationsError, StoreError
 from annexd.exitcodes import ExitCode
@@ -211,6 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
         req.add_parser(action, parents=[common]).add_argument("id", type=int)
     for p in req.choices.values():
         p.set_defaults(func=cmd_request)
+    announce_cli.register(sub)
     return parser
 
 

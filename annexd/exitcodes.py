@@ -14,4 +14,5 @@ class ExitCode(enum.IntEnum):
     NOT_FOUND = 7        # `request show/cancel` of an unknown id
     LEGACY_DATABASE = 9  # import-annex: the legacy database is unreachable or not an Annex database
     LEGACY_KEY = 10      # import-annex: the key file is unreadable, not 32 bytes, or decrypts no legacy secret
+    ANNOUNCE_TESTS_FAILED = 11  # `announce test`: a definition's embedded test line did not give its expected vars
     FORCED_EXIT = 130    # a second SIGTERM/SIGINT during shutdown
