@@ -48,6 +48,7 @@ logging.getLogger("irc.client").setLevel(logging.INFO)  # its DEBUG log prints e
 
 CONNECT_TIMEOUT = 15.0
 IDENTIFY_TIMEOUT = 20.0
+IDENTIFY_RETRY = 2.0  # NickServ not on the network yet (services still linking after a restart)
 QUEUE_SIZE = 128  # lines per channel, as autobrr; the reader waits when a channel's consumer falls behind
 QUEUE_PUT_TIMEOUT = 30.0
 TICK = 0.2
@@ -175,8 +176,10 @@ class IrcAnnounceClient:
         self.connected_at: float | None = None
         self.next_attempt = 0.0
         self.last_seen = self.last_ping = self.identify_deadline = 0.0
+        self.identify_retry_at: float | None = None
         self.joined: set[str] = set()
         self.ignored_lines = 0
+        self.sessions = 0  # registrations so far: more than one means it reconnected
         self.reactor = irc.client.Reactor()
         self.connection = self.reactor.server()
         self.connection.buffer_class = _ReplacingLineBuffer
@@ -193,10 +196,12 @@ class IrcAnnounceClient:
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stopping.set()
-        self._thread.join(timeout)
+        if self._thread.is_alive():
+            self._thread.join(timeout)
         for consumer in self.consumers.values():
-            consumer.lines.put(None)
-            consumer.join(timeout)
+            if consumer.is_alive():
+                consumer.lines.put(None)
+                consumer.join(timeout)
         if self.state is not LinkState.FATAL:
             self.state = LinkState.STOPPED
 
@@ -205,7 +210,7 @@ class IrcAnnounceClient:
         return {
             "network": self.settings.network, "definition": self.definition.identifier,
             "state": self.state.value, "reason": self.reason, "healthy": self.state is LinkState.CONNECTED,
-            "joined": sorted(self.joined), "ignored_lines": self.ignored_lines,
+            "joined": sorted(self.joined), "ignored_lines": self.ignored_lines, "sessions": self.sessions,
             "channels": {c.channel: {"lines": c.stats.lines, "announces": c.stats.announces,
                                      "last_announce": c.stats.last_announce} for c in self.consumers.values()},
         }
@@ -243,11 +248,16 @@ class IrcAnnounceClient:
 
     def _registered(self) -> None:
         s = self.settings
+        self.sessions += 1
         if s.password and not s.sasl:
             self.state, self.identify_deadline = LinkState.IDENTIFYING, self.clock() + IDENTIFY_TIMEOUT
-            self.connection.privmsg("NickServ", f"IDENTIFY {s.account or s.nick} {self._secret(s.password)}")
+            self._identify()
             return
         self._join()
+
+    def _identify(self) -> None:
+        s, self.identify_retry_at = self.settings, None
+        self.connection.privmsg("NickServ", f"IDENTIFY {s.account or s.nick} {self._secret(s.password)}")
 
     def _join(self) -> None:
         for target, text in ircrules.invite_messages(self._secret(self.settings.invite_command)):
@@ -282,6 +292,8 @@ class IrcAnnounceClient:
         if self.state is LinkState.IDENTIFYING and now >= self.identify_deadline:
             log.warning("irc.identify_unanswered", network=self.settings.network)
             self._join()
+        elif self.state is LinkState.IDENTIFYING and self.identify_retry_at and now >= self.identify_retry_at:
+            self._identify()
         idle = now - self.last_seen
         if idle > 2 * self.settings.keepalive + 10:
             self.connection.disconnect("ping timeout")
@@ -297,6 +309,7 @@ class IrcAnnounceClient:
         add("nicknameinuse", lambda c, e: c.nick(c.get_nickname() + "_"))
         add("privnotice", self._on_notice)
         add("loggedin", self._on_logged_in)
+        add("nosuchnick", self._on_no_such_nick)
         add("login_failed", lambda c, e: self._fatal("SASL login failed: " + " ".join(e.arguments)))
         for name in _FATAL_EVENTS:
             add(name, self._on_fatal_numeric)
@@ -316,6 +329,10 @@ class IrcAnnounceClient:
                 self._fatal("NickServ refused the password: " + event.arguments[0])
             elif verdict:
                 self._join()
+
+    def _on_no_such_nick(self, connection: Any, event: Any) -> None:
+        if self.state is LinkState.IDENTIFYING and event.arguments and event.arguments[0].lower() == "nickserv":
+            self.identify_retry_at = self.clock() + IDENTIFY_RETRY
 
     def _on_logged_in(self, connection: Any, event: Any) -> None:
         if self.state is LinkState.IDENTIFYING:

@@ -131,8 +131,7 @@ def test_server_restart_reconnects_and_identifies_with_nickserv(
     wait_for(h.joined, what="the client to identify and join")
 
     irc_network.restart()
-    wait_for(lambda: h.client.state is not LinkState.CONNECTED, what="the client to notice the restart")
-    wait_for(h.joined, what="the client to reconnect and rejoin")
+    wait_for(lambda: h.client.health()["sessions"] >= 2 and h.joined(), what="the client to reconnect and rejoin")
     barney = h.bot("Barney")
     announce(barney, BTN_LINES)
     assert h.announces.get(timeout=15).vars["groupId"] == "7338"
@@ -160,3 +159,20 @@ def test_unreachable_server_backs_off(irc_network: IrcNetwork, harness_factory: 
     h = harness_factory(settings_for(irc_network, "nobody", port=free_port(), password=""), {})
     wait_for(lambda: h.client.reconnects.failures >= 3, what="three failed attempts")
     assert h.client.state is LinkState.WAITING and "cannot connect" in h.client.reason
+
+
+def test_invite_command_gets_the_client_into_an_invite_only_channel(
+        irc_network: IrcNetwork, harness_factory: Callable[..., Harness]) -> None:
+    inviter = RawClient(irc_network.port, "Satsuki")
+    inviter.expect(" 001 ")
+    inviter.send("JOIN #invite-only")
+    inviter.expect("JOIN")
+    inviter.send("MODE #invite-only +i")
+    inviter.sync()
+    h = harness_factory(settings_for(irc_network, "invitee", password="", channels=("#invite-only",),
+                                     invite_command="secret:invite"), {"secret:invite": "Satsuki invite KEY123"})
+    request = inviter.expect("PRIVMSG Satsuki :invite KEY123")
+    inviter.send(f"INVITE {request[1:].split('!')[0]} #invite-only")
+    wait_for(lambda: "#invite-only" in h.client.joined, what="the join after the invite")
+    assert h.client.state is LinkState.CONNECTED
+    inviter.close()
