@@ -177,6 +177,7 @@ class IrcAnnounceClient:
         self.next_attempt = 0.0
         self.last_seen = self.last_ping = self.identify_deadline = 0.0
         self.identify_retry_at: float | None = None
+        self.secrets: dict[str, str] = {}
         self.joined: set[str] = set()
         self.ignored_lines = 0
         self.sessions = 0  # registrations so far: more than one means it reconnected
@@ -222,27 +223,43 @@ class IrcAnnounceClient:
                 self._connect(now)
             try:
                 self.reactor.process_once(TICK)
+            except irc.client.ServerNotConnectedError:
+                pass  # a handler sent after the server closed the link; the disconnect event follows
             except Exception:  # a protocol surprise drops this connection, never the client
                 log.exception("irc.reader_failed", network=self.settings.network)
                 self.connection.disconnect("reader failed")
             self._housekeeping(self.clock())
         if self.connection.is_connected():
-            self.connection.disconnect("annexd stopping")
+            self.connection.disconnect("annexd: " + (self.reason[:80] if self.state is LinkState.FATAL else "stopping"))
 
     # --- connecting -----------------------------------------------------------------------------------
     def _secret(self, ref: str) -> str:
-        return reveal(self.resolve(ref)) if ref else ""
+        return self.secrets.get(ref, "")
+
+    def _resolve_secrets(self) -> bool:
+        """Resolves every secret reference for this connection; a reference that cannot be resolved is fatal."""
+        s = self.settings
+        try:
+            self.secrets = {ref: reveal(self.resolve(ref)) for ref in (s.password, s.server_password,
+                                                                       s.invite_command) if ref}
+        except Exception as exc:  # the resolver is the secret store, the environment or a file
+            self._fatal(f"cannot resolve a secret reference: {type(exc).__name__}: {exc}")
+            return False
+        return True
 
     def _connect(self, now: float) -> None:
         s = self.settings
+        if not self._resolve_secrets():
+            return
         self.state, self.joined = LinkState.CONNECTING, set()
         self.connected_at = self.last_seen = self.last_ping = now
         log.info("irc.connecting", network=s.network, server=s.server, port=s.port, tls=s.tls)
         sasl = s.sasl and bool(s.password)
+        password = self._secret(s.password if sasl else s.server_password) or None  # SASL uses it, not PASS
         try:
-            self.connection.connect(s.server, s.port, s.nick, password=self._secret(
-                s.password if sasl else s.server_password) or None, username=s.username or s.nick,
-                ircname=s.nick, connect_factory=connect_factory(s), sasl_login=(s.account or s.nick) if sasl else None)
+            self.connection.connect(s.server, s.port, s.nick, password=password, username=s.username or s.nick,
+                                    ircname=s.nick, connect_factory=connect_factory(s),
+                                    sasl_login=(s.account or s.nick) if sasl else None)
         except (irc.client.ServerConnectionError, OSError) as exc:
             self._disconnected(f"cannot connect: {exc}", uptime=0.0)
 
@@ -272,8 +289,7 @@ class IrcAnnounceClient:
             return
         self.state, self.reason = LinkState.FATAL, reason
         log.error("irc.fatal", network=self.settings.network, reason=reason)
-        if self.connection.is_connected():
-            self.connection.disconnect("annexd: " + reason[:80])
+        # the loop disconnects once the library's handlers for this line are done (its SASL machine still sends)
 
     def _disconnected(self, why: str, uptime: float) -> None:
         if self.state is LinkState.FATAL or self._stopping.is_set():

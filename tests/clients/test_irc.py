@@ -149,7 +149,7 @@ def test_wrong_password_stops_reconnecting_with_a_fatal_state(
     assert not health["healthy"] and health["state"] == "fatal"
     assert ("SASL" if sasl else "NickServ") in health["reason"]
     assert "not-the-password" not in str(health)
-    wait_for(lambda: not h.client._thread.is_alive(), timeout=5, what="the client to give up")
+    wait_for(lambda: not h.client._thread.is_alive(), timeout=15, what="the client to give up")
     assert not h.client.connection.is_connected() and h.client.state is LinkState.FATAL
 
 
@@ -176,3 +176,9 @@ def test_invite_command_gets_the_client_into_an_invite_only_channel(
     wait_for(lambda: "#invite-only" in h.client.joined, what="the join after the invite")
     assert h.client.state is LinkState.CONNECTED
     inviter.close()
+
+
+def test_an_unresolvable_secret_is_fatal(irc_network: IrcNetwork, harness_factory: Callable[..., Harness]) -> None:
+    h = harness_factory(settings_for(irc_network, "nosecret"), {})
+    wait_for(lambda: h.client.state is LinkState.FATAL, what="the fatal state")
+    assert "secret reference" in h.client.reason

@@ -3,8 +3,8 @@
 Why not a library: Jinja2, Chevron and friends have other syntax and semantics (Jinja's ``{{ .x }}`` is an
 error, ``{% if %}`` is a different tag); the PyPI ports of Go templates are abandoned and none implements
 Go's ``fmt`` (``printf "%02s"`` zero-pads a *string* in Go) or sprig's argument order (``replace OLD NEW
-SRC``, the piped value last). The definitions need little: text, ``{{ .field }}``, ``{{ if P }} … {{ else }}
-… {{ end }}``, pipelines with ``|``, string literals and the functions in ``FUNCTIONS``. Everything else —
+SRC``, the piped value last). The definitions need little: text, ``{{ .field }}``, ``{{ if P }} … {{ else if P }} …
+{{ else }} … {{ end }}``, pipelines with ``|``, string literals and the functions in ``FUNCTIONS``. Everything else —
 ``range``, ``with``, ``define``, variables, unknown functions — is refused when the template is compiled, with
 an error naming it, so a definition that needs it fails at load time, never at the first announce.
 
@@ -203,6 +203,7 @@ class _Parser:
         self.pos = 0
 
     def nodes(self, stop: tuple[str, ...] = ()) -> tuple[tuple[Node, ...], str | None]:
+        """Nodes up to one of the ``stop`` keywords; returns them and the stopping action's text."""
         out: list[Node] = []
         while self.pos < len(self.pieces):
             kind, body = self.pieces[self.pos]
@@ -212,7 +213,7 @@ class _Parser:
                 continue
             word = body.split(None, 1)[0] if body else ""
             if word in stop:
-                return tuple(out), word
+                return tuple(out), body
             if word in ("end", "else"):
                 raise TemplateError(f"unexpected {{{{{word}}}}}")
             out.extend(self._action(word, body))
@@ -234,7 +235,12 @@ class _Parser:
     def _if(self, condition: str) -> If:
         then, ended = self.nodes(("else", "end"))
         otherwise: tuple[Node, ...] = ()
-        if ended == "else":
+        rest = (ended or "")[4:].strip() if (ended or "").startswith("else") else ""
+        if rest.startswith("if ") or rest == "if":
+            otherwise = (self._if(rest[2:]),)  # {{else if}}: the nested if ends at the shared {{end}}
+        elif rest:
+            raise TemplateError(f"unsupported template action 'else {rest.split()[0]}'")
+        elif ended == "else":
             otherwise, _ = self.nodes(("end",))
         return If(_pipeline(_tokens(condition)), then, otherwise)
 

@@ -81,8 +81,9 @@ def _freeleech(vars: Mapping[str, str], identifier: str) -> tuple[bool, int, lis
             percent = 100 - _go_round(float(factor) * 100)
         except ValueError:
             pass
-    bonus = ["Freeleech"] + ([f"Freeleech{percent}"] if percent in (25, 50, 75, 100) else []) if percent > 0 else []
-    return percent > 0, percent, bonus
+    if percent <= 0:
+        return False, percent, []
+    return True, percent, ["Freeleech"] + ([f"Freeleech{percent}"] if percent in (25, 50, 75, 100) else [])
 
 
 def _origin(vars: Mapping[str, str]) -> str:
@@ -102,8 +103,8 @@ def _fields(vars: Mapping[str, str], definition: Definition) -> dict[str, Any]:
     if "torrentname" not in low:
         raise ReleaseError("the announce has no torrentName")
     freeleech, percent, bonus = _freeleech(low, definition.identifier)
-    tags = [t.strip() for t in low.get("tags", "").split(",") if t.strip()] if low.get("tags") not in ("", "*",
-                                                                                                        None) else []
+    raw_tags = low.get("tags", "")
+    tags = [t.strip() for t in raw_tags.split(",") if t.strip()] if raw_tags != "*" else []
     title = low.get("title") if low.get("title") not in ("", "*") else None
     announce_type = low.get("announcetype", "")
     return {

@@ -30,6 +30,11 @@ def test_missing_key_prints_no_value_and_is_false() -> None:
     assert render("{{ print .a .b }}|{{ printf \"%s\" .a }}") == "<nil> <nil>|%!s(<nil>)"
 
 
+def test_else_if_chains() -> None:
+    source = "{{ if .a }}A{{ else if .b }}B{{ else }}C{{ end }}!"
+    assert [render(source, a="1"), render(source, b="1"), render(source)] == ["A!", "B!", "C!"]
+
+
 def test_urlquery_and_literals_and_trim_markers() -> None:
     assert render('dn={{ urlquery .n }}', n="A b/ä+") == "dn=A+b%2F%C3%A4%2B"
     assert render('a  {{- "x" -}}  b{{/* note */}}') == "axb"
@@ -41,7 +46,7 @@ def test_replace_on_a_missing_value_is_an_error() -> None:
 
 
 @pytest.mark.parametrize("source", ["{{ lower .x }}", "{{ with .x }}{{ end }}", "{{ $x := .a }}", "{{ if .a }}",
-                                    "{{ end }}", "{{ .a .b }}", "{{ .x | .y }}", "{{ .a"])
+                                    "{{ end }}", "{{ if .a }}{{ else with .b }}{{ end }}", "{{ .a .b }}", "{{ .x | .y }}", "{{ .a"])
 def test_unsupported_or_broken_templates_are_refused_at_compile_time(source: str) -> None:
     with pytest.raises(TemplateError):
         compile_template(source)
