@@ -37,6 +37,7 @@ import irc.events
 import structlog
 from jaraco.stream import buffer
 
+from annexd import secrets
 from annexd.domain.announce import ircrules
 from annexd.domain.announce.assembler import Assembler
 from annexd.domain.announce.definition import Definition
@@ -107,6 +108,12 @@ class Announce:
 Resolver = Callable[[str], "str | Secret"]
 
 
+def definition_values(settings: IrcSettings, resolve: Resolver = secrets.resolve) -> dict[str, str]:
+    """The definition's settings (passkey…) resolved, for ``build_release``; blank ones left out."""
+    values = {name: reveal(resolve(ref)) for name, ref in settings.definition_settings.items() if ref}
+    return {name: value for name, value in values.items() if value}
+
+
 def _tls_context(settings: IrcSettings) -> ssl.SSLContext:
     context = ssl.create_default_context(cafile=settings.tls_ca_file or None)
     if not settings.tls_verify:
@@ -166,7 +173,7 @@ class IrcAnnounceClient:
     """Connects to one network and hands completed announces to ``on_announce`` (from a channel thread)."""
 
     def __init__(self, settings: IrcSettings, definition: Definition, on_announce: Callable[[Announce], None],
-                 resolve: Resolver = lambda ref: ref, policy: ReconnectPolicy | None = None,
+                 resolve: Resolver = secrets.resolve, policy: ReconnectPolicy | None = None,
                  clock: Callable[[], float] = time.monotonic):
         self.settings, self.definition, self.on_announce = settings, definition, on_announce
         self.resolve, self.clock = resolve, clock
@@ -177,7 +184,7 @@ class IrcAnnounceClient:
         self.next_attempt = 0.0
         self.last_seen = self.last_ping = self.identify_deadline = 0.0
         self.identify_retry_at: float | None = None
-        self.secrets: dict[str, str] = {}
+        self.resolved: dict[str, str] = {}
         self.joined: set[str] = set()
         self.ignored_lines = 0
         self.sessions = 0  # registrations so far: more than one means it reconnected
@@ -234,13 +241,13 @@ class IrcAnnounceClient:
 
     # --- connecting -----------------------------------------------------------------------------------
     def _secret(self, ref: str) -> str:
-        return self.secrets.get(ref, "")
+        return self.resolved.get(ref, "")
 
     def _resolve_secrets(self) -> bool:
         """Resolves every secret reference for this connection; a reference that cannot be resolved is fatal."""
         s = self.settings
         try:
-            self.secrets = {ref: reveal(self.resolve(ref)) for ref in (s.password, s.server_password,
+            self.resolved = {ref: reveal(self.resolve(ref)) for ref in (s.password, s.server_password,
                                                                        s.invite_command) if ref}
         except Exception as exc:  # the resolver is the secret store, the environment or a file
             self._fatal(f"cannot resolve a secret reference: {type(exc).__name__}: {exc}")

@@ -11,7 +11,7 @@ from dataclasses import replace
 
 import pytest
 
-from annexd.clients.irc import Announce, IrcAnnounceClient, IrcSettings, LinkState
+from annexd.clients.irc import Announce, IrcAnnounceClient, IrcSettings, LinkState, definition_values
 from annexd.domain.announce.definition import Definition, load_file
 from annexd.domain.reconnect import ReconnectPolicy
 from tests.domain.announce.corpus import CORPUS
@@ -182,3 +182,10 @@ def test_an_unresolvable_secret_is_fatal(irc_network: IrcNetwork, harness_factor
     h = harness_factory(settings_for(irc_network, "nosecret"), {})
     wait_for(lambda: h.client.state is LinkState.FATAL, what="the fatal state")
     assert "secret reference" in h.client.reason
+
+
+def test_definition_settings_resolve_for_the_release(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BTN_AUTHKEY", "ak-123")
+    settings = IrcSettings(network="n", server="s", port=1, nick="x", definition="btn",
+                           definition_settings={"authkey": "env:BTN_AUTHKEY", "torrent_pass": ""})
+    assert definition_values(settings) == {"authkey": "ak-123"}

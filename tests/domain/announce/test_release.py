@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from annexd.domain.announce.assembler import apply_mappings
 from annexd.domain.announce.definition import load_file, parse_definition
 from annexd.domain.announce.gourl import clean, join_path, template_url
 from annexd.domain.announce.release import ReleaseError, build_release, parse_bytes
-from tests.domain.announce.corpus import CORPUS
+from tests.domain.announce.corpus import CORPUS, corpus_files
 
 MOCK = """\
 identifier: mock
@@ -88,3 +91,15 @@ def test_go_path_joining() -> None:
     assert clean("//a/./b/../c//") == "/a/c"
     assert join_path("/base/", "/x/y/") == "/base/x/y/"
     assert template_url("https://h.example", "/a b/%2Fc?q=1 2") == "https://h.example/a%20b/c?q=1 2"
+
+
+@pytest.mark.parametrize("path", corpus_files(), ids=lambda p: p.stem)
+def test_every_shared_definitions_test_announce_becomes_a_release(path: Path) -> None:
+    definition = load_file(path)
+    announce: dict[str, str] = {}
+    for line in definition.lines:  # one announce from each line's first test, as the lines would assemble
+        announce.update(line.tests[0].expect or {} if line.tests else {})
+    settings = {name: "SETTING" for name in definition.setting_names}
+    release = build_release(apply_mappings(announce, definition.mappings), definition, settings)
+    assert release["title"] and (release["download_url"] or release["magnet_uri"])
+    assert "<no value>" not in str(release)
