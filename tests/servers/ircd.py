@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -88,6 +89,11 @@ module {{ name = "ns_identify"; maxlogins = 10; }}
 command {{ service = "NickServ"; name = "IDENTIFY"; command = "nickserv/identify"; }}
 module {{ name = "m_sasl"; }}
 """
+
+
+def _no_core_dumps() -> None:
+    # inspircd 3.15 aborts while exiting on SIGTERM; its core file must not land anywhere
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
 def _run(cmd: list[str]) -> None:
@@ -181,11 +187,11 @@ class IrcNetwork:
             return
         log = open(self.directory / "processes.log", "ab")  # noqa: SIM115 - kept open by the children
         self.ircd = subprocess.Popen([INSPIRCD, "--runasroot", "--nofork", f"--config={self.directory}/inspircd.conf"],
-                                     stdout=log, stderr=log)
+                                     stdout=log, stderr=log, cwd=self.directory, preexec_fn=_no_core_dumps)
         self._wait_port(self.port)
         self.services = subprocess.Popen([ANOPE, f"--confdir={self.directory}", f"--dbdir={self.directory}/db",
                                           f"--logdir={self.directory}", "--modulesdir=/usr/lib/anope", "--nofork"],
-                                         stdout=log, stderr=log)
+                                         stdout=log, stderr=log, cwd=self.directory, preexec_fn=_no_core_dumps)
         self._wait_services()
 
     def _wait_port(self, port: int) -> None:
