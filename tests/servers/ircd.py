@@ -183,8 +183,10 @@ class IrcNetwork:
         (self.directory / "services.conf").write_text(ANOPE_CONF.format(**values))
 
     def start(self) -> None:
-        if self.ircd is not None and self.ircd.poll() is None:
+        running = [p is not None and p.poll() is None for p in (self.ircd, self.services)]
+        if all(running):
             return
+        self.stop()  # whatever half of the network is left
         log = open(self.directory / "processes.log", "ab")  # noqa: SIM115 - kept open by the children
         self.ircd = subprocess.Popen([INSPIRCD, "--runasroot", "--nofork", f"--config={self.directory}/inspircd.conf"],
                                      stdout=log, stderr=log, cwd=self.directory, preexec_fn=_no_core_dumps)
@@ -255,8 +257,8 @@ class IrcNetwork:
 def irc_network_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IrcNetwork]:
     network = IrcNetwork(tmp_path_factory.mktemp("ircd"))
     network.setup()
-    network.start()
     try:
+        network.start()  # a half-started network (ircd up, services not linked) is stopped too
         yield network
     finally:
         network.stop()
