@@ -20,6 +20,7 @@ from tests.servers import TEST_FAST_ENV, refuse_under_test_fast
 
 pytest_plugins = [
     "tests.servers.annexd",
+    "tests.servers.ircd",
     "tests.servers.postgres",
     "tests.servers.prometheus",
     "tests.servers.qbittorrent",
@@ -41,6 +42,7 @@ REAL_SERVER_FIXTURES: dict[str, str] = {
     "bsdtar": "bsdtar (libarchive)",
     "systemd_analyze": "systemd-analyze",
     "daemon_factory": "the annexd daemon as a process",
+    "irc_network_server": "an IRC network (InspIRCd + Anope)",
 }
 
 
