@@ -1,4 +1,4 @@
-"""The `annexd` command: run, migrate, check-config, request add|list|show|cancel, status, announce."""
+"""The `annexd` command: run, migrate, check-config, request add|list|show|cancel, status, announce, parse."""
 
 from __future__ import annotations
 
@@ -170,6 +170,35 @@ def cmd_encoder(args: argparse.Namespace) -> int:
     return int(encoder_agent.main(args.agent_args))
 
 
+def cmd_parse(args: argparse.Namespace) -> int:
+    """How annexd reads each release name: a table per name, or with --json one JSON object per line whose keys
+    are ParsedRelease's fields plus ``quality`` (annexd.domain.quality.quality_of, e.g. "480p sdtv")."""
+    import dataclasses
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from annexd.domain.quality import quality_of
+    from annexd.domain.releases import parse_release
+
+    console = Console(highlight=False, soft_wrap=True)
+    for name in args.names:
+        parsed = parse_release(name)
+        row = {f.name: getattr(parsed, f.name) for f in dataclasses.fields(parsed)}
+        row = {k: list(v) if isinstance(v, tuple) else v.isoformat() if isinstance(v, date) else v
+               for k, v in row.items()}
+        row["quality"] = quality_of(parsed)
+        if args.json:
+            print(json.dumps(row, ensure_ascii=False))
+            continue
+        table = Table("field", "value", title=name, title_justify="left", show_header=False)
+        for key, value in row.items():
+            if key != "title":
+                table.add_row(key, json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value)
+        console.print(table)
+    return ExitCode.OK
+
+
 # --- parser ----------------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="annexd", description="annexd media-pipeline daemon")
@@ -212,6 +241,10 @@ def build_parser() -> argparse.ArgumentParser:
     for p in req.choices.values():
         p.set_defaults(func=cmd_request)
     announce_cli.register(sub)
+    parse = sub.add_parser("parse", help="show how annexd reads release names (for people and bug reports)")
+    parse.add_argument("names", nargs="+", metavar="NAME", help="release name, torrent title, file name or path")
+    parse.add_argument("--json", action="store_true", help="one JSON object per name and line")
+    parse.set_defaults(func=cmd_parse)
     return parser
 
 

@@ -2,7 +2,8 @@
 
 Run: ``python -m bench.bench_parse`` (``--quick`` for a smoke run, ``--repeat`` to change the repetitions).
 Both parsers run in the same process over the same names (tests/data/release_corpus.tsv); each repetition
-parses the whole corpus once, and the median repetition is reported.
+parses the whole corpus once, and the median repetition is reported. Target: annexd reads at least
+10,000 titles/s (exit 1 when missed, the bench convention).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from annexd.domain.releases import parse_release
 from bench.common import median_seconds, print_table
 
 CORPUS_PATH = Path(__file__).resolve().parent.parent / "tests" / "data" / "release_corpus.tsv"
+TARGET_TITLES_PER_S = 10_000
 
 
 def corpus_names(path: Path = CORPUS_PATH) -> list[str]:
@@ -34,7 +36,7 @@ def _guessit_parser():  # type: ignore[no-untyped-def]
     return parse
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     args = argparse.ArgumentParser(description=__doc__)
     args.add_argument("--repeat", type=int, default=3, help="repetitions per parser (median reported)")
     args.add_argument("--quick", action="store_true", help="first 100 names, 1 repetition")
@@ -58,7 +60,10 @@ def main(argv: list[str] | None = None) -> None:
          ("guessit", f"{theirs_s * 1e3:.1f}", f"{theirs_s / n * 1e6:.1f}", f"{n / theirs_s:,.0f}")],
     )
     print(f"speed ratio (annexd / guessit titles/s): {theirs_s / ours_s:.1f}x")
+    met = n / ours_s >= TARGET_TITLES_PER_S
+    print(f"target annexd >= {TARGET_TITLES_PER_S:,} titles/s: {'met' if met else 'MISSED'}")
+    return 0 if met else 1
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -1,10 +1,18 @@
 """Quality profiles and release ranking (pure: no I/O, no clocks).
 
 Qualities are strings ``"<resolution>p <source>"`` (``"1080p webdl"``, ``"2160p remux"``, ``"480p dvd"``), built
-from a parsed release by :func:`quality_of`. A release whose title names a resolution but no source gets the
-source ``hdtv`` (what Sonarr does); one that names a source but no resolution gets that source's usual
-resolution (480 for dvd/sdtv, 1080 for bluray/remux, 720 for hdtv/webdl/webrip). ``cam``, ``telesync`` and
-``screener`` releases are always ``"<res>p cam"`` etc. and are rejected unless a profile lists them.
+from a parsed release by :func:`quality_of` the way the Servarr apps (Sonarr, Radarr) rate names:
+
+* TV without an HD resolution is SD: ``HDTV`` alone, ``480p`` without a source and a ``TVRip`` are
+  ``"480p sdtv"``; any TV source at 720p or more is ``hdtv`` (``"720p hdtv"`` for ``HR.PDTV`` too).
+* A name with a resolution but no source gets ``hdtv`` (``sdtv`` below 720p); one with a source but no resolution
+  gets that source's usual one: 720 for Blu-ray, but 480 for a ``BDRip``/``BRRip`` or an XviD/DivX encode; 480 for
+  WEB, DVD and TV; 1080 for a remux. A Matroska container (``.mkv``, ``[MKV]``) makes an unresolved TV or WEB
+  release 720p; a name with nothing but ``.avi``/XviD/DivX/x264 is ``"480p sdtv"``, ``.mkv`` ``"720p hdtv"``,
+  ``.m2ts`` ``"720p bluray"``.
+* A remux below 1080p is rated as the Blu-ray it came from (``"720p bluray"``).
+* ``cam``, ``telesync`` and ``screener`` are never HD whatever pixels they claim: always ``"480p cam"`` etc.,
+  ranked below every real source and rejected unless a profile lists them.
 
 A :class:`QualityProfile` lists the allowed qualities best-first; the position in that list is the first
 ranking key. Releases with a quality the profile does not allow, but not better than its best allowed quality,
@@ -28,18 +36,25 @@ if TYPE_CHECKING:  # pragma: no cover
     from annexd.domain.releases import ParsedRelease
 
 # Every quality annexd knows, best first. Profiles pick and order a subset of these.
+# Every quality quality_of can give, best first. Profiles pick and order a subset of these.
 ALL_QUALITIES: tuple[str, ...] = (
     "2160p remux", "2160p bluray", "2160p webdl", "2160p webrip", "2160p hdtv",
     "1080p remux", "1080p bluray", "1080p webdl", "1080p webrip", "1080p hdtv",
     "720p bluray", "720p webdl", "720p webrip", "720p hdtv",
-    "576p bluray", "576p dvd", "480p bluray", "480p webdl", "480p webrip", "480p dvd", "480p hdtv", "480p sdtv",
-    "1080p screener", "720p screener", "480p screener", "1080p telesync", "720p telesync", "480p telesync",
-    "1080p cam", "720p cam", "480p cam",
+    "576p bluray", "576p dvd", "480p bluray", "480p webdl", "480p webrip", "480p dvd", "480p sdtv",
+    "480p screener", "480p telesync", "480p cam",
 )
 _GLOBAL_POSITION = {q: i for i, q in enumerate(ALL_QUALITIES)}
 _JUNK_SOURCES = frozenset({"cam", "telesync", "screener"})
-_DEFAULT_RESOLUTION = {"dvd": 480, "sdtv": 480, "bluray": 1080, "remux": 1080, "hdtv": 720, "webdl": 720,
-                       "webrip": 720, "cam": 480, "telesync": 480, "screener": 480}
+_DEFAULT_RESOLUTION = {"dvd": 480, "sdtv": 480, "bluray": 720, "remux": 1080, "hdtv": 480, "webdl": 480,
+                       "webrip": 480}
+_SD_CODECS = frozenset({"xvid"})
+# What a container alone says: (source, resolution) for names that name neither.
+_CONTAINER_QUALITY = {"avi": ("sdtv", 480), "divx": ("sdtv", 480), "xvid": ("sdtv", 480), "wmv": ("sdtv", 480),
+                      "mpg": ("sdtv", 480), "mpeg": ("sdtv", 480), "m4v": ("sdtv", 480), "flv": ("sdtv", 480),
+                      "rmvb": ("sdtv", 480), "3gp": ("sdtv", 480), "mkv": ("hdtv", 720), "mk3d": ("hdtv", 720),
+                      "m2ts": ("bluray", 720), "vob": ("dvd", 480)}
+_HD_CONTAINERS = frozenset({"mkv", "mk3d"})
 _CODEC_BONUS = {"x265": 3, "av1": 3, "x264": 2, "xvid": -5, "mpeg2": -5}
 _HEX40 = re.compile(r"^[0-9a-f]{40}$")
 
@@ -215,22 +230,36 @@ class RankedResults:
 # --- quality -------------------------------------------------------------------------------------------------
 
 def quality_of(parsed: ParsedRelease) -> str | None:
-    """``"1080p webdl"`` style quality of a parsed release, None when neither resolution nor source is known."""
-    source = parsed.source
-    resolution = parsed.resolution
+    """``"1080p webdl"`` style quality of a parsed release (rules in the module docs); None when the name says
+    nothing about it."""
+    source, resolution = parsed.source, parsed.resolution
+    container = getattr(parsed, "container", None)
     if source is None and resolution is None:
-        return None
-    if source is None:
-        source = "hdtv"
-    if resolution is None:
-        resolution = _DEFAULT_RESOLUTION.get(source, 480)
+        source, resolution = _CONTAINER_QUALITY.get(container or "", (None, None))
+        if source is None and parsed.codec in ("xvid", "x264"):
+            source, resolution = "sdtv", 480  # a bare SD-era encode: "Show.S01E13.x264-GRP"
+        if source is None:
+            return None
     if source in _JUNK_SOURCES:
-        resolution = min(max(resolution, 480), 1080)
-        resolution = 480 if resolution < 720 else resolution
+        return f"480p {source}"
+    if resolution is None:
+        resolution = _default_resolution(source, parsed, container)
+    if source is None or source in ("hdtv", "sdtv"):
+        source = "hdtv" if resolution >= 720 else "sdtv"
+    elif source == "remux" and resolution < 1080:
+        source = "bluray"
     quality = f"{resolution}p {source}"
     if quality in _GLOBAL_POSITION:
         return quality
     return _nearest_known(resolution, source)
+
+
+def _default_resolution(source: str | None, parsed: ParsedRelease, container: str | None) -> int:
+    if source == "bluray" and (getattr(parsed, "rip", False) or parsed.codec in _SD_CODECS):
+        return 480
+    if source in ("hdtv", "webdl", "webrip") and container in _HD_CONTAINERS:
+        return 720
+    return _DEFAULT_RESOLUTION.get(source or "", 480)
 
 
 def _nearest_known(resolution: int, source: str) -> str | None:

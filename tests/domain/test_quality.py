@@ -55,11 +55,54 @@ def parse_stub(title: str) -> ParsedRelease:
 
 @pytest.mark.parametrize("res,src,expected", [
     (1080, "webdl", "1080p webdl"), (2160, "remux", "2160p remux"), (None, "dvd", "480p dvd"),
-    (1080, None, "1080p hdtv"), (None, "bluray", "1080p bluray"), (720, "cam", "720p cam"),
-    (2160, "cam", "1080p cam"), (None, None, None), (576, "webdl", "480p webdl"),
+    (1080, None, "1080p hdtv"), (None, "bluray", "720p bluray"), (720, "cam", "480p cam"),
+    (2160, "cam", "480p cam"), (576, "webdl", "480p webdl"), (480, None, "480p sdtv"), (None, "hdtv", "480p sdtv"),
+    (720, "sdtv", "720p hdtv"), (720, "remux", "720p bluray"), (None, "remux", "1080p remux"),
+    (None, "webdl", "480p webdl"), (1080, "screener", "480p screener"),
 ])
 def test_quality_of(res, src, expected):
     assert quality_of(PR(resolution=res, source=src)) == expected
+
+
+def test_quality_of_nothing_known_is_none():
+    assert quality_of(PR(resolution=None, source=None, codec=None)) is None
+    assert quality_of(PR(resolution=None, source=None, codec="x264")) == "480p sdtv"  # a bare SD-era encode
+
+
+@pytest.mark.parametrize("name,expected", [
+    # Servarr conventions: HDTV without a resolution is SD; a Matroska file of it is 720p.
+    ("Show.S04E05.HDTV.XviD-LOL", "480p sdtv"), ("Show.S04E05.HDTV.x264-LOL.mkv", "720p hdtv"),
+    ("Show.S02E15.avi", "480p sdtv"), ("Show.S02E15.mkv", "720p hdtv"), ("Show.S01E01.m2ts", "720p bluray"),
+    ("Show.S12E17.HR.WS.PDTV.X264-DIMENSION", "720p hdtv"), ("Show S01E07 [TvRip][HEVC][1080p]", "1080p hdtv"),
+    ("Show - S22E03 - Title - HD TV.mkv", "720p hdtv"), ("Show - S01E01 - Title [HDTV]", "720p hdtv"),
+    # Blu-ray: a plain BluRay is 720p, a BDRip/BRRip or an XviD encode SD; a remux below 1080p is Blu-ray.
+    ("Movie.2010.BluRay.x264-GRP", "720p bluray"), ("Movie.2010.BDRip.AC3-GRP", "480p bluray"),
+    ("Movie.2010.BRRip.XviD-GRP", "480p bluray"), ("Movie.2010.1080p.BRRip.x264-GRP", "1080p bluray"),
+    ("Show.S01.BluRay.480i.DD.2.0.AVC.REMUX-GRP", "480p bluray"), ("Movie.2010.1080p.BluRay.REMUX-GRP", "1080p remux"),
+    ("Movie.2010.2160p.UHD.BluRay.REMUX-GRP", "2160p remux"), ("Show.S01E02.[Bluray720p].mkv", "720p bluray"),
+    # Screeners, cams and telesyncs are never HD, whatever resolution they claim.
+    ("Movie.2023.1080p.HDCAM.x264-GRP", "480p cam"), ("Movie.2023.720p.HDTS.x264-GRP", "480p telesync"),
+    ("Movie.2023.HDTC.x264-GRP", "480p telesync"), ("Movie.2023.1080p.DVDSCR.x264-GRP", "480p screener"),
+    # WEB without a resolution is SD, unless the container says Matroska; German streaming tags are WEB-DL.
+    ("Show.S01E08.German.DL.AmazonHD.x264-TVS", "480p webdl"), ("Show.S01E08.German.DL.720p.NetflixHD.x264",
+                                                                "720p webdl"),
+    ("Show! S01 [Web][MKV][h264][AAC 2.0]", "720p webdl"), ("Show.1x04.ITA.720p.WEBMux.x264-NovaRip", "720p webrip"),
+])
+def test_quality_of_follows_servarr_conventions(name, expected):
+    assert quality_of(parse_release(name)) == expected
+
+
+def test_every_quality_quality_of_gives_is_ranked():
+    # The profile ranking must know every quality the rules can produce, and junk sources stay last.
+    produced = {quality_of(PR(resolution=r, source=s, codec=c, rip=rip, container=ct))
+                for r in (None, 240, 480, 576, 720, 1080, 2160) for s in (None, "remux", "bluray", "webdl", "webrip",
+                                                                         "hdtv", "sdtv", "dvd", "cam", "telesync",
+                                                                         "screener")
+                for c in (None, "xvid", "x264") for rip in (False, True) for ct in (None, "mkv", "avi")}
+    produced.discard(None)
+    assert produced <= set(ALL_QUALITIES)
+    junk = [q for q in ALL_QUALITIES if q.split()[1] in ("cam", "telesync", "screener")]
+    assert ALL_QUALITIES[-len(junk):] == tuple(junk) and all(q.startswith("480p ") for q in junk)
 
 
 def test_profile_validates_qualities():
@@ -98,7 +141,7 @@ def test_cam_is_rejected_not_kept():
 
 
 def test_unknown_quality_rejected():
-    assert evaluate(rel("a", PR(resolution=None, source=None))).reason == "unknown quality"
+    assert evaluate(rel("a", PR(resolution=None, source=None, codec=None))).reason == "unknown quality"
 
 
 def test_blocklist_by_hash_and_guid():

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from annexd.domain.quality import ALL_QUALITIES, quality_of
 from annexd.domain.releases import ParsedRelease, normalize_title, parse_release
 
 CORPUS_PATH = Path(__file__).resolve().parents[1] / "data" / "release_corpus.tsv"
@@ -160,7 +161,7 @@ def test_corpus_is_large_and_varied() -> None:
 def test_corpus_score(capsys: pytest.CaptureFixture[str]) -> None:
     result, failures = score(ours, CORPUS)
     with capsys.disabled():
-        print(f"\nannexd.releases corpus score: {result:.4f} ({len(CORPUS) - len(failures)}/{len(CORPUS)})")
+        print(f"\nannexd.domain.releases corpus score: {result:.4f} ({len(CORPUS) - len(failures)}/{len(CORPUS)})")
         for failure in failures:
             print("  MISS", failure)
     assert result >= REQUIRED_SCORE
@@ -352,6 +353,33 @@ def test_hostile_long_input_stays_fast() -> None:
     assert time.perf_counter() - started < 1.0  # before the length cap, the first alone took over a second
 
 
+# Pieces of the shapes the numbering, date, anime, group and tag rules look for, repeated or mixed into 100 KB
+# names: none may make a regex backtrack catastrophically.
+_HOSTILE_PIECES = ["S01E01", "1x01", " - ", "-", ".", "_", "[", "]", "(", ")", "{", "}", "01", "2019", "2019.01.01",
+                   "Part", "of", "E", "Season 1 ", "x", "#1", "Cap.1", "afl.", "Se.1", " VOSTFR", "BDRip", "WEB-DL",
+                   "/", "\\", "www.a.com", "[ www.a.com ] -", "1080p", "Bölüm", "v2", "S1 - 01", "01-02", "é", "\u0300",
+                   "\U0001f600", "Directors Cut ", "multi ", "HD TV", "-GRP", "-A-B-C", "20161024", "(2024/S01E07/"]
+
+
+@pytest.mark.parametrize("piece", _HOSTILE_PIECES)
+def test_hostile_100kb_names_stay_fast(piece: str) -> None:
+    text = piece * (100_000 // len(piece))
+    started = time.perf_counter()
+    parsed = parse_release(text)
+    assert parsed.title == text and quality_of(parsed) in (None, *ALL_QUALITIES)
+    assert time.perf_counter() - started < 0.25
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(_HOSTILE_PIECES), max_size=400))
+def test_mixed_hostile_names_never_raise_and_stay_fast(pieces: list[str]) -> None:
+    text = "".join(pieces)
+    started = time.perf_counter()
+    parsed = parse_release(text)
+    assert parsed.title == text and all(isinstance(n, int) for n in (*parsed.episodes, *parsed.absolute_episodes))
+    assert time.perf_counter() - started < 0.25
+
+
 def test_parsed_release_is_frozen() -> None:
     p = parse_release("Show.S01E01.720p")
     with pytest.raises(AttributeError):
@@ -368,6 +396,8 @@ def test_never_raises_and_keeps_the_input(text: str) -> None:
     assert p.title == text
     assert p.season is None or p.season >= 0
     assert "  " not in p.series_title
+    assert quality_of(p) in (None, *ALL_QUALITIES)
+    assert all(isinstance(x, str) for x in p.languages) and (p.edition is None or p.edition.strip())
 
 
 # Words that are release tags cannot be title words of a round-trippable name; everything else must be.
@@ -377,10 +407,11 @@ _TAG_WORD = re.compile(
     r"the|complete|seasons?|series|saison|stagione|temporada|staffel|seizoen|sezon|kausi|sasong|episode|episodio|"
     r"ep|folge|proper|repack|rerip|cap|integrale)$")
 # Suffixes that are tags, not groups ("-DL" of WEB-DL, "-Man" of Spider-Man): parse_release ignores them.
-_NOT_GROUP = re.compile(r"(?i)^(?:[xh]26[45]|\d{3,4}[pi]|s\d+(?:e\d+)?|e\d+|dl|rip|web|hevc|avc|xvid|hdtv|bluray|"
+_NOT_GROUP = re.compile(r"(?i)^(?:[xh]26[456]|\d{3,4}[pi]|s\d+(?:e\d+)?|e\d+|dl|rip|web|hevc|avc|xvid|hdtv|bluray|"
                         r"dts|hd|ma|ac3|aac|atmos|man|ray|in|it|one|cut|cam|ts|remux|repack|proper|uhd|sdr|hdr|"
                         r"xpost|postbot|obfuscated|scrambled|rakuten|asrequested|rp|sample|whiterev|buymore|"
-                        r"chamele0n|4p|4planet|altezachen|vacation)$")
+                        r"chamele0n|4p|4planet|altezachen|vacation|pre|nzbgeek|bit|subs?|dub|subbed|dubbed|multi|vostfr|eng|raw|"
+                        r"sdtv|webdl|dvd|dvdrip|bdrip|internal|\d+ch|mkv|mp4|avi|sbs|hsbs|ou|hou|3d|4k|8k)$")
 _WORD = st.text(alphabet=string.ascii_letters, min_size=2, max_size=8).filter(lambda w: not _TAG_WORD.match(w))
 
 
