@@ -137,3 +137,10 @@ class EncodeJobRequeue:
     job_id: str
     reason: str
     counts_attempt: bool
+
+
+@dataclass(frozen=True)
+class SyncFeeds:
+    """Poll every feed now, due or not (a person asked: ``POST /api/v1/feeds/sync``, Sonarr's "RSS Sync")."""
+
+    reason: str = ""

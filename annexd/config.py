@@ -19,10 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from annexd.clients.delivery_settings import Target, validate_target
+from annexd.clients.feed_settings import RssFeed, validate_feed, validate_interval
 from annexd.clients.mediaserver_settings import MediaServer, validate_media_server
 from annexd.clients.qbittorrent_settings import QbtClientSettings
 from annexd.clients.torznab_settings import TorznabIndexer
 from annexd.config_loader import load_dataclass
+from annexd.domain.monitoring import MONITOR_MODES
 from annexd.domain.naming import NamingTemplates, validate_template
 from annexd.domain.quality import DEFAULT_PROFILE, QualityProfile
 from annexd.domain.search import SearchConfig
@@ -79,6 +81,8 @@ class WorkerConfig:
     download_poll_interval: int = field(default=5000, metadata=_env("ANNEX_DOWNLOAD_POLL_INTERVAL"))
     encoder_poll_interval: int = field(default=5000, metadata=_env("ANNEX_ENCODER_POLL_INTERVAL"))
     awaiting_poll_interval: int = field(default=60_000, metadata=_env("ANNEX_AWAITING_POLL_INTERVAL"))
+    # How often the FeedWorker looks for a feed that is due (each feed has its own interval, 10 min or more).
+    feed_poll_interval: int = 60_000
     # Heartbeat of this daemon; claims of a daemon silent for claim_stale_seconds are released.
     recovery_interval: int = 15_000
     claim_stale_seconds: float = 90.0
@@ -134,6 +138,15 @@ class TmdbConfig:
 
 
 @dataclass(frozen=True)
+class RequestsConfig:
+    # What a new TV request follows when it does not say: "none", "future" (episodes airing from the day of
+    # the request) or "all".
+    monitor: str = "none"
+    # How often followed shows are refreshed from TMDB (new episodes, air dates, titles).
+    refresh_interval_minutes: float = 720.0
+
+
+@dataclass(frozen=True)
 class SupervisorConfig:
     restart_budget: int = 5
     restart_window_seconds: float = 300.0
@@ -163,6 +176,7 @@ class Config:
     delivery: DeliveryConfig = DeliveryConfig()
     naming: NamingTemplates = NamingTemplates()
     tmdb: TmdbConfig = TmdbConfig()
+    requests: RequestsConfig = RequestsConfig()
     # Lists of tables ([[indexers]] ...), built as the integration's own settings dataclasses.
     indexers: tuple[TorznabIndexer, ...] = ()
     quality_profiles: tuple[QualityProfile, ...] = ()
@@ -170,6 +184,7 @@ class Config:
     encode_profiles: tuple[EncodeProfile, ...] = ()
     targets: tuple[Target, ...] = ()
     media_servers: tuple[MediaServer, ...] = ()
+    feeds: tuple[RssFeed, ...] = ()
 
     def profile(self, name: str) -> QualityProfile:
         """The named quality profile; "default" (or an unknown name) is the first configured, else built-in."""
@@ -239,6 +254,22 @@ def _validate(cfg: Config, problems: list[str]) -> None:
         problems.extend(f"naming.{kind}: {p}" for p in validate_template(getattr(cfg.naming, kind), kind))
     if cfg.supervisor.restart_budget < 0:
         problems.append("supervisor.restart_budget: must be >= 0")
+    _validate_feeds(cfg, problems)
+
+
+def _validate_feeds(cfg: Config, problems: list[str]) -> None:
+    for feed in cfg.feeds:
+        problems.extend(f"feeds[{feed.name}].{p}" for p in validate_feed(feed))
+    for idx in cfg.indexers:
+        problems.extend(f"indexers[{idx.name}].{p}" for p in validate_interval("rss_interval_minutes",
+                                                                               idx.rss_interval_minutes))
+    names = [f.name for f in cfg.feeds] + [i.name for i in cfg.indexers if i.rss]
+    problems.extend(f"feeds[{n}]: the name is also an indexer's or another feed's (feeds are counted by name)"
+                    for n in sorted({n for n in names if names.count(n) > 1}))
+    if cfg.requests.monitor not in MONITOR_MODES:
+        problems.append(f"requests.monitor: {cfg.requests.monitor!r} is not one of {', '.join(MONITOR_MODES)}")
+    if cfg.requests.refresh_interval_minutes < 10:
+        problems.append("requests.refresh_interval_minutes: must be at least 10")
 
 
 def read_toml(path: Path | None, problems: list[str]) -> dict[str, Any]:

@@ -31,14 +31,17 @@ from actors.context import ActorContext
 from actors.deliver import DeliverWorker
 from actors.download import DownloadWorker
 from actors.encode import EncodeDispatcher, hub_callbacks
+from actors.feeds import FeedWorker
 from actors.filemap import FileMapWorker
 from actors.messages import RemoveRequestTorrents
+from actors.monitor import ShowRefreshWorker
 from actors.progress import DownloadProgressWorker
 from actors.recovery import RecoveryWorker
 from actors.search import SearchWorker
 from actors.supervisor import ChildSpec, Supervisor
 from actors.writer import DbWriter
 from annexd import logs
+from annexd.clients.feeds import FeedSource, IndexerFeed, RssFeedClient
 from annexd.clients.qbittorrent import QbtClient
 from annexd.clients.tmdb import TmdbClient, TmdbSettings
 from annexd.clients.torznab import TorznabClient
@@ -113,6 +116,7 @@ class Daemon:
         if self.cfg.indexers:
             clients = [TorznabClient(replace(idx, api_key=self.secret(idx.api_key))) for idx in self.cfg.indexers]
             children.append(ChildSpec("search", lambda ctx: SearchWorker.start(ctx, w.poll_interval, clients)))
+        children += self._feed_children()
         if self.qbt:
             qbt = self.qbt
             children += [
@@ -127,6 +131,23 @@ class Daemon:
         if self.hub is not None:
             hub = self.hub
             children.append(ChildSpec("encode", lambda ctx: EncodeDispatcher.start(ctx, w.encoder_poll_interval, hub)))
+        return children
+
+    def _feed_children(self) -> list[ChildSpec]:
+        """The FeedWorker (indexers' recent releases and [[feeds]]) and the TMDB refresh of followed shows."""
+        w = self.cfg.worker
+        sources: list[FeedSource] = [
+            IndexerFeed(TorznabClient(replace(idx, api_key=self.secret(idx.api_key))))
+            for idx in self.cfg.indexers if idx.rss]
+        sources += [RssFeedClient(replace(feed, url=self.secret(feed.url))) for feed in self.cfg.feeds if feed.enabled]
+        children = []
+        if sources:
+            children.append(ChildSpec("feeds", lambda ctx: FeedWorker.start(ctx, w.feed_poll_interval, sources)))
+        tmdb = self.tmdb()
+        if tmdb is not None:
+            minutes = self.cfg.requests.refresh_interval_minutes
+            children.append(ChildSpec("monitor", lambda ctx: ShowRefreshWorker.start(
+                ctx, w.feed_poll_interval, tmdb, minutes)))
         return children
 
     def _make_hub(self) -> EncoderHub | None:

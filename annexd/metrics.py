@@ -78,6 +78,26 @@ INDEXER_MALFORMED = Counter(
     "annexd_indexer_malformed_total",
     "Torznab responses (malformed or hostile XML) and items rejected as invalid", ["indexer"], registry=REGISTRY,
 )
+FEED_RELEASES = Counter(
+    "annexd_feed_releases_total", "Releases read from a feed that were new since its last poll, by outcome "
+    "(matched, alternative, rejected, blocklisted, unmatched)", ["feed", "outcome"], registry=REGISTRY,
+)
+FEED_POLLS = Counter(
+    "annexd_feed_polls_total", "Feed polls by outcome (ok, gap: could not read back to the last poll, error)",
+    ["feed", "outcome"], registry=REGISTRY,
+)
+FEED_LAST_POLL = Gauge(
+    "annexd_feed_last_poll_timestamp_seconds", "When this daemon last polled the feed successfully (Unix time)",
+    ["feed"], registry=REGISTRY,
+)
+SHOW_REFRESHES = Counter(
+    "annexd_show_refreshes_total", "TMDB refreshes of followed shows by outcome (ok, error)", ["outcome"],
+    registry=REGISTRY,
+)
+EPISODES_ANNOUNCED = Counter(
+    "annexd_show_episodes_added_total", "Items added for newly announced episodes of followed shows",
+    registry=REGISTRY,
+)
 TMDB_REQUESTS = Counter(
     "annexd_tmdb_requests_total", "TMDB API requests by outcome (ok, cached, error, auth_error, rate_limited, "
     "not_found, malformed, timeout)", ["outcome"], registry=REGISTRY,

@@ -51,6 +51,9 @@ class MediaRequest(BaseModel):
     requested_by = pw.CharField(max_length=200, default="api")
     approval = pw.CharField(max_length=16, default="approved")
     priority = pw.IntegerField(default=0)
+    # Show monitoring (TV): "none" | "future" | "all"; monitor_seasons limits it (None = every season).
+    monitor = pw.CharField(max_length=8, default="none")
+    monitor_seasons = JSONField(null=True)
     created_at = pw.DateTimeField(default=utcnow)
     updated_at = pw.DateTimeField(default=utcnow)
 
@@ -126,11 +129,17 @@ class DownloadFile(BaseModel):
 
 
 class TaskState(BaseModel):
+    """A periodic task (a feed's poll, the TMDB refresh): its last run, its data (a feed's cursor) and the claim
+    that lets exactly one daemon run it at a time (``claimed_by`` until ``lease_until``; due at ``next_run_at``)."""
+
     name = pw.CharField(max_length=100, primary_key=True)
     last_run_at = pw.DateTimeField(null=True)
     last_ok_at = pw.DateTimeField(null=True)
     last_error = pw.TextField(null=True)
     data = JSONField(null=True)
+    claimed_by = pw.CharField(max_length=100, null=True)
+    lease_until = pw.DateTimeField(null=True)
+    next_run_at = pw.DateTimeField(null=True)
 
 
 class ProviderHealth(BaseModel):

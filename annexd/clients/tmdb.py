@@ -191,11 +191,12 @@ class TmdbClient:
     def __repr__(self) -> str:
         return f"TmdbClient({self.settings.base_url!r})"
 
-    def tv(self, tmdb_id: int) -> TmdbShow:
-        return parse_show(self._get_json(f"/tv/{int(tmdb_id)}", {"append_to_response": "external_ids"}))
+    def tv(self, tmdb_id: int, *, fresh: bool = False) -> TmdbShow:
+        """The show; ``fresh`` skips the cache (a refresh of a followed show wants what TMDB says now)."""
+        return parse_show(self._get_json(f"/tv/{int(tmdb_id)}", {"append_to_response": "external_ids"}, fresh))
 
-    def season(self, tmdb_id: int, season_number: int) -> tuple[TmdbEpisode, ...]:
-        return parse_season(self._get_json(f"/tv/{int(tmdb_id)}/season/{int(season_number)}"))
+    def season(self, tmdb_id: int, season_number: int, *, fresh: bool = False) -> tuple[TmdbEpisode, ...]:
+        return parse_season(self._get_json(f"/tv/{int(tmdb_id)}/season/{int(season_number)}", fresh=fresh))
 
     def movie(self, tmdb_id: int) -> TmdbMovie:
         return parse_movie(self._get_json(f"/movie/{int(tmdb_id)}"))
@@ -227,9 +228,9 @@ class TmdbClient:
             while len(self._cache) > self.settings.cache_size:
                 self._cache.popitem(last=False)
 
-    def _get_json(self, path: str, extra: dict[str, str] | None = None) -> Any:
+    def _get_json(self, path: str, extra: dict[str, str] | None = None, fresh: bool = False) -> Any:
         key = path + "?" + "&".join(f"{k}={v}" for k, v in sorted((extra or {}).items()))
-        hit = self._cached(key)
+        hit = None if fresh else self._cached(key)
         if hit is not None:
             metrics.TMDB_REQUESTS.labels("cached").inc()
             return hit

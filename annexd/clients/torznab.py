@@ -333,6 +333,17 @@ class TorznabClient:
         query = f"{title} {year}" if year else title
         return self._search({**base, "q": query}, caps)
 
+    def recent(self, offset: int = 0) -> list[Release]:
+        """One page of the indexer's recent releases (Torznab's RSS mode: ``t=search`` with no query), TV and
+        movie categories, newest first."""
+        caps = self.caps()
+        limit = max(1, min(self.indexer.page_limit or caps.max_limit, caps.max_limit))
+        categories = (*self.indexer.tv_categories, *self.indexer.movie_categories)
+        root = self._get({"t": "search", "cat": _cats(categories), "limit": limit, "offset": max(0, offset)})
+        items = parse_results(root, self.indexer.name, self._parse)
+        metrics.INDEXER_RESULTS.labels(self.indexer.name).inc(len(items))
+        return items
+
     # internals
 
     def _search(self, params: dict[str, Any], caps: Caps) -> list[Release]:

@@ -24,6 +24,9 @@ class TorznabIndexer:
     max_response_bytes: int = 16 * 1024 * 1024
     caps_ttl: float = 24 * 3600.0
     id_fallback_to_query: bool = True  # an id search with no results is retried as a text search
+    # Its recent-releases feed (t=search without a query), polled for wanted items every rss_interval_minutes.
+    rss: bool = True
+    rss_interval_minutes: float = 15.0
 
     @property
     def endpoint(self) -> str:

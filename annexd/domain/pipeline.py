@@ -49,6 +49,7 @@ class Event(enum.StrEnum):
     SEARCH_ERROR = "search_error"
     BELOW_PROFILE = "below_profile"
     ACCEPT_RELEASE = "accept_release"
+    FEED_MATCH = "feed_match"
     RETRY_DUE = "retry_due"
     GRAB = "grab"
     DOWNLOAD_RETRY = "download_retry"
@@ -78,6 +79,9 @@ _TABLE: dict[tuple[Event, ProcessingStatus], ProcessingStatus] = {
     (E.BELOW_PROFILE, S.SEARCHING): S.QUALITY_UNAVAILABLE,
     (E.ACCEPT_RELEASE, S.QUALITY_UNAVAILABLE): S.FOUND,
     (E.ACCEPT_RELEASE, S.AWAITING): S.FOUND,
+    # A release from a feed (RSS, an indexer's recent releases) that a waiting item wants.
+    (E.FEED_MATCH, S.AWAITING): S.FOUND,
+    (E.FEED_MATCH, S.QUALITY_UNAVAILABLE): S.FOUND,
     (E.RETRY_DUE, S.AWAITING): S.PENDING,
     (E.RETRY_DUE, S.QUALITY_UNAVAILABLE): S.PENDING,
     (E.GRAB, S.FOUND): S.DOWNLOADING,

@@ -29,3 +29,6 @@ class RequestSpec:
     quality_profile: str = "default"
     requested_by: str = "api"
     priority: int = 0
+    # Show monitoring (TV): "none" | "future" | "all", limited to these seasons (None = every season).
+    monitor: str = "none"
+    monitor_seasons: tuple[int, ...] | None = None

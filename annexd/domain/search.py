@@ -17,7 +17,9 @@ from annexd.domain.quality import (
     Release,
     choose_for_season,
     episode_matches,
+    meets_cutoff,
     movie_matches,
+    quality_of,
     rank,
 )
 
@@ -72,14 +74,22 @@ def _alternatives(releases: Iterable[Release], cfg: SearchConfig, skip: str | No
     return [r.to_dict() for r in releases if r.key != skip][: cfg.keep_alternatives]
 
 
-def found(item_id: int, release: Release, others: Sequence[Release], now: datetime, cfg: SearchConfig) -> Outcome:
+def grab_at(release: Release, profile: QualityProfile, now: datetime, cfg: SearchConfig) -> datetime | None:
+    """Sonarr's delay profile: a found release waits ``grab_delay_minutes`` (for a better one to show up) unless
+    it already meets the profile's cutoff; None = grab at once. DownloadWorker only claims FOUND items whose
+    next_retry_at has passed."""
+    if not cfg.grab_delay_minutes or meets_cutoff(quality_of(release.parsed), profile):
+        return None
+    return now + timedelta(minutes=cfg.grab_delay_minutes)
+
+
+def found(item_id: int, release: Release, others: Sequence[Release], now: datetime, cfg: SearchConfig,
+          profile: QualityProfile, event: Event = Event.FOUND) -> Outcome:
     fields = {
         "release": release.to_dict(), "available_releases": _alternatives(others, cfg, release.key),
-        "quality_met": True,
-        # The grab delay: DownloadWorker only claims FOUND items whose next_retry_at has passed.
-        "next_retry_at": now + timedelta(minutes=cfg.grab_delay_minutes) if cfg.grab_delay_minutes else None,
+        "quality_met": True, "next_retry_at": grab_at(release, profile, now, cfg),
     }
-    return Outcome(item_id, Event.FOUND, fields=fields)
+    return Outcome(item_id, event, fields=fields)
 
 
 def below_profile(item: Wanted, below: Sequence[Release], now: datetime, cfg: SearchConfig) -> Outcome:
@@ -106,13 +116,15 @@ def _why_none(total: int, rejected: Sequence[tuple[Release, str]]) -> str:
 def decide_movie(item: Wanted, title: str, year: int | None, releases: Sequence[Release], profile: QualityProfile,
                  blocklist: Iterable[str], now: datetime, cfg: SearchConfig) -> Outcome:
     matching = [r for r in releases if movie_matches(r.parsed, title, year)]
-    return _best(item, len(releases), rank(matching, profile, blocklist=blocklist), now, cfg)
+    return _best(item, len(releases), rank(matching, profile, blocklist=blocklist), now, cfg, profile)
 
 
-def _best(item: Wanted, total: int, ranked: RankedResults, now: datetime, cfg: SearchConfig) -> Outcome:
+def _best(item: Wanted, total: int, ranked: RankedResults, now: datetime, cfg: SearchConfig,
+          profile: QualityProfile) -> Outcome:
     """The best accepted release, else the kept below-profile ones, else why there was none."""
     if ranked.accepted:
-        return found(item.item_id, ranked.accepted[0], [*ranked.accepted[1:], *ranked.below_profile], now, cfg)
+        return found(item.item_id, ranked.accepted[0], [*ranked.accepted[1:], *ranked.below_profile], now, cfg,
+                     profile)
     if ranked.below_profile:
         return below_profile(item, ranked.below_profile, now, cfg)
     return nothing(item, _why_none(total, ranked.rejected), now, cfg)
@@ -132,7 +144,8 @@ def decide_season(items: Sequence[Wanted], series: str, year: int | None, season
     ranked = rank(matching, profile, episodes_wanted=len(items), blocklist=blocklist)
     by_episode = {i.episode: i for i in items}
     choice = choose_for_season(season, by_episode, ranked.accepted)
-    outcomes = [found(by_episode[ep].item_id, rel, ranked.accepted, now, cfg) for ep, rel in choice.picks.items()]
+    outcomes = [found(by_episode[ep].item_id, rel, ranked.accepted, now, cfg, profile)
+                for ep, rel in choice.picks.items()]
     return SeasonDecision(tuple(outcomes), tuple(by_episode[ep] for ep in sorted(choice.missing)))
 
 
@@ -140,4 +153,4 @@ def decide_episode(item: Wanted, series: str, year: int | None, releases: Sequen
                    profile: QualityProfile, blocklist: Iterable[str], now: datetime, cfg: SearchConfig) -> Outcome:
     matching = [r for r in releases if episode_matches(r.parsed, series, item.season, item.episode,
                                                        air_date=item.air_date, year=year)]
-    return _best(item, len(releases), rank(matching, profile, blocklist=blocklist), now, cfg)
+    return _best(item, len(releases), rank(matching, profile, blocklist=blocklist), now, cfg, profile)

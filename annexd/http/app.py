@@ -9,7 +9,8 @@ import json
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 import peewee
@@ -18,8 +19,10 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from actors.context import ActorContext
+from actors.messages import SyncFeeds
 from annexd import __version__, metrics
 from annexd.domain.live import LiveProgress
+from annexd.domain.monitoring import Monitoring
 from annexd.domain.pipeline import ProcessingStatus, RequestStatus
 from annexd.domain.request_specs import RequestSpec
 from annexd.errors import AnnexdError, InvalidInputError, NotFoundError, StateConflictError
@@ -140,7 +143,7 @@ async def create_request(request: web.Request) -> web.Response:
         body = await _json_body(request)
     except _BadRequest as exc:
         return error(exc.status, exc.message)
-    parsed, problems = parse_request_body(body)
+    parsed, problems = parse_request_body(body, deps.ctx.config.requests.monitor)
     if parsed is None:
         return error(422, "invalid request", problems)
     spec: RequestSpec = parsed
@@ -154,7 +157,9 @@ async def create_request(request: web.Request) -> web.Response:
             return error(422, "invalid request", {"seasons": str(exc)})
         except AnnexdError as exc:
             return error(502, f"could not expand seasons from TMDB: {exc}")
-        if not spec.episodes:
+        if spec.seasons is None and spec.monitor != "none":
+            spec = followed_only(spec, deps.ctx.clock().date())
+        elif not spec.episodes:
             return error(422, "invalid request", {"seasons": "TMDB lists no episodes for these seasons"})
     now = deps.ctx.clock()
     req = await in_db(request, lambda: queries.create_request(spec, now))
@@ -162,6 +167,13 @@ async def create_request(request: web.Request) -> web.Response:
     if deps.on_request_created:
         deps.on_request_created(req.id)
     return web.json_response({"id": req.id}, status=201, headers={"Location": f"/api/v1/requests/{req.id}"})
+
+
+def followed_only(spec: RequestSpec, today: date) -> RequestSpec:
+    """A followed show named without episodes or seasons starts with the episodes it follows (possibly none
+    yet: the TMDB refresh adds them as they are announced)."""
+    monitoring = Monitoring(spec.monitor, spec.monitor_seasons)
+    return replace(spec, episodes=tuple(ep for ep in spec.episodes if monitoring.follows(ep, today)))
 
 
 async def list_requests(request: web.Request) -> web.Response:
@@ -349,6 +361,21 @@ async def status_summary(request: web.Request) -> web.Response:
     return web.json_response(views.status_view(deps.ctx, counts))
 
 
+async def list_feeds(request: web.Request) -> web.Response:
+    """Every feed's last poll, next poll, error and cursor (shared by the daemons on one database)."""
+    states = await in_db(request, lambda: queries.task_states("feed:"))
+    return web.json_response({"feeds": [views.feed_view(s) for s in states]})
+
+
+async def sync_feeds(request: web.Request) -> web.Response:
+    """Poll every feed now (Sonarr's "RSS Sync"); accepted at once, the poll runs in the FeedWorker."""
+    ref = request.app[DEPS].ctx.workers.get("feeds")
+    if ref is None or not ref.is_alive():
+        return error(409, "no feeds are configured (indexers with rss, or [[feeds]])")
+    ref.tell(SyncFeeds("requested over HTTP"))
+    return web.json_response({"status": "accepted"}, status=202)
+
+
 async def status_page(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
 
@@ -384,6 +411,8 @@ def make_app(deps: HttpDeps, extra_routes: Sequence[Callable[[web.Application], 
     app.router.add_get(f"/api/v1/items/{rid}", get_item)
     app.router.add_post(f"/api/v1/items/{rid}/retry", retry_item)
     app.router.add_post(f"/api/v1/items/{rid}/accept-release", accept_release)
+    app.router.add_get("/api/v1/feeds", list_feeds)
+    app.router.add_post("/api/v1/feeds/sync", sync_feeds)
     for add in extra_routes:
         add(app)
     return app

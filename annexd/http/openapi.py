@@ -36,6 +36,8 @@ _REQUEST_IN = {
         "quality_profile": {"type": "string"},
         "priority": {"type": "integer", "minimum": -100, "maximum": 100},
         "seasons": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+        "monitor": {"type": "string", "enum": ["none", "future", "all"]},
+        "monitor_seasons": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 1000}},
         "episodes": {"type": "array", "items": _EPISODE_IN, "minItems": 1},
     },
 }
@@ -46,6 +48,9 @@ _REQUEST_OUT = {
         "id": {"type": "integer"}, "type": {"type": "string"}, "title": {"type": "string"},
         "year": {"type": ["integer", "null"]}, "status": {"type": "string", "enum": [s.value for s in RequestStatus]},
         "progress": {"type": "number"}, "items": {"type": "integer"}, "counts": {"type": "object"},
+        "monitor": {"type": "string", "enum": ["none", "future", "all"]},
+        "monitor_seasons": {"type": ["array", "null"], "items": {"type": "integer"}},
+        "follows": {"type": "string"},
     },
 }
 _ITEM_OUT = {
@@ -152,6 +157,12 @@ def document() -> dict[str, Any]:
             "responses": {"200": _json({"type": "object"}, "now FOUND"), "400": _err("not JSON"),
                           "401": _err("no or wrong API key"), "404": _err("unknown id"),
                           "409": _err("wrong status"), "422": _err("unknown release")}}},
+        "/api/v1/feeds": {"get": {"summary": "Feeds: last and next poll, error, cursor", "responses": {
+            "200": _json({"type": "object", "required": ["feeds"], "properties": {
+                "feeds": {"type": "array", "items": {"type": "object"}}}}, "feeds")}}},
+        "/api/v1/feeds/sync": {"post": {"summary": "Poll every feed now", "security": _SECURED, "responses": {
+            "202": _json({"type": "object"}, "the poll runs in the background"),
+            "401": _err("no or wrong API key"), "409": _err("no feeds configured")}}},
     }
     return {
         "openapi": "3.0.3",

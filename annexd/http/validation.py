@@ -6,6 +6,7 @@ import re
 from datetime import date
 from typing import Any
 
+from annexd.domain.monitoring import MONITOR_MODES
 from annexd.domain.request_specs import EpisodeSpec, RequestSpec
 
 MAX_DB_INT = 2**31 - 1
@@ -123,8 +124,27 @@ def _seasons(raw: Any, problems: Problems) -> tuple[int, ...] | None:
     return tuple(sorted(set(raw)))
 
 
-def parse_request_body(body: Any) -> tuple[RequestSpec | None, Problems]:
-    """A request spec from a POST /api/v1/requests body, or the problems per field."""
+def _monitoring(body: dict[str, Any], kind: Any, default: str,
+                problems: Problems) -> tuple[str, tuple[int, ...] | None]:
+    """``monitor`` (none | future | all; TV only) and ``monitor_seasons`` (absent = every season)."""
+    monitor = body.get("monitor", default if kind == "tv" else "none")
+    if monitor not in MONITOR_MODES:
+        problems.add("monitor", "must be one of " + ", ".join(MONITOR_MODES))
+    elif kind != "tv" and monitor != "none":
+        problems.add("monitor", "only a TV request follows its show")
+    raw = body.get("monitor_seasons")
+    if raw is None:
+        return str(monitor), None
+    sub = Problems()
+    seasons = _seasons(raw, sub)
+    if sub or kind != "tv":
+        problems.add("monitor_seasons", "must be a list of season numbers (0-1000), for a TV request")
+    return str(monitor), seasons
+
+
+def parse_request_body(body: Any, default_monitor: str = "none") -> tuple[RequestSpec | None, Problems]:
+    """A request spec from a POST /api/v1/requests body, or the problems per field. ``default_monitor`` is
+    ``[requests] monitor`` (what a TV request follows when it does not say)."""
     problems = Problems()
     if not isinstance(body, dict):
         problems.add("body", "must be a JSON object")
@@ -144,11 +164,16 @@ def parse_request_body(body: Any) -> tuple[RequestSpec | None, Problems]:
     if not (isinstance(profile, str) and _NAME.match(profile)):
         problems.add("quality_profile", "must be a profile name")
     priority = _int(body, "priority", problems, -100, 100) or 0
+    monitor, monitor_seasons = _monitoring(body, kind, default_monitor, problems)
+    if kind == "tv" and monitor != "none" and "episodes" not in body and body.get("seasons") is None \
+            and tmdb_id is None:
+        problems.add("tmdb_id", "required to follow a show without listing its episodes")
     episodes: tuple[EpisodeSpec, ...] = ()
     seasons = None
     if kind == "tv":
         seasons = _seasons(body.get("seasons"), problems)
-        if "episodes" in body or seasons is None:
+        # A followed show may name no episodes: what it follows is expanded from TMDB.
+        if "episodes" in body or (seasons is None and monitor == "none"):
             episodes = _episodes(body.get("episodes"), problems)
     elif kind == "movie" and ("episodes" in body or "seasons" in body):
         problems.add("episodes", "a movie request has no episodes or seasons")
@@ -158,6 +183,7 @@ def parse_request_body(body: Any) -> tuple[RequestSpec | None, Problems]:
     return RequestSpec(
         kind=kind, title=title, year=year, tmdb_id=tmdb_id, tvdb_id=tvdb_id, imdb_id=imdb_id,
         episodes=episodes, seasons=seasons, targets=targets, quality_profile=profile, priority=priority,
+        monitor=monitor, monitor_seasons=monitor_seasons,
     ), problems
 
 

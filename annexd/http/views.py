@@ -29,7 +29,26 @@ def request_view(req: MediaRequest, summary: dict[str, Any]) -> dict[str, Any]:
         "quality_profile": req.quality_profile, "requested_by": req.requested_by, "priority": req.priority,
         "status": summary["status"], "progress": summary["progress"], "counts": summary["counts"],
         "items": summary["items"], "created_at": _iso(req.created_at),
+        "monitor": req.monitor, "monitor_seasons": req.monitor_seasons, "follows": follows(req),
     }
+
+
+def follows(req: MediaRequest) -> str:
+    """What a request follows, in words (the API and the CLI show it)."""
+    if req.kind != "tv" or req.monitor == "none":
+        return "only the episodes requested"
+    seasons = req.monitor_seasons
+    which = "every season" if seasons is None else "season(s) " + ", ".join(str(s) for s in seasons)
+    when = "episodes airing from the request on" if req.monitor == "future" else "all episodes"
+    return f"{when} of {which}, new ones added as TMDB announces them"
+
+
+def feed_view(state: Any) -> dict[str, Any]:
+    cursor = state.data or {}
+    return {"name": state.name.removeprefix("feed:"), "last_poll_at": _iso(state.last_run_at),
+            "last_ok_at": _iso(state.last_ok_at), "next_poll_at": _iso(state.next_run_at),
+            "error": state.last_error, "polling": state.claimed_by is not None,
+            "cursor_published": cursor.get("published")}
 
 
 def _release_name(item: ProcessingItem) -> str | None:

@@ -36,6 +36,16 @@ from store.queries.downloads import (
     ignore_files,
     map_item_file,
 )
+from store.queries.feeds import (
+    claim_task,
+    finish_task,
+    keep_alternatives,
+    monitored_requests,
+    season_sizes,
+    task_states,
+    update_listing,
+    wanted_items,
+)
 from store.queries.items import (
     accept_release,
     apply_transition,
@@ -73,4 +83,7 @@ __all__ = [
     "progress_baseline", "provider_states", "record_encoded_file", "record_task_run", "request_download_ids",
     "request_items", "request_summary", "retry_download_or_fail", "retry_item", "save_provider_state",
     "set_detail", "start_delivery", "write_progress",
+    # feeds and show monitoring
+    "claim_task", "finish_task", "keep_alternatives", "monitored_requests", "season_sizes", "task_states",
+    "update_listing", "wanted_items",
 ]

@@ -33,13 +33,18 @@ def create_request(spec: RequestSpec, now: datetime) -> MediaRequest:
             kind=spec.kind, title=spec.title, year=spec.year, tmdb_id=spec.tmdb_id, tvdb_id=spec.tvdb_id,
             imdb_id=spec.imdb_id, requested_seasons=list(spec.seasons) if spec.seasons is not None else None,
             targets=list(spec.targets), quality_profile=spec.quality_profile, requested_by=spec.requested_by,
-            priority=spec.priority, created_at=now, updated_at=now,
+            priority=spec.priority, monitor=spec.monitor,
+            monitor_seasons=list(spec.monitor_seasons) if spec.monitor_seasons is not None else None,
+            created_at=now, updated_at=now,
         )
         add_items(req, spec, now)
     return req
 
 
 def add_items(req: MediaRequest, spec: RequestSpec, now: datetime) -> int:
+    """The one way items are created (a new request, a TMDB refresh of a followed show); existing (season,
+    episode) pairs are left alone. Items start approved with their request (approval, when it comes, is the
+    request's and new episodes inherit it here)."""
     rows: list[dict[str, Any]] = []
     if spec.kind == "movie":
         rows.append(_item_row(req, "movie", 0, 0, spec.title, None, now))
