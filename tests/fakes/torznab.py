@@ -1,7 +1,9 @@
 """A fake Torznab indexer (Prowlarr/Jackett dialect) and a helper that serves any aiohttp app from a thread.
 
 The fake speaks ``t=caps``, ``t=search``, ``t=tvsearch``, ``t=movie`` with ``limit``/``offset`` paging and
-records every query it receives. ``FakeTorznab.mode`` switches misbehaviour per test: ``"malformed"``,
+records every query it receives. ``feed`` is its recent-releases feed (``t=search`` without ``q``, Torznab's RSS
+mode), newest first, served in pages; ``feed_keep`` is how far back it goes (older releases fall off, as on a
+real indexer), so a test can make a poll miss releases. ``FakeTorznab.mode`` switches misbehaviour per test: ``"malformed"``,
 ``"bomb"`` (billion laughs), ``"http429"`` (with ``Retry-After``), ``"error100"``, ``"error429"``, ``"slow"``.
 """
 
@@ -149,6 +151,8 @@ class FakeTorznab:
         self.retry_after = "120"
         self.slow_seconds = 3.0
         self.results: Callable[[dict[str, str]], list[FakeItem]] = lambda params: self.items
+        self.feed: list[FakeItem] | None = None
+        self.feed_keep = 10_000
         self.queries: list[dict[str, str]] = []
         self._lock = threading.Lock()
         self.base_url = ""
@@ -169,6 +173,15 @@ class FakeTorznab:
     def searches(self) -> list[dict[str, str]]:
         with self._lock:
             return [q for q in self.queries if q.get("t") != "caps"]
+
+    def feed_reads(self) -> list[dict[str, str]]:
+        """The recent-releases pages read (``t=search`` without a query)."""
+        return [q for q in self.searches() if q.get("t") == "search" and not q.get("q")]
+
+    def announce(self, *items: FakeItem) -> None:
+        """New releases on top of the feed (newest first)."""
+        with self._lock:
+            self.feed = [*items, *(self.feed or [])]
 
     # handler
 
@@ -207,7 +220,10 @@ class FakeTorznab:
     def _feed(self, params: dict[str, str]) -> str:
         limit = min(int(params.get("limit", self.default_limit)), self.max_limit)
         offset = int(params.get("offset", 0))
-        matching = self.results(params)
+        if self.feed is not None and params.get("t") == "search" and not params.get("q"):
+            matching = self.feed[: self.feed_keep]
+        else:
+            matching = self.results(params)
         page = matching[offset:offset + limit]
         items = "".join(item.to_xml(self.base_url, self.api_key, offset + i) for i, item in enumerate(page))
         return (
