@@ -75,8 +75,10 @@ def _each(elements: list[Element], feed: str, read: Callable[[Element], Release 
 
 def _atom_link(entry: Element) -> tuple[str, int]:
     links = entry.findall(f"{ATOM}link")
-    chosen = next((lk for lk in links if lk.get("rel") == "enclosure"), None) or next(
-        (lk for lk in links if lk.get("rel") in (None, "alternate")), None)
+    # (An Element without children is falsy: compare with None, never rely on truth.)
+    chosen = next((lk for lk in links if lk.get("rel") == "enclosure"), None)
+    if chosen is None:
+        chosen = next((lk for lk in links if lk.get("rel") in (None, "alternate")), None)
     if chosen is None:
         return "", 0
     try:
