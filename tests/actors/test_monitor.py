@@ -2,7 +2,6 @@
 (AWAITING until it airs) and updates listings; once it airs (an injected clock), it is searched and grabbed by a
 real qBittorrent."""
 
-from dataclasses import replace
 from datetime import date, datetime, timedelta
 
 import pytest
