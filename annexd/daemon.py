@@ -97,6 +97,7 @@ class Daemon:
         self.hub = self._make_hub()
         self.qbt = {c.name: QbtClient(replace(c, password=self.secret(c.password))) for c in cfg.download_clients}
         self.http: HttpServer | None = None
+        self._indexer_clients: dict[str, TorznabClient] | None = None
         self._first_signal_at: float | None = None
 
     # --- what runs -----------------------------------------------------------------------------------
@@ -114,7 +115,7 @@ class Daemon:
 
         children = [ChildSpec("writer", writer), ChildSpec("recovery", recovery), ChildSpec("awaiting", awaiting)]
         if self.cfg.indexers:
-            clients = [TorznabClient(replace(idx, api_key=self.secret(idx.api_key))) for idx in self.cfg.indexers]
+            clients = list(self.indexer_clients().values())
             children.append(ChildSpec("search", lambda ctx: SearchWorker.start(ctx, w.poll_interval, clients)))
         children += self._feed_children()
         if self.qbt:
@@ -133,12 +134,18 @@ class Daemon:
             children.append(ChildSpec("encode", lambda ctx: EncodeDispatcher.start(ctx, w.encoder_poll_interval, hub)))
         return children
 
+    def indexer_clients(self) -> dict[str, TorznabClient]:
+        """One client per indexer, shared by search and the indexer's feed (one rate limit per indexer)."""
+        if self._indexer_clients is None:
+            self._indexer_clients = {idx.name: TorznabClient(replace(idx, api_key=self.secret(idx.api_key)))
+                                     for idx in self.cfg.indexers}
+        return self._indexer_clients
+
     def _feed_children(self) -> list[ChildSpec]:
         """The FeedWorker (indexers' recent releases and [[feeds]]) and the TMDB refresh of followed shows."""
         w = self.cfg.worker
-        sources: list[FeedSource] = [
-            IndexerFeed(TorznabClient(replace(idx, api_key=self.secret(idx.api_key))))
-            for idx in self.cfg.indexers if idx.rss]
+        sources: list[FeedSource] = [IndexerFeed(client) for client in self.indexer_clients().values()
+                                     if client.indexer.rss]
         sources += [RssFeedClient(replace(feed, url=self.secret(feed.url))) for feed in self.cfg.feeds if feed.enabled]
         children = []
         if sources:
