@@ -60,7 +60,11 @@ class MediaRequest(BaseModel):
 
 class Download(BaseModel):
     """One torrent. ``state`` holds its :class:`DownloadPhase` (adding, downloading, completed, mapped, removed,
-    failed); what the client says the torrent is doing is not stored."""
+    failed); what the client says the torrent is doing is not stored.
+
+    ``owned``: annexd added the torrent itself. A torrent it does not own (found already in the client, under
+    any category) is only read: never deleted, paused, moved or re-categorised. ``claimed_by``: the daemon
+    that adds, polls and maps it. ``vanished``: how many times the client stopped listing it."""
 
     id = pw.AutoField()
     info_hash = pw.CharField(max_length=40, unique=True)
@@ -75,6 +79,9 @@ class Download(BaseModel):
     added_at = pw.DateTimeField(default=utcnow)
     completed_at = pw.DateTimeField(null=True)
     removed_at = pw.DateTimeField(null=True)
+    owned = pw.BooleanField(default=False)
+    claimed_by = pw.CharField(max_length=100, null=True)
+    vanished = pw.IntegerField(default=0)
 
 
 class ProcessingItem(BaseModel):
