@@ -4,7 +4,9 @@ Every call has a timeout (per socket operation *and* an overall deadline while r
 minimum interval between calls, a body size cap, and parses XML with defusedxml (no DTDs, no entities). The
 API key travels as the ``apikey`` query parameter (the protocol demands it) and is redacted from everything
 annexd writes: exception messages (raised ``from None`` so the chained ``requests`` error, which contains the
-URL, is not kept), structlog events and urllib3's debug log lines (see :func:`install_redaction_filter`).
+URL, is not kept), structlog events and urllib3's debug log lines (see :func:`install_redaction_filter`). The
+results' download links and magnets come without credentials (:mod:`annexd.domain.release_links`): what
+annexd stores holds no key, and the DownloadWorker puts the key back when it fetches a link.
 
 One file, although over 400 lines: it is one protocol (caps, paged searches, result parsing, error codes and
 Retry-After), and its parsing functions are pure and tested on their own here; its settings are in
@@ -32,6 +34,7 @@ from defusedxml import DefusedXmlException
 from annexd import metrics
 from annexd.clients.torznab_settings import TorznabIndexer
 from annexd.domain.quality import Release, make_guid
+from annexd.domain.release_links import scrub_release
 from annexd.domain.torrents import normalize_info_hash
 from annexd.errors import InvalidInputError, ProviderAuthError, ProviderError
 
@@ -181,8 +184,10 @@ def _collect(item: Element) -> _Fields:
     return _Fields(attrs, categories)
 
 
-def parse_item(item: Element, indexer: str, parse: Callable[[str], Any]) -> Release | None:
-    """One RSS ``<item>`` -> Release; None when it lacks a title or any way to download."""
+def parse_item(item: Element, indexer: str, parse: Callable[[str], Any], secrets: tuple[str, ...] = ()
+               ) -> Release | None:
+    """One RSS ``<item>`` -> Release; None when it lacks a title or any way to download. Its links come
+    without credentials (``secrets``, the indexer's key, never survives anywhere in them)."""
     title = (item.findtext("title") or "").strip()
     fields = _collect(item)
     enclosure = item.find("enclosure")
@@ -194,6 +199,8 @@ def parse_item(item: Element, indexer: str, parse: Callable[[str], Any]) -> Rele
     if info_hash is None and magnet:
         match = _BTIH.search(magnet)
         info_hash = normalize_info_hash(match.group(1)) if match else None
+    safe = scrub_release({"download_url": None if link.startswith("magnet:") else (link or None), "magnet": magnet},
+                         secrets)
     size = _to_int(fields.attrs.get("size")) or _to_int(item.findtext("size"))
     if size is None and enclosure is not None:
         size = _to_int(enclosure.get("length"))
@@ -203,13 +210,14 @@ def parse_item(item: Element, indexer: str, parse: Callable[[str], Any]) -> Rele
     return Release(
         guid=make_guid(info_hash, guid_text), title=title, size=max(size or 0, 0), indexer=indexer,
         parsed=parse(title), seeders=max(seeders, 0), peers=max(peers, seeders, 0), info_hash=info_hash,
-        download_url=None if link.startswith("magnet:") else (link or None), magnet=magnet,
+        download_url=safe["download_url"], magnet=safe["magnet"],
         published=_to_date(item.findtext("pubDate") or fields.attrs.get("usenetdate")),
-        categories=tuple(fields.categories),
+        categories=tuple(fields.categories), credentials_removed=tuple(safe.get("credentials_removed", ())),
     )
 
 
-def parse_results(root: Element, indexer: str, parse: Callable[[str], Any]) -> list[Release]:
+def parse_results(root: Element, indexer: str, parse: Callable[[str], Any], secrets: tuple[str, ...] = ()
+                  ) -> list[Release]:
     raise_if_error(root, indexer)
     channel = root.find("channel")
     if root.tag != "rss" or channel is None:
@@ -218,7 +226,7 @@ def parse_results(root: Element, indexer: str, parse: Callable[[str], Any]) -> l
     releases: list[Release] = []
     for item in channel.findall("item"):
         try:
-            release = parse_item(item, indexer, parse)
+            release = parse_item(item, indexer, parse, secrets)
         except Exception as exc:  # one bad item must not lose the page
             log.warning("torznab_item_invalid", indexer=indexer, error=type(exc).__name__)
             release = None
@@ -352,7 +360,7 @@ class TorznabClient:
         seen: set[str] = set()
         for page in range(max(1, self.indexer.max_pages)):
             root = self._get({**params, "limit": limit, "offset": page * limit})
-            items = parse_results(root, self.indexer.name, self._parse)
+            items = parse_results(root, self.indexer.name, self._parse, (self.indexer.api_key,))
             fresh = [r for r in items if r.key not in seen]
             seen.update(r.key for r in fresh)
             results.extend(fresh)

@@ -140,7 +140,9 @@ DEFAULT_PROFILE = QualityProfile()
 class Release:
     """One search result. ``guid`` is a stable id: the info hash when known, else ``sha1:<hash of guid/link>``.
 
-    ``download_url`` may carry an indexer API key: it is excluded from ``repr`` and must never be logged.
+    ``download_url`` and ``magnet`` carry no credentials: the indexer client removes them
+    (:mod:`annexd.domain.release_links`) and names what it removed in ``credentials_removed``; the link is
+    rebuilt with the key of ``indexer`` at grab time. They are still kept out of ``repr``.
     """
 
     guid: str
@@ -155,6 +157,7 @@ class Release:
     magnet: str | None = field(default=None, repr=False)
     published: datetime | None = None
     categories: tuple[int, ...] = ()
+    credentials_removed: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
@@ -163,13 +166,16 @@ class Release:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict; ``parsed`` is not stored but re-derived from the title by :meth:`from_dict`."""
-        return {
+        out: dict[str, Any] = {
             "guid": self.guid, "title": self.title, "size": self.size, "indexer": self.indexer,
             "seeders": self.seeders, "peers": self.peers, "info_hash": self.info_hash,
             "download_url": self.download_url, "magnet": self.magnet,
             "published": self.published.isoformat() if self.published else None,
             "categories": list(self.categories),
         }
+        if self.credentials_removed:
+            out["credentials_removed"] = list(self.credentials_removed)
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], parse: Callable[[str], ParsedRelease] | None = None) -> Release:
@@ -185,6 +191,7 @@ class Release:
             info_hash=data.get("info_hash"), download_url=data.get("download_url"), magnet=data.get("magnet"),
             published=datetime.fromisoformat(published) if published else None,
             categories=tuple(int(c) for c in data.get("categories") or ()),
+            credentials_removed=tuple(str(n) for n in data.get("credentials_removed") or ()),
         )
 
 

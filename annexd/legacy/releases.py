@@ -10,77 +10,27 @@ or a tracker passkey in ``downloadUrl`` and authentication headers in ``download
 - a URL whose path holds a recognisable passkey (a long run of letters and digits) is dropped whole, since it
   cannot be made safe by removing a part of it.
 
-The names of removed query parameters are kept in ``credentials_removed``: annexd may add its own indexer key
-back when it fetches the link (the seam for the download stage; without it such a link answers 401).
+The names of removed query parameters are kept in ``credentials_removed``; at grab time the DownloadWorker puts
+the configured key of the release's indexer back (:func:`annexd.domain.release_links.grab_link`). The cleaning
+rules are :mod:`annexd.domain.release_links`, shared with search results.
 """
 
 from __future__ import annotations
 
-import functools
-import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
-from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit, urlunsplit
 
 from annexd.domain.quality import make_guid
-from annexd.domain.torrents import normalize_info_hash
+from annexd.domain.release_links import (
+    MAGNET_TRACKERS,
+    clean_magnet,
+    clean_magnet_trackers,
+    clean_url,
+    is_credential_param,
+)
 
-_CREDENTIAL_WORDS = ("key", "pass", "pwd", "token", "auth", "secret", "sign", "session", "cookie")
-_CREDENTIAL_NAMES = frozenset({"sid", "uid", "pk", "sig", "hash_key"})
-_PASSKEY_SEGMENT = re.compile(r"^(?=[A-Za-z0-9]*[0-9])(?=[A-Za-z0-9]*[A-Za-z])[A-Za-z0-9]{20,}$")
-_BTIH = re.compile(r"^urn:btih:([A-Za-z0-9]+)$", re.IGNORECASE)
-
-
-@functools.lru_cache(maxsize=1024)
-def is_credential_param(name: str) -> bool:
-    lowered = name.lower()
-    return lowered in _CREDENTIAL_NAMES or any(word in lowered for word in _CREDENTIAL_WORDS)
-
-
-def _has_passkey_path(path: str) -> bool:
-    return any(_PASSKEY_SEGMENT.match(segment) for segment in path.split("/"))
-
-
-def clean_url(url: Any) -> tuple[str | None, tuple[str, ...]]:
-    """The URL without credentials and the names of the query parameters removed; None when it is not an
-    http(s) URL or its path holds a passkey. Kept parameters stay exactly as they were encoded."""
-    if not isinstance(url, str) or not url.strip():
-        return None, ()
-    try:
-        parts = urlsplit(url.strip())
-        parts.port  # noqa: B018 - raises ValueError for a port out of range
-    except ValueError:
-        return None, ()
-    if parts.scheme.lower() not in ("http", "https", "udp") or not parts.hostname or _has_passkey_path(parts.path):
-        return None, ()
-    netloc = parts.netloc.rpartition("@")[2]  # without user:password@
-    params = [p for p in parts.query.split("&") if p]
-    names = [unquote_plus(p.partition("=")[0]) for p in params]
-    removed = tuple(sorted({n for n in names if is_credential_param(n)}))
-    query = "&".join(p for p, n in zip(params, names, strict=True) if not is_credential_param(n))
-    return urlunsplit((parts.scheme, netloc, parts.path, query, "")), removed
-
-
-def clean_magnet(magnet: Any) -> tuple[str | None, str | None]:
-    """The magnet with its trackers cleaned (a tracker holding a passkey in its path is dropped), and its info
-    hash; (None, None) when it is not a magnet with a BitTorrent info hash."""
-    if not isinstance(magnet, str) or not magnet.lower().startswith("magnet:?"):
-        return None, None
-    params = parse_qsl(magnet[len("magnet:?"):], keep_blank_values=True)
-    info_hash = next((normalize_info_hash(m.group(1)) for k, v in params if k == "xt" and (m := _BTIH.match(v))),
-                     None)
-    if info_hash is None:
-        return None, None
-    kept: list[tuple[str, str]] = []
-    for key, value in params:
-        if key == "dn":
-            kept.append((key, value))
-        elif key == "tr":
-            tracker, _ = clean_url(value)
-            if tracker:
-                kept.append((key, tracker))
-    return f"magnet:?xt=urn:btih:{info_hash}" + (f"&{urlencode(kept)}" if kept else ""), info_hash
+__all__ = ["clean_magnet", "clean_url", "convert_release", "convert_releases", "is_credential_param"]
 
 
 def _int(value: Any) -> int:
@@ -110,8 +60,10 @@ def convert_release(obj: Any, indexer_names: Mapping[str, str] | None = None) ->
     maps legacy indexer ids to annexd indexer names (else the legacy ``indexerName`` is kept)."""
     if not isinstance(obj, dict) or not isinstance(obj.get("title"), str) or not obj["title"].strip():
         return None
-    magnet, info_hash = clean_magnet(obj.get("magnetUri"))
+    magnet, info_hash, trackers_dropped = clean_magnet_trackers(obj.get("magnetUri"))
     download_url, removed = clean_url(obj.get("downloadUrl"))
+    if trackers_dropped:
+        removed = (*removed, MAGNET_TRACKERS)
     indexer_id = str(obj.get("indexerId") or "")
     indexer = (indexer_names or {}).get(indexer_id) or str(obj.get("indexerName") or indexer_id or "annex")
     seeders = _int(obj.get("seeders"))

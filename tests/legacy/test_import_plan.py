@@ -136,7 +136,7 @@ def test_releases_are_converted_without_any_credential(planned: Any) -> None:
     by_legacy = {i.legacy_id: i for i in items}
     found = by_legacy[lib.id("m_found")].release
     assert found is not None and found["title"] == "Found.Movie.2020.1080p.WEB-DL-GRP"
-    assert found["indexer"] == "prowlarr" and found["credentials_removed"] == ["apikey"]
+    assert found["indexer"] == "prowlarr" and found["credentials_removed"] == ["apikey", "magnet:tr"]
     assert found["download_url"].startswith("http://prowlarr.local:9696/1/download?link=b64blob")
     assert found["info_hash"] and found["magnet"].startswith(f"magnet:?xt=urn:btih:{found['info_hash']}")
     assert {"guid", "title", "size", "indexer", "seeders", "peers", "published", "categories"} <= set(found)
