@@ -5,13 +5,20 @@ The info hash is computed and stored before a torrent is added, so a torrent can
 another request; a season pack is one Download shared by its items. An unreachable client leaves items
 DOWNLOADING (the grab is retried); only running out of alternatives fails an item. Progress is the
 DownloadProgressWorker's (actors/progress.py), file mapping the FileMapWorker's (actors/filemap.py).
+
+Ownership: a torrent annexd added itself is ``owned``; one that was already in the client (the user's, under
+any category) is only read, never deleted, paused or moved (:func:`remove_torrent` is the one place that
+deletes). Stored release links hold no credentials: the link is rebuilt with the indexer's key when fetched.
+A release whose Download row is mapped, removed or failed is re-mapped or re-added, never waited on.
 """
 
 from __future__ import annotations
 
+import shutil
 from collections import defaultdict
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -20,25 +27,42 @@ from actors.context import ActorContext
 from actors.messages import RemoveRequestTorrents
 from actors.worker import Worker
 from annexd.clients.qbittorrent import QbtClient
-from annexd.domain.download_states import DownloadPhase
+from annexd.domain.download_states import DownloadPhase, ReuseAction, reuse_action
 from annexd.domain.pipeline import Event, ProcessingStatus as S
+from annexd.domain.release_links import grab_link, prefers_link
 from annexd.domain.torrents import info_hash_from_magnet, parse_torrent
 from annexd.errors import AnnexdError, InvalidInputError, ProviderAuthError, ProviderError
 from store import queries
 from store.models import Download, ProcessingItem, utcnow
 
 
+def work_copies(state_path: Path, info_hash: str) -> Path:
+    """Where annexd keeps its own links (or copies) of the files of a torrent it does not own."""
+    return state_path / "reused" / info_hash
+
+
 def remove_torrent(client: QbtClient | None, download: Download, phase: DownloadPhase, now: datetime,
-                   log: Any) -> bool:
-    """Delete the torrent and its files from the client, then mark the Download; False if the client failed."""
-    try:
-        if client is not None:
+                   log: Any, state_path: Path | None = None) -> bool:
+    """Done with a torrent. One annexd owns is deleted from the client with its files; one it does not own is
+    left exactly as it is (only annexd's work copies of its files go). Then the Download is marked ``phase``.
+    False when the client could not be asked."""
+    if download.owned and client is not None:
+        try:
             client.delete(download.info_hash, delete_files=True)
-    except ProviderError as exc:
-        log.warning("torrent_remove_failed", info_hash=download.info_hash, error=str(exc))
-        return False
+        except ProviderError as exc:
+            log.warning("torrent_remove_failed", info_hash=download.info_hash, error=str(exc))
+            return False
+    elif not download.owned:
+        log.info("torrent_left_in_place", info_hash=download.info_hash, reason="annexd does not own it")
+    if state_path is not None:
+        shutil.rmtree(work_copies(state_path, download.info_hash), ignore_errors=True)
     queries.download_removed(download.id, phase, now)
     return True
+
+
+def live_since(ctx: ActorContext) -> datetime:
+    """Claims of daemons that have not beaten since then are free (RecoveryWorker keeps the heartbeats)."""
+    return ctx.clock() - timedelta(seconds=ctx.config.worker.claim_stale_seconds)
 
 
 def release_key(release: Mapping[str, Any]) -> str:
@@ -50,9 +74,12 @@ class DownloadWorker(Worker):
 
     name = "download"
 
-    def __init__(self, ctx: ActorContext, interval_ms: int, clients: Mapping[str, QbtClient]):
+    def __init__(self, ctx: ActorContext, interval_ms: int, clients: Mapping[str, QbtClient],
+                 indexer_keys: Mapping[str, str] | None = None):
         super().__init__(ctx, interval_ms)
         self.clients = dict(clients)
+        # indexer name -> its API key, put back into a release's link when it is fetched (never stored).
+        self.indexer_keys = dict(indexer_keys or {})
         self.http = requests.Session()
         # Torrent bytes wait here between storing the hash and the add; after a crash they are fetched again.
         self._pending: dict[str, tuple[bytes | None, str | None]] = {}
@@ -89,22 +116,51 @@ class DownloadWorker(Worker):
                                                self.ctx.config.download, blocklist)
             return
         client = self.client()
-        download = queries.get_or_create_download(info_hash, client.name if client else "", release.get("title", ""),
-                                                  {**release, "torrent": None}, now)
+        stored = {**release, "torrent": None}
+        download, created = queries.get_or_create_download(info_hash, client.name if client else "",
+                                                           release.get("title", ""), stored, now,
+                                                           self.ctx.instance_id)
+        if not created:
+            self.reuse(download, stored, now)
         queries.attach_download([i.id for i in items], download.id, "adding to the download client")
         self._pending[download.info_hash] = (torrent, magnet)
-        log.info("grabbed", info_hash=info_hash, download_id=download.id)
+        log.info("grabbed", info_hash=info_hash, download_id=download.id, reused=not created)
         self.add_pending(now)
 
+    def reuse(self, download: Download, release: Mapping[str, Any], now: datetime) -> None:
+        """The torrent has a row already: join it, re-map it or re-add it (never wait on a row that will not
+        change). Whether a MAPPED torrent is still in its client decides between re-mapping and re-adding."""
+        phase = DownloadPhase(download.state)
+        in_client = self._in_client(download) if phase is DownloadPhase.MAPPED else None
+        action = reuse_action(phase, in_client)
+        if queries.reuse_download(download, action, release, self.ctx.instance_id, now) and action is not \
+                ReuseAction.ATTACH:
+            self.log.info("download_reused", info_hash=download.info_hash, was=phase.value, action=action.value)
+            if action is ReuseAction.REMAP:
+                self.ctx.wake("filemap", f"download {download.id} to map again")
+
+    def _in_client(self, download: Download) -> bool | None:
+        client = self.clients.get(download.client) or self.client()
+        try:
+            return client.has(download.info_hash) if client is not None else None
+        except ProviderError:
+            return None
+
     def fetch(self, release: Mapping[str, Any]) -> tuple[bytes | None, str | None, str]:
-        """The torrent bytes or the magnet, and its info hash, known before anything is added."""
+        """The torrent bytes or the magnet, and its info hash, known before anything is added. The link is
+        fetched with the indexer's key put back; the magnet goes first unless it lost a passkey tracker."""
         magnet = release.get("magnet")
-        if magnet:
+        url = grab_link(release, self.indexer_keys)
+        if magnet and not prefers_link(release):
             return None, magnet, info_hash_from_magnet(magnet)
-        url = release.get("download_url")
         if not url:
             raise InvalidInputError("the release has neither a magnet nor a download link")
-        data, redirect = self._download(url)
+        try:
+            data, redirect = self._download(url)
+        except (InvalidInputError, ProviderError):
+            if not magnet:
+                raise
+            return None, magnet, info_hash_from_magnet(magnet)
         if redirect is not None:
             return None, redirect, info_hash_from_magnet(redirect)
         return data, None, parse_torrent(data).info_hash
@@ -127,27 +183,42 @@ class DownloadWorker(Worker):
         return data, None
 
     def add_pending(self, now: datetime) -> int:
-        """Add every Download still ADDING to the client (retried each poll while it is down)."""
+        """Add every Download still ADDING that this daemon holds to the client (retried each poll while it is
+        down). The torrent is owned when this add put it there, not when the client had it already."""
         added = 0
-        for download in queries.downloads_in(DownloadPhase.ADDING):
+        for download in queries.claim_downloads(self.ctx.instance_id, live_since(self.ctx), [DownloadPhase.ADDING],
+                                                self.ctx.config.worker.claim_batch):
             client = self.clients.get(download.client) or self.client()
             if client is None or client.auth_failed:
                 continue
             torrent, magnet = self._pending.get(download.info_hash) or self._refetch(download)
             try:
-                client.add(torrent_bytes=torrent, magnet=magnet)
+                result = client.add_torrent(torrent_bytes=torrent, magnet=magnet)
             except ProviderAuthError as exc:
                 self.log.error("download_client_refused_login", client=client.name, error=str(exc))
                 continue
             except ProviderError as exc:
                 self.log.warning("download_client_unreachable", client=client.name, error=str(exc))
                 continue
-            queries.download_added(download.id, client.name)
             self._pending.pop(download.info_hash, None)
+            if not queries.download_added(download.id, client.name, owned=result.added):
+                self._undo_add(client, download, result.added)
+                continue
+            if not result.added:
+                self.log.info("torrent_reused_read_only", info_hash=download.info_hash, client=client.name)
             added += 1
         if added:
             self.ctx.wake("progress", "torrents added")
         return added
+
+    def _undo_add(self, client: QbtClient, download: Download, added: bool) -> None:
+        """The row left ADDING while the add ran (its request was cancelled): take back what this add did."""
+        if not added:
+            return
+        try:
+            client.delete(download.info_hash, delete_files=True)
+        except ProviderError as exc:
+            self.log.warning("torrent_remove_failed", info_hash=download.info_hash, error=str(exc))
 
     def _refetch(self, download: Download) -> tuple[bytes | None, str | None]:
         try:
@@ -162,7 +233,8 @@ class DownloadWorker(Worker):
         return super().handle(message)
 
     def remove_request_torrents(self, request_id: int, download_ids: tuple[int, ...] = ()) -> int:
-        """Cancel/delete: remove the request's torrents (with files) unless another request still uses them.
+        """Cancel/delete: remove the request's torrents (with files) unless another request still uses them;
+        a torrent annexd does not own stays in the client with its files.
 
         ``download_ids`` are given when the request's rows may already be gone (DELETE)."""
         removed = 0
@@ -170,6 +242,6 @@ class DownloadWorker(Worker):
             downloads = set(download_ids) or set(queries.request_download_ids(request_id))
             for download in queries.downloads_only_for(request_id, downloads):
                 if remove_torrent(self.clients.get(download.client), download, DownloadPhase.REMOVED, utcnow(),
-                                  self.log):
+                                  self.log, self.ctx.config.state_path):
                     removed += 1
         return removed

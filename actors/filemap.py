@@ -2,6 +2,9 @@
 
 The mapping decisions are pure (annexd.domain.filemap); RAR sets are extracted first (annexd.clients.archive)
 into a working directory under the state dir. An item left without a file moves to its next alternative.
+Only the downloads this daemon holds are mapped (claimed like items), so each is mapped once. The files of a
+torrent annexd does not own are hard-linked (or copied) into its work area and used from there: the user's
+files are never moved or changed.
 """
 
 from __future__ import annotations
@@ -11,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from actors.context import ActorContext
+from actors.download import live_since, work_copies
 from actors.worker import Worker
 from annexd.clients.archive import extract_archives
+from annexd.clients.paths import work_copy
 from annexd.clients.qbittorrent import QbtClient
 from annexd.domain.download_states import DownloadPhase
 from annexd.domain.filemap import MOVIE_KEY, WantedEpisode, WantedMovie, map_files
@@ -32,7 +37,8 @@ class FileMapWorker(Worker):
 
     def poll(self) -> int:
         mapped = 0
-        for download in queries.downloads_in(DownloadPhase.COMPLETED):
+        for download in queries.claim_downloads(self.ctx.instance_id, live_since(self.ctx), [DownloadPhase.COMPLETED],
+                                                self.ctx.config.worker.claim_batch):
             client = self.clients.get(download.client)
             if client is None:
                 continue
@@ -40,6 +46,8 @@ class FileMapWorker(Worker):
                 mapped += self.map_download(client, download)
             except ProviderError as exc:
                 self.log.warning("file_listing_failed", info_hash=download.info_hash, error=str(exc))
+            except OSError as exc:  # a work copy could not be made (disk full...): tried again next poll
+                self.log.warning("work_copy_failed", info_hash=download.info_hash, error=str(exc))
         if mapped:
             self.ctx.wake("encode", f"{mapped} item(s) downloaded")
         return mapped
@@ -54,9 +62,11 @@ class FileMapWorker(Worker):
         files = client.files(download.info_hash)
         wanted = self.wanted(request, items)
         mapping = map_files(files, wanted)
-        roots = {f.relative_path: f.absolute_path for f in files}
+        roots: dict[str, Path] = {f.relative_path: f.absolute_path for f in files}
         if mapping.needs_extraction:
             mapping, roots = self.extract(download, files, mapping, wanted)
+        elif not download.owned:
+            roots = self.work_copies(download, roots, {m.path for m in mapping.matched.values()})
         queries.ignore_files(download.id, mapping.ignored)
         moved = 0
         for item in items:
@@ -73,6 +83,11 @@ class FileMapWorker(Worker):
         self.log.info("files_mapped", info_hash=download.info_hash, mapped=moved,
                       unmatched={str(k): v for k, v in mapping.unmatched_expected.items()})
         return moved
+
+    def work_copies(self, download: Download, roots: dict[str, Path], wanted: set[str]) -> dict[str, Path]:
+        """The matched files of a torrent annexd does not own, linked into its work area (never moved)."""
+        root = work_copies(self.ctx.config.state_path, download.info_hash)
+        return {rel: work_copy(path, root, rel) for rel, path in roots.items() if rel in wanted}
 
     @staticmethod
     def wanted(request: MediaRequest, items: list[ProcessingItem]) -> Any:

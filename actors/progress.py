@@ -3,6 +3,11 @@
 Progress of every item of every torrent goes to the DbWriter as one message; completions are handed to the
 FileMapWorker at once; stalled or errored torrents are blocklisted and their items move to the next
 alternative release; delivered torrents are removed once the client's seeding goals are met (when configured).
+
+It polls the downloads this daemon holds (claimed like items, so with several daemons each torrent is polled
+by one), tracked by hash whatever their category. A tracked torrent missing from the client's full view for
+``download.vanished_grace_seconds`` was removed by hand: :func:`store.queries.torrent_vanished` decides what
+its items do. A torrent annexd does not own is released (its work copies removed) once no item needs it.
 """
 
 from __future__ import annotations
@@ -13,11 +18,12 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from actors.context import ActorContext
-from actors.download import remove_torrent
+from actors.download import live_since, remove_torrent
 from actors.messages import ProgressBatch, ProgressUpdate
 from actors.worker import Worker
 from annexd.clients.qbittorrent import QbtClient
 from annexd.domain.download_states import (
+    AbsenceTracker,
     DownloadPhase,
     DownloadState,
     StallPolicy,
@@ -46,13 +52,19 @@ class DownloadProgressWorker(Worker):
                                                metadata_seconds=cfg.metadata_minutes * 60))
         # Torrents the client reports in error (error, missingFiles) since when: given up on like a stall.
         self.errored_since: dict[str, float] = {}
+        self.absence = AbsenceTracker(grace_seconds=cfg.vanished_grace_seconds)
+
+    def tracked(self) -> list[Download]:
+        """The downloads this daemon polls: being downloaded, complete (not yet mapped: watched for vanishing),
+        and mapped ones that still need a decision (seeding goals, or releasing a torrent annexd does not own)."""
+        phases = [DownloadPhase.DOWNLOADING, DownloadPhase.COMPLETED, DownloadPhase.MAPPED]
+        return queries.claim_downloads(self.ctx.instance_id, live_since(self.ctx), phases,
+                                       self.ctx.config.worker.claim_batch,
+                                       mapped_owned=self.ctx.config.download.remove_after_delivery)
 
     def poll(self) -> int:
-        phases = [DownloadPhase.DOWNLOADING]
-        if self.ctx.config.download.remove_after_delivery:
-            phases.append(DownloadPhase.MAPPED)
         by_client: dict[str, list[Download]] = defaultdict(list)
-        for d in queries.downloads_in(*phases):
+        for d in self.tracked():
             by_client[d.client].append(d)
         updates: list[ProgressUpdate] = []
         for name, downloads in by_client.items():
@@ -67,14 +79,33 @@ class DownloadProgressWorker(Worker):
             for download in downloads:
                 snap = view.torrents.get(download.info_hash)
                 if snap is None:
+                    self.absent(client, download)
                     continue
+                self.absence.present(download.info_hash)
                 if download.state == DownloadPhase.MAPPED:
                     self.remove_if_done(client, download, snap)
-                else:
+                elif download.state == DownloadPhase.DOWNLOADING:
                     updates.extend(self.observe(download, snap))
         if updates and self.ctx.writer is not None:
             self.ctx.writer.tell(ProgressBatch(tuple(updates)))
         return len(updates)
+
+    def absent(self, client: QbtClient, download: Download) -> None:
+        """A tracked torrent missing from the client's view: once it has been gone long enough, its items grab
+        it again or move on (a mapped one is only marked removed: its items have their files)."""
+        if not self.absence.missing(download.info_hash, time.monotonic()):
+            return
+        self.absence.present(download.info_hash)  # decided: start afresh if it is ever tracked again
+        self.stalls.forget(download.info_hash)
+        now = self.ctx.clock()
+        if download.state == DownloadPhase.MAPPED:
+            remove_torrent(None, download, DownloadPhase.REMOVED, now, self.log, self.ctx.config.state_path)
+            return
+        outcome = queries.torrent_vanished(download.id, client.name, now, self.ctx.config.download)
+        if outcome is not None:
+            self.log.warning("torrent_vanished", info_hash=download.info_hash, client=client.name,
+                             owned=download.owned, outcome=outcome.value)
+            self.ctx.wake("download", "a vanished torrent to grab again")
 
     def observe(self, download: Download, snap: TorrentSnapshot) -> list[ProgressUpdate]:
         now = self.ctx.clock()
@@ -104,14 +135,16 @@ class DownloadProgressWorker(Worker):
         return time.monotonic() - since >= self.ctx.config.download.metadata_minutes * 60
 
     def remove_if_done(self, client: QbtClient, download: Download, snap: TorrentSnapshot) -> None:
-        """After delivery, and once the client's seeding goals are met, the torrent and its files go."""
+        """After delivery, and once the client's seeding goals are met, the torrent and its files go; a torrent
+        annexd does not own stays in the client and is released (annexd's work copies go) at once."""
         if queries.download_in_use(download.id):
             return
         s = client.settings
-        if not seeding_goals_met(snap, s.seed_ratio_limit, s.seed_time_limit_minutes):
+        if download.owned and not seeding_goals_met(snap, s.seed_ratio_limit, s.seed_time_limit_minutes):
             return
-        if remove_torrent(client, download, DownloadPhase.REMOVED, self.ctx.clock(), self.log):
-            self.log.info("torrent_removed_after_delivery", info_hash=download.info_hash)
+        if remove_torrent(client, download, DownloadPhase.REMOVED, self.ctx.clock(), self.log,
+                          self.ctx.config.state_path):
+            self.log.info("torrent_released_after_delivery", info_hash=download.info_hash, owned=download.owned)
 
     def complete(self, download: Download, snap: TorrentSnapshot, now: datetime) -> None:
         self.errored_since.pop(download.info_hash, None)
@@ -125,7 +158,8 @@ class DownloadProgressWorker(Worker):
         self.log.warning("download_stalled", info_hash=download.info_hash, reason=reason)
         queries.add_to_blocklist(download.info_hash, release.get("title", download.name), reason,
                                  items[0].request_id if items else None, now)
-        if not remove_torrent(self.clients.get(download.client), download, DownloadPhase.FAILED, now, self.log):
+        if not remove_torrent(self.clients.get(download.client), download, DownloadPhase.FAILED, now, self.log,
+                              self.ctx.config.state_path):
             queries.download_failed(download.id)
         self.stalls.forget(download.info_hash)
         blocklist = queries.blocklisted_keys()

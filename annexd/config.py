@@ -96,6 +96,9 @@ class DownloadConfig:
     no_progress_minutes: float = 30.0
     no_seeds_minutes: float = 10.0
     metadata_minutes: float = 10.0
+    # A tracked torrent missing from the client this long (and two polls in a row) was removed by hand: its
+    # release is grabbed again once, then the next alternative is taken.
+    vanished_grace_seconds: float = 60.0
     # Attempts on alternative releases before an item fails, and the pause before each retry.
     max_attempts: int = 3
     retry_delays_minutes: tuple[float, ...] = (5.0, 15.0, 60.0)

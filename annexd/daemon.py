@@ -120,8 +120,10 @@ class Daemon:
         children += self._feed_children()
         if self.qbt:
             qbt = self.qbt
+            # Release links are stored without the indexer's key; the DownloadWorker puts it back when it fetches.
+            keys = {idx.name: self.secret(idx.api_key) for idx in self.cfg.indexers}
             children += [
-                ChildSpec("download", lambda ctx: DownloadWorker.start(ctx, w.poll_interval, qbt)),
+                ChildSpec("download", lambda ctx: DownloadWorker.start(ctx, w.poll_interval, qbt, keys)),
                 ChildSpec("progress", lambda ctx: DownloadProgressWorker.start(ctx, w.download_poll_interval, qbt)),
                 ChildSpec("filemap", lambda ctx: FileMapWorker.start(ctx, w.poll_interval * 2, qbt)),
             ]

@@ -40,6 +40,10 @@ class ProviderAuthError(ProviderError):
     """Credentials were refused; retrying would not help (and may get us banned)."""
 
 
+class TorrentNotFoundError(ProviderError):
+    """The download client does not list this torrent (removed behind annexd's back)."""
+
+
 class InvalidInputError(AnnexdError):
     """Untrusted input (feed, torrent, XML, path, agent message) was rejected."""
 

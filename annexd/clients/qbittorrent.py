@@ -28,7 +28,7 @@ from annexd.clients.paths import resolve_under
 from annexd.clients.qbittorrent_settings import QbtClientSettings
 from annexd.domain.download_states import MaindataCache, TorrentSnapshot
 from annexd.domain.torrents import info_hash_of
-from annexd.errors import InvalidInputError, ProviderAuthError, ProviderError
+from annexd.errors import InvalidInputError, ProviderAuthError, ProviderError, TorrentNotFoundError
 
 log = structlog.get_logger(__name__)
 
@@ -45,8 +45,19 @@ class TorrentFile:
 
 
 @dataclass(frozen=True)
+class AddResult:
+    """``added``: this call put the torrent into the client (False: it was there already, e.g. a torrent the
+    user added under another category; annexd does not own that one)."""
+
+    info_hash: str
+    added: bool
+
+
+@dataclass(frozen=True)
 class MaindataView:
-    """annexd's torrents after one poll; ``changed`` holds the hashes touched by this response."""
+    """Every torrent in the client after one poll, whatever its category (annexd tracks its torrents by hash:
+    one it reuses may sit in another category); ``changed`` holds the hashes touched by this response. The
+    merged view is complete after every successful poll, so a tracked hash missing from it is not there."""
 
     torrents: dict[str, TorrentSnapshot]
     changed: frozenset[str]
@@ -205,10 +216,24 @@ class QbtClient:
         peers: str | Iterable[str] | None = None,
     ) -> str:
         """Add a torrent (or find it already there) and return its info hash (lower-case hex)."""
+        return self.add_torrent(torrent_bytes, magnet, tags=tags, save_path=save_path, peers=peers).info_hash
+
+    def add_torrent(
+        self,
+        torrent_bytes: bytes | None = None,
+        magnet: str | None = None,
+        *,
+        tags: Iterable[str] = (),
+        save_path: str | None = None,
+        peers: str | Iterable[str] | None = None,
+    ) -> AddResult:
+        """Add a torrent, or find it already there (then it is left exactly as it is: its category, save path
+        and state are the user's); says which of the two happened."""
         info_hash = info_hash_of(torrent_bytes, magnet)
         peer_list = _peer_list(peers) if peers else []
         log.info("qbittorrent.add", client=self.name, info_hash=info_hash)
-        if not self.has(info_hash):
+        added = not self.has(info_hash)
+        if added:
             self._ensure_category()
             try:
                 self._add_new(torrent_bytes, magnet, tags, save_path)
@@ -224,7 +249,7 @@ class QbtClient:
         if peer_list:
             self._wait_until_known(info_hash)
             self.add_peers(info_hash, peer_list)
-        return info_hash
+        return AddResult(info_hash, added)
 
     def _add_new(self, torrent_bytes: bytes | None, magnet: str | None, tags: Iterable[str], save_path: str | None) -> None:
         s = self.settings
@@ -265,7 +290,7 @@ class QbtClient:
             self.cache.forget(info_hash)
 
     def maindata(self) -> MaindataView:
-        """One ``sync/maindata`` request, merged into the cache; returns annexd's torrents (its category)."""
+        """One ``sync/maindata`` request, merged into the cache; returns every torrent in the client."""
         started = self._clock()
         with self._lock:
             rid = self.cache.rid
@@ -275,8 +300,8 @@ class QbtClient:
                 self._logged_in = False
                 raise
             changed = self.cache.apply(response)
-            view = self.cache.snapshots(self.settings.category or None)
-        metrics.TORRENTS_TRACKED.labels(self.name).set(len(view))
+            view = self.cache.snapshots()
+        metrics.TORRENTS_TRACKED.labels(self.name).set(len(self.cache.snapshots(self.settings.category or None)))
         metrics.DOWNLOAD_POLL_SECONDS.observe(max(0.0, self._clock() - started))
         return MaindataView(
             torrents=view,
@@ -293,7 +318,7 @@ class QbtClient:
         """The torrent's files with absolute paths inside its save (or incomplete-download) directory."""
         info = self._call("torrents/info", lambda api: api.torrents_info(torrent_hashes=info_hash.lower()))
         if not info:
-            raise ProviderError(self.name, f"torrent {info_hash} is not in the client")
+            raise TorrentNotFoundError(self.name, f"torrent {info_hash} is not in the client")
         root = content_root(dict(info[0]))
         raw: list[dict[str, Any]] = list(
             self._call("torrents/files", lambda api: api.torrents_files(torrent_hash=info_hash.lower()))

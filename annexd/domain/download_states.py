@@ -1,5 +1,5 @@
-"""Download states (pure): qBittorrent state mapping, the sync/maindata cache, stall detection, retry delays,
-and the lifecycle of annexd's own Download row.
+"""Download states (pure): qBittorrent state mapping, the sync/maindata cache, stall detection, torrents that
+vanished from the client, reusing a Download row, retry delays, and the lifecycle of annexd's own Download row.
 
 Two enums, two meanings: :class:`DownloadState` is what the client says a torrent is doing right now (mapped
 from qBittorrent's state names); :class:`DownloadPhase` is where annexd's Download row is in its own
@@ -307,6 +307,70 @@ class StallTracker:
                 snap.info_hash, StallReason.NO_PROGRESS, watch.last_progress_at, now - watch.last_progress_at
             )
         return None
+
+
+# --- torrents the client stopped listing, and reusing a Download row ------------------------------------
+
+
+@dataclass
+class AbsenceTracker:
+    """Remembers, per hash, since when a tracked torrent is missing from the client's full view.
+
+    A torrent counts as gone only after ``min_polls`` polls in a row without it, spanning at least
+    ``grace_seconds``: a client that has just restarted may list its torrents before it has loaded all of
+    them, and one poll is no proof."""
+
+    grace_seconds: float = 60.0
+    min_polls: int = 2
+    _missing: dict[str, tuple[float, int]] = field(default_factory=dict)
+
+    def missing(self, info_hash: str, now: float) -> bool:
+        """Record one poll without the torrent; True once it counts as gone."""
+        since, polls = self._missing.get(info_hash, (now, 0))
+        self._missing[info_hash] = (since, polls + 1)
+        return polls + 1 >= self.min_polls and now - since >= self.grace_seconds
+
+    def present(self, info_hash: str) -> None:
+        self._missing.pop(info_hash, None)
+
+    def tracked(self) -> Iterable[str]:
+        return tuple(self._missing)
+
+
+class VanishedOutcome(enum.StrEnum):
+    """What happens to the items of a torrent that was removed from the client behind annexd's back."""
+
+    REGRAB = "regrab"  # the first time: the same release is grabbed again
+    NEXT_RELEASE = "next_release"  # again: the release is blocklisted and the next alternative taken
+
+
+def vanished_outcome(times: int) -> VanishedOutcome:
+    """``times``: how often this torrent has now vanished (1 the first time)."""
+    return VanishedOutcome.REGRAB if times <= 1 else VanishedOutcome.NEXT_RELEASE
+
+
+def vanished_reason(outcome: VanishedOutcome, client: str) -> str:
+    if outcome is VanishedOutcome.REGRAB:
+        return f"the torrent was removed from {client} outside annexd; grabbing the same release again"
+    return f"the torrent was removed from {client} outside annexd again; taking the next alternative"
+
+
+class ReuseAction(enum.StrEnum):
+    """What a new grab does with the existing Download row of the same torrent."""
+
+    ATTACH = "attach"  # it is being added, downloaded or mapped right now: the items join it
+    REMAP = "remap"  # done and mapped, still in the client: its files are mapped again for the new items
+    READD = "readd"  # removed or given up on (or gone from the client): added again
+
+
+def reuse_action(phase: DownloadPhase, in_client: bool | None) -> ReuseAction:
+    """Never wait on a row that will not change: a MAPPED, REMOVED or FAILED row is revived.
+    ``in_client`` (asked only for MAPPED rows; None when the client could not say) decides re-map or re-add."""
+    if phase in (DownloadPhase.ADDING, DownloadPhase.DOWNLOADING, DownloadPhase.COMPLETED):
+        return ReuseAction.ATTACH
+    if phase is DownloadPhase.MAPPED and in_client is not False:
+        return ReuseAction.REMAP
+    return ReuseAction.READD
 
 
 RETRY_DELAYS_SECONDS: tuple[float, ...] = (5 * 60, 15 * 60, 60 * 60)

@@ -23,6 +23,7 @@ from store.queries.downloads import (
     add_to_blocklist,
     attach_download,
     blocklisted_keys,
+    claim_downloads,
     download_added,
     download_completed,
     download_failed,
@@ -35,6 +36,8 @@ from store.queries.downloads import (
     get_or_create_download,
     ignore_files,
     map_item_file,
+    reuse_download,
+    torrent_vanished,
 )
 from store.queries.feeds import (
     claim_task,
@@ -74,15 +77,15 @@ from store.queries.progress import progress_baseline, write_progress
 
 __all__ = [
     "CLAIMED", "accept_release", "add_items", "add_to_blocklist", "apply_transition", "attach_download",
-    "blocklisted_keys", "cancel_request", "claim_items", "create_request", "delete_request",
+    "blocklisted_keys", "cancel_request", "claim_downloads", "claim_items", "create_request", "delete_request",
     "delivered_targets", "deliveries_by_item", "download_added", "download_completed", "download_failed",
     "download_in_use", "download_items", "download_mapped", "download_removed", "downloads_in",
     "downloads_only_for", "due_retries", "finish_delivery", "forget_instances", "get_item",
     "get_or_create_download", "get_request", "heartbeat", "ignore_files", "instances_on", "items_by_ids",
     "items_by_status", "list_requests", "load_provider_state", "map_item_file", "orphaned_claims",
     "progress_baseline", "provider_states", "record_encoded_file", "record_task_run", "request_download_ids",
-    "request_items", "request_summary", "retry_download_or_fail", "retry_item", "save_provider_state",
-    "set_detail", "start_delivery", "write_progress",
+    "request_items", "request_summary", "retry_download_or_fail", "retry_item", "reuse_download",
+    "save_provider_state", "set_detail", "start_delivery", "torrent_vanished", "write_progress",
     # feeds and show monitoring
     "claim_task", "finish_task", "keep_alternatives", "monitored_requests", "season_sizes", "task_states",
     "update_listing", "wanted_items",
