@@ -59,6 +59,8 @@ class HttpConfig:
     port: int = 8282
     api_key: str = field(default="", repr=False, metadata=_secret("ANNEX_API_KEY"))
     enabled: bool = True
+    # /metrics without the API key; unset: open exactly when host is a loopback address.
+    metrics_public: bool | None = None
 
 
 @dataclass(frozen=True)

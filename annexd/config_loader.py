@@ -88,6 +88,9 @@ def _from_env(kind: Any, raw: str, key: str, problems: list[str]) -> Any:
     if typing.get_origin(kind) is tuple:
         return _coerce(kind, [_from_env(typing.get_args(kind)[0], v.strip(), key, problems)
                               for v in raw.split(",") if v.strip()], key, problems)
+    if typing.get_origin(kind) in (types.UnionType, typing.Union):  # ``X | None``: parsed as X
+        inner = [a for a in typing.get_args(kind) if a is not type(None)]
+        return _parse_scalar(inner[0], raw, key, problems, True) if len(inner) == 1 else raw
     return _parse_scalar(kind, raw, key, problems, True)
 
 

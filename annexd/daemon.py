@@ -52,6 +52,7 @@ from annexd.encoder.hub import EncoderHub, HubSettings
 from annexd.errors import InvalidInputError, StoreError
 from annexd.exitcodes import ExitCode
 from annexd.http.app import HttpDeps, make_app
+from annexd.http.auth import Access, ApiKeys, metrics_public
 from annexd.http.server import HttpServer
 from annexd.redaction import redact_url
 from annexd.secrets import MasterKey, SecretStore, resolve as resolve_secret
@@ -247,7 +248,14 @@ class Daemon:
             expand_seasons=(lambda spec: expand_request(tmdb, spec)) if tmdb else None,
             on_request_created=lambda request_id: self.ctx.wake("search", f"request {request_id} created"),
             on_request_cancelled=self._request_cancelled,
+            access=self.access(),
         )
+
+    def access(self) -> Access:
+        """Who may call the API: the configured key (a secret reference, resolved here) and whether /metrics
+        is open."""
+        http = self.cfg.http
+        return Access(ApiKeys({"api": self.secret(http.api_key)}), metrics_public(http.metrics_public, http.host))
 
     def _search_check(self) -> tuple[bool, Any]:
         if not self.cfg.indexers:

@@ -4,8 +4,6 @@ call) and tell actors; they never wait on a pykka future."""
 from __future__ import annotations
 
 import asyncio
-import hmac
-import json
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -27,7 +25,8 @@ from annexd.domain.pipeline import ProcessingStatus, RequestStatus
 from annexd.domain.request_specs import RequestSpec
 from annexd.errors import AnnexdError, InvalidInputError, NotFoundError, StateConflictError
 from annexd.http import openapi, page, views
-from annexd.http.validation import MAX_DB_INT, parse_page, parse_request_body
+from annexd.http.auth import SESSION_COOKIE, Access, ApiKeys, metrics_public, presented_key
+from annexd.http.validation import MAX_DB_INT, BodyError, parse_json_body, parse_page, parse_request_body
 from store import queries
 from store.db import export_pool_metrics
 
@@ -49,9 +48,17 @@ class HttpDeps:
     # (request id, the downloads its items use): told before a DELETE removes the rows.
     on_request_cancelled: Callable[[int, tuple[int, ...]], None] | None = None
     executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(2, thread_name_prefix="http-db"))
+    # Who may call: built from the config (http.api_key as given) unless the daemon passes the resolved key.
+    access: Access | None = None
+
+    def __post_init__(self) -> None:
+        if self.access is None:
+            http = self.ctx.config.http
+            self.access = Access(ApiKeys({"api": http.api_key}), metrics_public(http.metrics_public, http.host))
 
 
 DEPS = web.AppKey("deps", HttpDeps)
+BIG_BODY = 64 * 1024  # bodies larger than this are parsed off the event loop
 
 
 def error(status: int, message: str, details: dict[str, str] | None = None) -> web.Response:
@@ -72,6 +79,28 @@ async def in_db(request: web.Request, fn: Callable[[], Any]) -> Any:
     return await asyncio.get_running_loop().run_in_executor(deps.executor, call)
 
 
+def access_of(request: web.Request) -> Access:
+    access = request.app[DEPS].access
+    assert access is not None  # set in HttpDeps.__post_init__
+    return access
+
+
+# Headers of an aiohttp error answer that a client needs (405's Allow above all).
+_KEPT_HEADERS = ("Allow", "Retry-After", "WWW-Authenticate")
+_REASONS = {404: "not found", 413: "body too large (max 2 MB)"}
+
+
+def http_error(request: web.Request, exc: web.HTTPException) -> web.Response:
+    """A 4xx raised by aiohttp (no route, wrong method, body too large...) or a handler, as our JSON error:
+    the handler's own text when it gave one, the headers a client needs kept."""
+    given = exc.text if exc.text and exc.text != f"{exc.status}: {exc.reason}" else None
+    reason = given or _REASONS.get(exc.status) or (
+        f"method {request.method} not allowed here" if exc.status == 405 else exc.reason)
+    response = error(exc.status, reason)
+    response.headers.update({k: v for k, v in exc.headers.items() if k in _KEPT_HEADERS})
+    return response
+
+
 # --- middlewares ----------------------------------------------------------------------------------------
 @web.middleware
 async def count_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -81,10 +110,8 @@ async def count_requests(request: web.Request, handler: Handler) -> web.StreamRe
         response = await handler(request)
     except web.HTTPException as exc:
         metrics.HTTP_REQUESTS.labels(route, str(exc.status)).inc()
-        if exc.status == 404:
-            return error(404, "not found")
-        if exc.status == 405:
-            return error(405, f"method {request.method} not allowed here")
+        if 400 <= exc.status < 500:
+            return http_error(request, exc)
         raise
     except (peewee.OperationalError, peewee.InterfaceError) as exc:
         metrics.HTTP_REQUESTS.labels(route, "503").inc()
@@ -100,17 +127,18 @@ async def count_requests(request: web.Request, handler: Handler) -> web.StreamRe
 
 @web.middleware
 async def require_api_key(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.method in ("GET", "HEAD", "OPTIONS") or not request.path.startswith("/api/"):
+    """Every route needs the key, GETs too; only what :meth:`Access.is_open` names is served without it."""
+    access = access_of(request)
+    if access.is_open(request.path):
         return await handler(request)
-    expected = request.app[DEPS].ctx.config.http.api_key
-    if not expected:
-        return error(401, "mutating calls are disabled: no API key is configured (set ANNEX_API_KEY)")
-    given = request.headers.get("X-Api-Key", "")
-    auth = request.headers.get("Authorization", "")
-    if not given and auth.lower().startswith("bearer "):
-        given = auth[7:].strip()
-    if not given or not hmac.compare_digest(given.encode(), expected.encode()):
-        return error(401, "missing or wrong API key (X-Api-Key header or Authorization: Bearer)")
+    if not access.keys:
+        return error(401, "the API is closed: no API key is configured (set ANNEX_API_KEY)")
+    principal = access.keys.check(presented_key(request.headers))
+    if principal is None:
+        response = error(401, "missing or wrong API key (X-Api-Key header or Authorization: Bearer)")
+        response.headers["WWW-Authenticate"] = 'Bearer realm="annexd"'
+        return response
+    request["principal"] = principal
     return await handler(request)
 
 
@@ -123,12 +151,20 @@ def _id(request: web.Request) -> int:
 
 
 async def _json_body(request: web.Request) -> Any:
+    """The JSON body, or _BadRequest with the reason: too large (413), not UTF-8 JSON, too deep, numbers too
+    long, invalid Unicode (400)."""
     if request.content_length is not None and request.content_length > 2_000_000:
         raise _BadRequest(413, "body too large (max 2 MB)")
     try:
-        return json.loads(await request.text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise _BadRequest(400, f"body is not valid JSON: {exc}") from None
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise _BadRequest(413, "body too large (max 2 MB)") from None
+    try:
+        if len(raw) <= BIG_BODY:
+            return parse_json_body(raw)
+        return await asyncio.get_running_loop().run_in_executor(None, parse_json_body, raw)
+    except BodyError as exc:
+        raise _BadRequest(exc.status, exc.reason) from None
 
 
 class _BadRequest(Exception):
@@ -376,8 +412,50 @@ async def sync_feeds(request: web.Request) -> web.Response:
     return web.json_response({"status": "accepted"}, status=202)
 
 
+LOGIN_FAILURE_DELAY_S = 0.5  # a wrong key at the form costs the guesser some time
+
+
+def page_principal(request: web.Request) -> str | None:
+    """Who is looking at the status page: its session cookie, else a key sent like to the API."""
+    access = access_of(request)
+    return access.sessions.principal(request.cookies.get(SESSION_COOKIE)) or access.keys.check(
+        presented_key(request.headers))
+
+
+def login_page(request: web.Request, message: str | None, status: int = 200) -> web.Response:
+    html = page.login(message, bool(access_of(request).keys))
+    return web.Response(text=html, content_type="text/html", status=status)
+
+
+async def login(request: web.Request) -> web.Response:
+    """The page's form: a right key opens a session (its random id in an HttpOnly, SameSite=Strict cookie)."""
+    access = access_of(request)
+    try:
+        form = await request.post()
+    except (ValueError, LookupError):
+        return login_page(request, "the form could not be read", 400)
+    key = form.get("key")
+    principal = access.keys.check(key if isinstance(key, str) else None)
+    if principal is None:
+        await asyncio.sleep(LOGIN_FAILURE_DELAY_S)
+        return login_page(request, "That is not the API key.", 401)
+    response = web.Response(status=303, headers={"Location": "/"})
+    response.set_cookie(SESSION_COOKIE, access.sessions.open(principal), httponly=True, samesite="Strict",
+                        secure=request.secure, path="/", max_age=int(access.sessions.ttl_seconds))
+    return response
+
+
+async def logout(request: web.Request) -> web.Response:
+    access_of(request).sessions.close(request.cookies.get(SESSION_COOKIE))
+    response = web.Response(status=303, headers={"Location": "/"})
+    response.del_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
 async def status_page(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
+    if page_principal(request) is None:
+        return login_page(request, None)
 
     def load() -> tuple[dict[str, int], list[Any]]:
         rows, _ = queries.list_requests(None, 0, 50, deps.ctx.live)
@@ -397,6 +475,8 @@ def make_app(deps: HttpDeps, extra_routes: Sequence[Callable[[web.Application], 
     app[DEPS] = deps
     rid = r"{id:\d{1,12}}"
     app.router.add_get("/", status_page)
+    app.router.add_post("/login", login)
+    app.router.add_post("/logout", logout)
     app.router.add_get("/health", health)
     app.router.add_get("/metrics", metrics_endpoint)
     app.router.add_get("/api/v1/openapi.json", openapi_doc)

@@ -164,16 +164,34 @@ def document() -> dict[str, Any]:
             "202": _json({"type": "object"}, "the poll runs in the background"),
             "401": _err("no or wrong API key"), "409": _err("no feeds configured")}}},
     }
+    _secure(paths)
     return {
         "openapi": "3.0.3",
         "info": {"title": "annexd", "version": __version__,
-                 "description": "Media-pipeline daemon API. Mutating calls need an API key."},
+                 "description": "Media-pipeline daemon API. Every call needs the API key (X-Api-Key or "
+                                "Authorization: Bearer), GETs too; /health, /metrics (when public) and this "
+                                "document are open."},
+        "security": _SECURED,
         "paths": paths,
         "components": {"securitySchemes": {
             "ApiKey": {"type": "apiKey", "in": "header", "name": "X-Api-Key"},
             "Bearer": {"type": "http", "scheme": "bearer"},
         }},
     }
+
+
+OPEN = frozenset({"/health", "/metrics"})  # /metrics: open unless http.metrics_public is false
+
+
+def _secure(paths: dict[str, Any]) -> None:
+    """Every operation takes the key and may answer 401 without it; the open ones say so."""
+    for path, operations in paths.items():
+        for operation in operations.values():
+            if path in OPEN:
+                operation["security"] = [{}, *_SECURED] if path == "/metrics" else []
+                continue
+            operation["security"] = _SECURED
+            operation["responses"].setdefault("401", _err("no or wrong API key"))
 
 
 def add_path(doc: dict[str, Any], path: str, spec: dict[str, Any]) -> None:

@@ -1,4 +1,5 @@
-"""A small human status page (server-rendered, no JavaScript; refreshes itself every 5 s)."""
+"""A small human status page (server-rendered, no JavaScript; refreshes itself every 5 s), and the form that
+asks for the API key once before it (pure rendering)."""
 
 from __future__ import annotations
 
@@ -35,4 +36,18 @@ td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:left}}th{{background:#
 <h2>Actors</h2><table>{actors}</table>
 <h2>Database pool</h2><table>{_rows([('in use', pool['in_use']), ('idle', pool['idle']), ('max', pool['max'])])}</table>
 <p><a href="/api/v1/openapi.json">OpenAPI</a> · <a href="/metrics">metrics</a> · <a href="/health">health</a></p>
+<form method="post" action="/logout"><button type="submit">Log out</button></form>
+</body></html>"""
+
+
+def login(message: str | None, key_configured: bool) -> str:
+    """The form that asks for the API key (kept in a server-side session afterwards, never in the page)."""
+    note = message or ("" if key_configured else "No API key is configured: set ANNEX_API_KEY and restart.")
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>annexd</title>
+<style>body{{font-family:system-ui,sans-serif;margin:2em;color:#222}}input{{width:24em}}</style></head>
+<body><h1>annexd</h1><p>This page shows what annexd is doing. Enter the API key to see it.</p>
+{f'<p role="alert"><strong>{escape(note)}</strong></p>' if note else ''}
+<form method="post" action="/login"><label>API key <input type="password" name="key" autocomplete="current-password"
+required autofocus></label> <button type="submit">Show status</button></form>
 </body></html>"""

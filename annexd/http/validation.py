@@ -1,7 +1,11 @@
-"""Validation of API bodies and query parameters (pure): every problem is reported, per field."""
+"""Validation of API bodies and query parameters (pure): every problem is reported, per field. Bodies are
+parsed here too, with bounds (nesting depth, number sizes, valid Unicode), so malformed input gets a 4xx with
+a reason, never a 5xx."""
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from datetime import date
 from typing import Any
@@ -10,6 +14,70 @@ from annexd.domain.monitoring import MONITOR_MODES
 from annexd.domain.request_specs import EpisodeSpec, RequestSpec
 
 MAX_DB_INT = 2**31 - 1
+MAX_JSON_DEPTH = 32
+MAX_NUMBER_CHARS = 40  # digits of an integer or characters of a float: far beyond any field, far below trouble
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_EMPTY_PAIR = re.compile(r"\[\]|\{\}")
+
+
+class BodyError(ValueError):
+    """A request body that cannot be taken: ``status`` (400 or 413) and the reason."""
+
+    def __init__(self, status: int, reason: str):
+        super().__init__(reason)
+        self.status, self.reason = status, reason
+
+
+def nested_deeper_than(text: str, limit: int) -> bool:
+    """Whether arrays and objects nest deeper than ``limit`` (strings stripped first: brackets in them do not
+    count). Each pass removes the innermost empty pairs, in C; unbalanced brackets are left to the parser."""
+    brackets = _NOT_BRACKET.sub("", _JSON_STRING.sub("", text))
+    for _ in range(limit):
+        reduced = _EMPTY_PAIR.sub("", brackets)
+        if not reduced or reduced == brackets:
+            return False
+        brackets = reduced
+    return True
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_NUMBER_CHARS:
+        raise BodyError(400, f"a number has more than {MAX_NUMBER_CHARS} digits")
+    return int(text)
+
+
+def _bounded_float(text: str) -> float:
+    value = float(text) if len(text) <= MAX_NUMBER_CHARS else math.inf
+    if not math.isfinite(value):
+        raise BodyError(400, "a number is too long or out of range")
+    return value
+
+
+def _reject_constant(name: str) -> Any:
+    raise BodyError(400, f"{name} is not JSON")
+
+
+def parse_json_body(raw: bytes) -> Any:
+    """A JSON body (UTF-8, RFC 8259), refused with a reason when it is not: not UTF-8, not JSON, nested deeper
+    than MAX_JSON_DEPTH, a number longer than MAX_NUMBER_CHARS, NaN/Infinity, or a lone surrogate escape."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BodyError(400, f"body is not valid UTF-8 (byte {exc.start})") from None
+    if nested_deeper_than(text, MAX_JSON_DEPTH):
+        raise BodyError(400, f"body is nested deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        value = json.loads(text, parse_int=_bounded_int, parse_float=_bounded_float, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise BodyError(400, f"body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise BodyError(400, f"body is nested deeper than {MAX_JSON_DEPTH} levels") from None
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise BodyError(400, "body holds invalid Unicode (a lone surrogate escape such as \\ud800)") from None
+    return value
 _IMDB = re.compile(r"^tt\d{5,10}$")
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 
@@ -192,7 +260,7 @@ def parse_page(query: dict[str, str]) -> tuple[int, int, Problems]:
     values = {}
     for key, default, hi in (("page", 1, 100000), ("per_page", 50, 200)):
         raw = query.get(key, str(default))
-        if not raw.isdigit() or not 1 <= int(raw) <= hi:
+        if not (raw.isascii() and raw.isdigit() and len(raw) <= 9) or not 1 <= int(raw) <= hi:
             problems.add(key, f"must be an integer between 1 and {hi}")
             values[key] = default
         else:

@@ -42,16 +42,18 @@ async def test_mutating_calls_need_the_api_key(client):
     assert resp.status == 401
 
 
-async def test_without_a_configured_key_mutations_are_refused(db, aiohttp_client):
+async def test_without_a_configured_key_the_api_is_closed(db, aiohttp_client):
     client = await aiohttp_client(make_app(HttpDeps(ctx=ActorContext(db=db, config=Config()))))
     status, data = await _create(client, {"type": "movie", "title": "Dune"}, headers={"X-Api-Key": ""})
     assert status == 401 and "no API key is configured" in data["error"]
+    resp = await client.get("/api/v1/requests", headers={"X-Api-Key": "anything"})
+    assert resp.status == 401 and "no API key is configured" in (await resp.json())["error"]
 
 
 async def test_movie_request_round_trip(client):
     status, data = await _create(client, {"type": "movie", "title": "Dune", "year": 2021, "tmdb_id": 438631})
     assert status == 201
-    resp = await client.get(f"/api/v1/requests/{data['id']}")
+    resp = await client.get(f"/api/v1/requests/{data['id']}", headers=AUTH)
     body = await resp.json()
     assert resp.status == 200
     assert (body["title"], body["status"], body["items"], body["progress"]) == ("Dune", "PENDING", 1, 0.0)
@@ -66,7 +68,7 @@ async def test_tv_request_episodes_grouped_by_season_and_future_ones_await(clien
     ]}
     status, data = await _create(client, body)
     assert status == 201
-    resp = await client.get(f"/api/v1/requests/{data['id']}/episodes")
+    resp = await client.get(f"/api/v1/requests/{data['id']}/episodes", headers=AUTH)
     seasons = (await resp.json())["seasons"]
     assert [s["season"] for s in seasons] == [1, 2]
     s1 = {e["episode"]: e for e in seasons[0]["episodes"]}
@@ -110,7 +112,7 @@ async def test_malformed_json_is_400(client):
 async def test_unknown_ids_are_404(client):
     for path in ("/api/v1/requests/999", "/api/v1/requests/999/episodes", "/api/v1/items/999",
                  "/api/v1/requests/99999999999", "/api/v1/nothing"):
-        resp = await client.get(path)
+        resp = await client.get(path, headers=AUTH)
         assert resp.status == 404, path
     resp = await client.post("/api/v1/requests/999/cancel", headers=AUTH)
     assert resp.status == 404
@@ -119,11 +121,11 @@ async def test_unknown_ids_are_404(client):
 async def test_list_pages_and_filters_by_computed_status(client):
     ids = [(await _create(client, {"type": "movie", "title": f"M{i}"}))[1]["id"] for i in range(3)]
     await client.post(f"/api/v1/requests/{ids[0]}/cancel", headers=AUTH)
-    page = await (await client.get("/api/v1/requests?per_page=2&page=1")).json()
+    page = await (await client.get("/api/v1/requests?per_page=2&page=1", headers=AUTH)).json()
     assert page["total"] == 3 and [r["id"] for r in page["requests"]] == [ids[2], ids[1]]
-    cancelled = await (await client.get("/api/v1/requests?status=cancelled")).json()
+    cancelled = await (await client.get("/api/v1/requests?status=cancelled", headers=AUTH)).json()
     assert [r["id"] for r in cancelled["requests"]] == [ids[0]]
-    bad = await client.get("/api/v1/requests?per_page=0&status=nope")
+    bad = await client.get("/api/v1/requests?per_page=0&status=nope", headers=AUTH)
     assert bad.status == 400 and {"per_page", "status"} <= set((await bad.json())["details"])
 
 
@@ -131,25 +133,25 @@ async def test_cancel_then_delete(client):
     _, data = await _create(client, {"type": "movie", "title": "Gone"})
     resp = await client.post(f"/api/v1/requests/{data['id']}/cancel", headers=AUTH)
     assert (await resp.json())["cancelled_items"] == 1
-    assert (await (await client.get(f"/api/v1/requests/{data['id']}")).json())["status"] == "CANCELLED"
+    assert (await (await client.get(f"/api/v1/requests/{data['id']}", headers=AUTH)).json())["status"] == "CANCELLED"
     assert (await client.delete(f"/api/v1/requests/{data['id']}", headers=AUTH)).status == 204
-    assert (await client.get(f"/api/v1/requests/{data['id']}")).status == 404
+    assert (await client.get(f"/api/v1/requests/{data['id']}", headers=AUTH)).status == 404
 
 
 async def test_retry_only_failed_items(client):
     _, data = await _create(client, {"type": "movie", "title": "Again"})
-    item_id = (await (await client.get(f"/api/v1/requests/{data['id']}")).json())["id"]
+    item_id = (await (await client.get(f"/api/v1/requests/{data['id']}", headers=AUTH)).json())["id"]
     resp = await client.post(f"/api/v1/items/{item_id}/retry", headers=AUTH)
     assert resp.status == 409
 
 
 async def test_health_reports_actors_and_database(ctx, aiohttp_client):
     client = await aiohttp_client(make_app(HttpDeps(ctx=ctx)))
-    resp = await client.get("/health")
+    resp = await client.get("/health", headers=AUTH)
     assert resp.status == 503  # no actors running
     ctx.writer = DbWriter.start(ctx)
     try:
-        resp = await client.get("/health")
+        resp = await client.get("/health", headers=AUTH)
         body = await resp.json()
         assert resp.status == 200 and body["checks"]["database"]["ok"] and body["checks"]["actors"]["ok"]
     finally:
@@ -172,22 +174,22 @@ async def test_progress_is_live_between_database_checkpoints(ctx, client):
         writer.ask(Flush(), timeout=10)  # checkpoint: 20 %
         writer.ask(ProgressBatch((ProgressUpdate(ids[0], S.DOWNLOADING, 37.5, speed=1000, eta_seconds=60),)))
         assert ProcessingItem.get_by_id(ids[0]).progress == 20.0  # held back: written 0 s ago
-        item = await (await client.get(f"/api/v1/items/{ids[0]}")).json()
+        item = await (await client.get(f"/api/v1/items/{ids[0]}", headers=AUTH)).json()
         assert (item["progress"], item["speed"], item["eta_seconds"]) == (37.5, 1000, 60)
-        eps = await (await client.get(f"/api/v1/requests/{rid}/episodes")).json()
+        eps = await (await client.get(f"/api/v1/requests/{rid}/episodes", headers=AUTH)).json()
         assert [e["progress"] for e in eps["seasons"][0]["episodes"]] == [37.5, 10.0]
-        req = await (await client.get(f"/api/v1/requests/{rid}")).json()
-        listed = await (await client.get("/api/v1/requests")).json()
+        req = await (await client.get(f"/api/v1/requests/{rid}", headers=AUTH)).json()
+        listed = await (await client.get("/api/v1/requests", headers=AUTH)).json()
         assert req["progress"] == 23.75 and listed["requests"][0]["progress"] == 23.75
 
         # Once the item has moved on, the live entry no longer counts: the database copy stands; nor when it
         # comes back to DOWNLOADING later (a retried download starts from its own reports).
         ProcessingItem.update(status=S.DOWNLOADED.value, progress=100.0).where(ProcessingItem.id == ids[0]).execute()
-        item = await (await client.get(f"/api/v1/items/{ids[0]}")).json()
+        item = await (await client.get(f"/api/v1/items/{ids[0]}", headers=AUTH)).json()
         assert (item["status"], item["progress"]) == ("DOWNLOADED", 100.0)
         ProcessingItem.update(status=S.DOWNLOADING.value, progress=0.0, status_changed_at=ctx.clock()).where(
             ProcessingItem.id == ids[0]).execute()
-        item = await (await client.get(f"/api/v1/items/{ids[0]}")).json()
+        item = await (await client.get(f"/api/v1/items/{ids[0]}", headers=AUTH)).json()
         assert (item["status"], item["progress"]) == ("DOWNLOADING", 0.0)
     finally:
         writer.stop()
@@ -195,7 +197,7 @@ async def test_progress_is_live_between_database_checkpoints(ctx, client):
 
 async def test_metrics_expose_the_core_families(client):
     await _create(client, {"type": "movie", "title": "Counted"})
-    text = await (await client.get("/metrics")).text()
+    text = await (await client.get("/metrics", headers=AUTH)).text()
     for name in ("annexd_items{status=\"PENDING\"}", "annexd_db_pool_connections{state=\"in_use\"}",
                  "annexd_db_pool_max_connections", "annexd_writer_flush_seconds_bucket",
                  "annexd_http_requests_total{code=\"201\",route=\"/api/v1/requests\"}"):
@@ -204,7 +206,7 @@ async def test_metrics_expose_the_core_families(client):
 
 async def test_status_page_is_html(client):
     await _create(client, {"type": "movie", "title": "<script>x</script>"})
-    resp = await client.get("/")
+    resp = await client.get("/", headers=AUTH)
     html = await resp.text()
     assert resp.status == 200 and "annexd" in html and "&lt;script&gt;" in html and "<script>x" not in html
 
@@ -215,7 +217,7 @@ async def test_openapi_describes_every_route(client):
     documented = {(m.upper(), p) for p, ops in doc["paths"].items() for m in ops}
     missing = {(m, p) for m, p in app_routes if p.startswith("/api/") and p != "/api/v1/openapi.json"} - documented
     assert not missing
-    served = await (await client.get("/api/v1/openapi.json")).json()
+    served = await (await client.get("/api/v1/openapi.json", headers=AUTH)).json()
     assert served["openapi"].startswith("3.") and "/api/v1/requests" in served["paths"]
 
 
@@ -232,7 +234,7 @@ async def test_accept_release_takes_a_kept_alternative(client, db):
     assert bad.status == 422
     ok = await client.post(f"/api/v1/items/{item.id}/accept-release", json={"release_id": "a" * 40}, headers=AUTH)
     assert ok.status == 200 and (await ok.json())["status"] == "FOUND"
-    view = await (await client.get(f"/api/v1/items/{item.id}")).json()
+    view = await (await client.get(f"/api/v1/items/{item.id}", headers=AUTH)).json()
     assert view["status"] == "FOUND" and view["release"] == alt["title"] and view["quality_met"] is False
     again = await client.post(f"/api/v1/items/{item.id}/accept-release", json={"release_id": "a" * 40}, headers=AUTH)
     assert again.status == 409
@@ -250,7 +252,7 @@ async def test_tv_request_by_seasons_is_expanded_from_tmdb(ctx, aiohttp_client):
         status, data = await _create(client, {"type": "tv", "title": "Game of Thrones", "tmdb_id": 1399,
                                               "seasons": [1, 2]})
         assert status == 201, data
-        seasons = (await (await client.get(f"/api/v1/requests/{data['id']}/episodes")).json())["seasons"]
+        seasons = (await (await client.get(f"/api/v1/requests/{data['id']}/episodes", headers=AUTH)).json())["seasons"]
         got = {(s["season"], e["episode"], e["title"]) for s in seasons for e in s["episodes"]}
         want = {(s, ep["episode_number"], ep["name"]) for (show, s), eps in SEASONS.items() if show == 1399
                 and s in (1, 2) for ep in eps}

@@ -1,0 +1,122 @@
+"""Who may call the HTTP API: the one key check, what is open without a key, and the status page's sessions.
+
+Every route needs the API key (``X-Api-Key`` or ``Authorization: Bearer``), GETs too, except: ``/health``
+(its summary only), ``/api/v1/openapi.json``, the encoder agents' WebSocket (it checks its own token) and
+``/metrics`` when ``http.metrics_public`` is true (unset: true exactly when ``http.host`` is a loopback
+address). The status page asks for the key once, in a form, and then keeps a server-side session whose
+random id travels in an HttpOnly, SameSite=Strict cookie; the key itself is never put in a cookie.
+
+:meth:`ApiKeys.check` is the one check (keys compared in constant time); per-user keys go behind it. Not pure:
+:class:`Sessions` keeps the open sessions in memory (a restart asks for the key again).
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+SESSION_COOKIE = "annexd_session"
+SESSION_SECONDS = 7 * 24 * 3600
+MAX_SESSIONS = 1000
+OPENAPI_PATH = "/api/v1/openapi.json"
+HEALTH_PATH = "/health"
+METRICS_PATH = "/metrics"
+ENCODER_WS_PATH = "/api/v1/encoders/ws"  # the agents' WebSocket authenticates with its own token
+PAGE_PATHS = frozenset({"/", "/login", "/logout"})  # the status page and its form: sessions, not headers
+
+
+def presented_key(headers: Mapping[str, str]) -> str | None:
+    """The key a caller presents: ``X-Api-Key``, else ``Authorization: Bearer <key>``."""
+    given = headers.get("X-Api-Key")
+    if given:
+        return given
+    scheme, _, token = headers.get("Authorization", "").partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+class ApiKeys:
+    """The configured keys, by who holds them (one today: ``api``; the users issue adds one per user)."""
+
+    def __init__(self, keys: Mapping[str, str]):
+        self._keys = {name: key.encode("ascii") for name, key in keys.items() if key and key.isascii()}
+
+    def __bool__(self) -> bool:
+        return bool(self._keys)
+
+    def check(self, given: str | None) -> str | None:
+        """Who holds ``given``, or None. Constant time in the key; a non-ASCII key is simply wrong."""
+        if not given or not given.isascii():
+            return None
+        presented = given.encode("ascii")
+        holder = None
+        for name, key in self._keys.items():
+            if hmac.compare_digest(presented, key):
+                holder = name
+        return holder
+
+
+@dataclass
+class Sessions:
+    """Open status-page sessions: random id -> (who, expiry). Bounded; the oldest go first."""
+
+    ttl_seconds: float = SESSION_SECONDS
+    max_sessions: int = MAX_SESSIONS
+    clock: Callable[[], float] = time.monotonic
+    _open: OrderedDict[str, tuple[str, float]] = field(default_factory=OrderedDict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def open(self, principal: str) -> str:
+        session_id = secrets.token_urlsafe(32)
+        with self._lock:
+            self._open[session_id] = (principal, self.clock() + self.ttl_seconds)
+            while len(self._open) > self.max_sessions:
+                self._open.popitem(last=False)
+        return session_id
+
+    def principal(self, session_id: str | None) -> str | None:
+        if not session_id:
+            return None
+        with self._lock:
+            entry = self._open.get(session_id)
+            if entry is None or entry[1] <= self.clock():
+                self._open.pop(session_id, None)
+                return None
+            return entry[0]
+
+    def close(self, session_id: str | None) -> None:
+        with self._lock:
+            self._open.pop(session_id or "", None)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether the daemon listens on a loopback address only (``localhost`` counts)."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def metrics_public(setting: bool | None, host: str) -> bool:
+    """``http.metrics_public``; unset, /metrics is open exactly when nothing but this machine can reach it."""
+    return is_loopback(host) if setting is None else setting
+
+
+@dataclass
+class Access:
+    keys: ApiKeys
+    metrics_public: bool
+    sessions: Sessions = field(default_factory=Sessions)
+
+    def is_open(self, path: str) -> bool:
+        """Routes served without a key (the page and its form check the session themselves)."""
+        if path in (HEALTH_PATH, OPENAPI_PATH, ENCODER_WS_PATH) or path in PAGE_PATHS:
+            return True
+        return path == METRICS_PATH and self.metrics_public
