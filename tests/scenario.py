@@ -204,7 +204,7 @@ token = "secret:plex_token"
 
     def start_daemon(self) -> DaemonProcess:
         config = self.config()
-        db = self.pg.create_database()
+        db = self.database = self.pg.create_database()
         daemon = DaemonProcess(self.root / "state", database_url=self.pg.url(db),
                                env={"ANNEX_CONFIG": str(config), "DEMO_INDEXER_KEY": INDEXER_KEY})
         daemon.state_dir.mkdir(parents=True, exist_ok=True)
@@ -288,7 +288,9 @@ def _delta(start: Any, end: Any) -> float | None:
     return round((b - a).total_seconds(), 1) if a and b else None
 
 
-def run(root: Path, say: Callable[[str], None] = print, timeout: float = 300) -> dict[str, Any]:
+def run(root: Path, say: Callable[[str], None] = print, timeout: float = 300,
+        inspect: Callable[[Scenario], Any] | None = None) -> dict[str, Any]:
+    """The scenario; ``inspect`` looks at the finished pipeline (database, API) before the daemon stops."""
     scenario = Scenario(root, say)
     try:
         scenario.start_components()
@@ -303,10 +305,12 @@ def run(root: Path, say: Callable[[str], None] = print, timeout: float = 300) ->
         say(f"pipeline finished in {time.monotonic() - started:.1f} s")
         rows = scenario.report(items)
         wait_until(lambda: scenario.daemon.get("/health")[0] == 200, timeout=10, what="healthy at the end")
+        inspected = inspect(scenario) if inspect else None
         scenario.daemon.signal(signal.SIGTERM)
         exit_code = scenario.daemon.wait(60)
         return {"items": rows, "exit_code": exit_code, "plex": scenario.plex.refreshes(),
-                "root": root, "daemon_logs": scenario.daemon.logs()}
+                "root": root, "daemon_logs": scenario.daemon.logs(), "inspected": inspected,
+                "log_text": scenario.daemon.log_path.read_text()}
     finally:
         scenario.close()
 
