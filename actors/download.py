@@ -120,9 +120,9 @@ class DownloadWorker(Worker):
         download, created = queries.get_or_create_download(info_hash, client.name if client else "",
                                                            release.get("title", ""), stored, now,
                                                            self.ctx.instance_id)
-        if not created:
-            self.reuse(download, stored, now)
         queries.attach_download([i.id for i in items], download.id, "adding to the download client")
+        if not created:  # decided after the items joined, on the row as it is now (it may have been mapped)
+            self.reuse(queries.get_download(download.id), stored, now)
         self._pending[download.info_hash] = (torrent, magnet)
         log.info("grabbed", info_hash=info_hash, download_id=download.id, reused=not created)
         self.add_pending(now)

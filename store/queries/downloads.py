@@ -7,6 +7,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
+import peewee as pw
+
 from annexd.domain.download_states import (
     DownloadPhase,
     ReuseAction,
@@ -34,6 +36,10 @@ def get_or_create_download(info_hash: str, client: str, name: str, release: Mapp
         "client": client, "name": name, "state": P.ADDING, "release": dict(release), "added_at": now,
         "claimed_by": owner})
     return cast(Download, download), bool(created)
+
+
+def get_download(download_id: int) -> Download:
+    return cast(Download, Download.get_by_id(download_id))
 
 
 def reuse_download(download: Download, action: ReuseAction, release: Mapping[str, Any], owner: str,
@@ -107,9 +113,14 @@ def download_completed(download_id: int, now: datetime, save_path: str | None, c
                     content_path=content_path, size=size).where(Download.id == download_id).execute()
 
 
-def download_mapped(download_id: int) -> None:
-    """COMPLETED -> MAPPED (a row that left COMPLETED meanwhile, e.g. its torrent vanished, stays as it is)."""
-    Download.update(state=P.MAPPED).where((Download.id == download_id) & (Download.state == P.COMPLETED)).execute()
+def download_mapped(download_id: int) -> bool:
+    """COMPLETED -> MAPPED, in one statement, only while no item waits on it: an item that joined during the
+    mapping keeps the row COMPLETED, to be mapped on the next poll. A row that left COMPLETED meanwhile (its
+    torrent vanished) stays as it is."""
+    waiting = ProcessingItem.select(ProcessingItem.id).where(
+        (ProcessingItem.download == download_id) & (ProcessingItem.status == S.DOWNLOADING))
+    return bool(Download.update(state=P.MAPPED).where(
+        (Download.id == download_id) & (Download.state == P.COMPLETED) & ~pw.fn.EXISTS(waiting)).execute())
 
 
 def download_removed(download_id: int, phase: DownloadPhase, now: datetime) -> None:

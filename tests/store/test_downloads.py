@@ -127,3 +127,12 @@ def test_the_credentials_migration_scrubs_releases_stored_before_it(db):
     for release in (item.release, item.available_releases[0], download.release):
         assert key not in json.dumps(release) and release["credentials_removed"] == ["apikey"]
         assert release["download_url"] == "http://prowlarr:9696/1/download?file=Film"
+
+
+def test_a_download_stays_completed_while_an_item_that_joined_waits(db):
+    download = _download(1, P.COMPLETED)
+    item = _downloading_item(download)  # joined while the mapping ran
+    assert not queries.download_mapped(download.id)
+    assert Download.get_by_id(download.id).state == P.COMPLETED
+    ProcessingItem.update(status=S.DOWNLOADED).where(ProcessingItem.id == item.id).execute()
+    assert queries.download_mapped(download.id) and Download.get_by_id(download.id).state == P.MAPPED
