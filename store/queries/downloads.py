@@ -80,14 +80,16 @@ def claim_downloads(owner: str, live_since: datetime, phases: Sequence[DownloadP
     ``mapped_owned`` False leaves out MAPPED torrents annexd owns (nothing to do with them then)."""
     db = database_proxy.obj
     where = _in_phases(phases, mapped_owned)
-    with write_transaction(db):
-        query = Download.select(Download.id).where(where & _free_claim(owner, live_since)).order_by(
-            Download.id).limit(limit)
-        if is_postgres(db):
-            query = query.for_update(of=Download, skip_locked=True)
-        ids = [row.id for row in query]
-        if ids:
-            Download.update(claimed_by=owner).where(Download.id.in_(ids) & _free_claim(owner, live_since)).execute()
+    free = Download.select(Download.id).where(where & _free_claim(owner, live_since))
+    if free.exists():  # a plain read first: most polls find nothing to claim and take no write lock
+        with write_transaction(db):
+            query = free.order_by(Download.id).limit(limit)
+            if is_postgres(db):
+                query = query.for_update(of=Download, skip_locked=True)
+            ids = [row.id for row in query]
+            if ids:
+                Download.update(claimed_by=owner).where(
+                    Download.id.in_(ids) & _free_claim(owner, live_since)).execute()
     return list(Download.select().where(where & (Download.claimed_by == owner)).order_by(Download.id))
 
 
