@@ -29,7 +29,7 @@ from actors.worker import Worker
 from annexd.clients.qbittorrent import QbtClient
 from annexd.domain.download_states import DownloadPhase, ReuseAction, reuse_action
 from annexd.domain.pipeline import Event, ProcessingStatus as S
-from annexd.domain.release_links import grab_link, prefers_link
+from annexd.domain.release_links import LinkCredentials, grab_link, prefers_link
 from annexd.domain.torrents import info_hash_from_magnet, parse_torrent
 from annexd.errors import AnnexdError, InvalidInputError, ProviderAuthError, ProviderError
 from store import queries
@@ -75,11 +75,11 @@ class DownloadWorker(Worker):
     name = "download"
 
     def __init__(self, ctx: ActorContext, interval_ms: int, clients: Mapping[str, QbtClient],
-                 indexer_keys: Mapping[str, str] | None = None):
+                 credentials: Mapping[str, LinkCredentials] | None = None):
         super().__init__(ctx, interval_ms)
         self.clients = dict(clients)
-        # indexer name -> its API key, put back into a release's link when it is fetched (never stored).
-        self.indexer_keys = dict(indexer_keys or {})
+        # source (indexer or feed) name -> what goes back into its release links when fetched (never stored).
+        self.credentials = dict(credentials or {})
         self.http = requests.Session()
         # Torrent bytes wait here between storing the hash and the add; after a crash they are fetched again.
         self._pending: dict[str, tuple[bytes | None, str | None]] = {}
@@ -148,9 +148,9 @@ class DownloadWorker(Worker):
 
     def fetch(self, release: Mapping[str, Any]) -> tuple[bytes | None, str | None, str]:
         """The torrent bytes or the magnet, and its info hash, known before anything is added. The link is
-        fetched with the indexer's key put back; the magnet goes first unless it lost a passkey tracker."""
+        fetched with the source's credentials put back; the magnet goes first unless it lost a passkey tracker."""
         magnet = release.get("magnet")
-        url = grab_link(release, self.indexer_keys)
+        url = grab_link(release, self.credentials)
         if magnet and not prefers_link(release):
             return None, magnet, info_hash_from_magnet(magnet)
         if not url:

@@ -47,6 +47,7 @@ from annexd.clients.tmdb import TmdbClient, TmdbSettings
 from annexd.clients.torznab import TorznabClient
 from annexd.config import Config, secret_values
 from annexd.domain.pipeline import ProcessingStatus
+from annexd.domain.release_links import LinkCredentials, feed_credentials
 from annexd.domain.request_specs import RequestSpec
 from annexd.encoder.hub import EncoderHub, HubSettings
 from annexd.errors import InvalidInputError, StoreError
@@ -121,8 +122,7 @@ class Daemon:
         children += self._feed_children()
         if self.qbt:
             qbt = self.qbt
-            # Release links are stored without the indexer's key; the DownloadWorker puts it back when it fetches.
-            keys = {idx.name: self.secret(idx.api_key) for idx in self.cfg.indexers}
+            keys = self.link_credentials()
             children += [
                 ChildSpec("download", lambda ctx: DownloadWorker.start(ctx, w.poll_interval, qbt, keys)),
                 ChildSpec("progress", lambda ctx: DownloadProgressWorker.start(ctx, w.download_poll_interval, qbt)),
@@ -143,6 +143,12 @@ class Daemon:
             self._indexer_clients = {idx.name: TorznabClient(replace(idx, api_key=self.secret(idx.api_key)))
                                      for idx in self.cfg.indexers}
         return self._indexer_clients
+
+    def link_credentials(self) -> dict[str, LinkCredentials]:
+        """Release links are stored without credentials; the DownloadWorker puts back its source's when it
+        fetches one: an indexer's API key, a feed URL's passkey."""
+        feeds = {feed.name: feed_credentials(self.secret(feed.url)) for feed in self.cfg.feeds}
+        return {**feeds, **{idx.name: LinkCredentials(key=self.secret(idx.api_key)) for idx in self.cfg.indexers}}
 
     def _feed_children(self) -> list[ChildSpec]:
         """The FeedWorker (indexers' recent releases and [[feeds]]) and the TMDB refresh of followed shows."""

@@ -2,7 +2,8 @@
 
 Feeds are untrusted: XML is parsed with defusedxml (no DTDs, no entities), the body is capped in size and read
 under a deadline, and a feed that is not RSS or Atom is rejected with the reason (InvalidInputError); one bad
-entry is skipped, never the page. A feed URL may carry a passkey, so URLs are redacted from every error.
+entry is skipped, never the page. A feed URL may carry a passkey, so URLs are redacted from every error, and the releases' links come without it
+(:mod:`annexd.domain.release_links`; the DownloadWorker puts it back when it fetches one).
 RSS items are read by the Torznab item parser (enclosures, magnets and torznab attributes are the same);
 Atom entries by :func:`parse_atom_entry`. The parsing functions are pure.
 """
@@ -27,6 +28,7 @@ from annexd.clients.torznab import (
     parse_xml,
 )
 from annexd.domain.quality import Release, make_guid
+from annexd.domain.release_links import feed_credentials, scrub_release
 from annexd.domain.torrents import info_hash_from_magnet
 from annexd.errors import InvalidInputError, ProviderError
 from annexd.redaction import redact_url
@@ -47,16 +49,18 @@ class FeedSource(Protocol):
 
 # --- parsing (pure) --------------------------------------------------------------------------------------------
 
-def parse_feed(body: bytes, feed: str, parse: Callable[[str], Any] = _default_parse) -> list[Release]:
-    """An RSS 2.0 or Atom document -> releases; anything else -> InvalidInputError naming what was wrong."""
+def parse_feed(body: bytes, feed: str, parse: Callable[[str], Any] = _default_parse,
+               secrets: tuple[str, ...] = ()) -> list[Release]:
+    """An RSS 2.0 or Atom document -> releases; anything else -> InvalidInputError naming what was wrong. Links
+    come without credentials (``secrets``, the feed URL's passkey, never survives in them)."""
     root = parse_xml(body, feed)
     if root.tag == "rss":
         channel = root.find("channel")
         if channel is None:
             raise InvalidInputError(f"{feed}: RSS feed without a <channel>")
-        return _each(channel.findall("item"), feed, lambda el: parse_item(el, feed, parse))
+        return _each(channel.findall("item"), feed, lambda el: parse_item(el, feed, parse, secrets))
     if root.tag == f"{ATOM}feed":
-        return _each(root.findall(f"{ATOM}entry"), feed, lambda el: parse_atom_entry(el, feed, parse))
+        return _each(root.findall(f"{ATOM}entry"), feed, lambda el: parse_atom_entry(el, feed, parse, secrets))
     raise InvalidInputError(f"{feed}: not an RSS or Atom feed (root <{root.tag[:60]}>)")
 
 
@@ -97,8 +101,10 @@ def _iso(value: str | None) -> datetime | None:
         return None
 
 
-def parse_atom_entry(entry: Element, feed: str, parse: Callable[[str], Any]) -> Release | None:
-    """One Atom ``<entry>`` -> Release; None when it lacks a title or a link."""
+def parse_atom_entry(entry: Element, feed: str, parse: Callable[[str], Any], secrets: tuple[str, ...] = ()
+                     ) -> Release | None:
+    """One Atom ``<entry>`` -> Release; None when it lacks a title or a link. Its link comes without
+    credentials, like an RSS item's."""
     title = (entry.findtext(f"{ATOM}title") or "").strip()
     link, size = _atom_link(entry)
     if not title or not link:
@@ -107,8 +113,10 @@ def parse_atom_entry(entry: Element, feed: str, parse: Callable[[str], Any]) -> 
     info_hash = info_hash_from_magnet(magnet) if magnet else None
     published = _iso(entry.findtext(f"{ATOM}published")) or _iso(entry.findtext(f"{ATOM}updated"))
     guid_text = (entry.findtext(f"{ATOM}id") or "").strip() or link
+    safe = scrub_release({"download_url": None if magnet else link, "magnet": magnet}, secrets)
     return Release(guid=make_guid(info_hash, guid_text), title=title, size=size, indexer=feed, parsed=parse(title),
-                   info_hash=info_hash, download_url=None if magnet else link, magnet=magnet, published=published)
+                   info_hash=info_hash, download_url=safe["download_url"], magnet=safe["magnet"], published=published,
+                   credentials_removed=tuple(safe.get("credentials_removed", ())))
 
 
 # --- sources ---------------------------------------------------------------------------------------------------
@@ -133,7 +141,7 @@ class RssFeedClient:
     def page(self, offset: int) -> list[Release]:
         if offset:
             return []
-        return parse_feed(self._fetch(), self.name, self._parse)
+        return parse_feed(self._fetch(), self.name, self._parse, feed_credentials(self.feed.url).values())
 
     def _fetch(self) -> bytes:
         deadline = time.monotonic() + self.feed.timeout

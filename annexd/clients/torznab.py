@@ -348,7 +348,7 @@ class TorznabClient:
         limit = max(1, min(self.indexer.page_limit or caps.max_limit, caps.max_limit))
         categories = (*self.indexer.tv_categories, *self.indexer.movie_categories)
         root = self._get({"t": "search", "cat": _cats(categories), "limit": limit, "offset": max(0, offset)})
-        items = parse_results(root, self.indexer.name, self._parse)
+        items = parse_results(root, self.indexer.name, self._parse, (self.indexer.api_key,))
         metrics.INDEXER_RESULTS.labels(self.indexer.name).inc(len(items))
         return items
 

@@ -10,8 +10,9 @@ magnet's trackers may carry a tracker passkey. annexd never stores either:
 - a magnet keeps its info hash, its name and the trackers that are safe; when a tracker had to go,
   ``credentials_removed`` says so (:data:`MAGNET_TRACKERS`) and the download link is preferred at grab time.
 
-At grab time the release names its indexer, and :func:`grab_link` puts that indexer's configured key back
-into the parameters that were removed. Search results (annexd.clients.torznab), imported legacy releases
+At grab time the release names its source (an indexer or a feed), and :func:`grab_link` puts that source's
+configured credentials back into the parameters that were removed (:class:`LinkCredentials`: an indexer's
+API key, a feed URL's passkey). Search results (annexd.clients.torznab), imported legacy releases
 (annexd.legacy.releases) and rows stored before this rule (migration 021) all go through these functions.
 """
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote_plus, urlencode, urlsplit, urlunsplit
 
@@ -123,22 +125,52 @@ def scrub_release(release: Mapping[str, Any], secrets: Iterable[str] = ()) -> di
     return out
 
 
-def link_with_credentials(url: str, names: Iterable[str], key: str) -> str:
-    """``url`` with ``key`` as the value of every removed credential parameter (the magnet marker aside)."""
-    params = [f"{quote(n, safe='')}={quote(key, safe='')}" for n in names if n != MAGNET_TRACKERS]
-    if not params or not key:
+@dataclass(frozen=True)
+class LinkCredentials:
+    """What one source (an indexer, a feed) puts back into its links at grab time: ``key``, an indexer's API
+    key, goes into any removed credential parameter; ``params``, a feed URL's own credential parameters, go
+    into the parameters of the same name (a tracker's feed and its download links share the passkey)."""
+
+    key: str = field(default="", repr=False)
+    params: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    def value(self, name: str) -> str:
+        return self.params.get(name) or self.key
+
+    def values(self) -> tuple[str, ...]:
+        return tuple(v for v in (self.key, *self.params.values()) if v)
+
+
+def feed_credentials(url: str) -> LinkCredentials:
+    """The credentials of a feed URL: its credential parameters by name, and the one value they share (if
+    they share one) for a link that names its parameter differently."""
+    try:
+        params = {k: v for k, v in parse_qsl(urlsplit(url).query) if is_credential_param(k) and v}
+    except ValueError:
+        return LinkCredentials()
+    shared = set(params.values())
+    return LinkCredentials(key=shared.pop() if len(shared) == 1 else "", params=params)
+
+
+def link_with_credentials(url: str, names: Iterable[str], credentials: LinkCredentials) -> str:
+    """``url`` with the credentials put back into every removed parameter it has a value for (the magnet
+    marker aside)."""
+    params = [f"{quote(n, safe='')}={quote(value, safe='')}" for n in names
+              if n != MAGNET_TRACKERS and (value := credentials.value(n))]
+    if not params:
         return url
     return url + ("&" if urlsplit(url).query else "?") + "&".join(params)
 
 
-def grab_link(release: Mapping[str, Any], indexer_keys: Mapping[str, str]) -> str | None:
-    """The download link to fetch now: the stored one with the key of the indexer the release names put back
-    where credentials were removed (kept as stored when that indexer is not configured)."""
+def grab_link(release: Mapping[str, Any], credentials: Mapping[str, LinkCredentials]) -> str | None:
+    """The download link to fetch now: the stored one with the credentials of the source the release names
+    (its ``indexer``: an indexer or a feed) put back where they were removed; as stored when that source is
+    no longer configured."""
     url = release.get("download_url")
     if not isinstance(url, str) or not url:
         return None
-    key = indexer_keys.get(str(release.get("indexer") or ""), "")
-    return link_with_credentials(url, release.get("credentials_removed") or (), key)
+    source = credentials.get(str(release.get("indexer") or ""), LinkCredentials())
+    return link_with_credentials(url, release.get("credentials_removed") or (), source)
 
 
 def prefers_link(release: Mapping[str, Any]) -> bool:

@@ -8,6 +8,7 @@ from annexd.clients.feed_settings import RssFeed
 from annexd.clients.feeds import IndexerFeed, RssFeedClient, parse_feed
 from annexd.clients.torznab import TorznabClient
 from annexd.clients.torznab_settings import TorznabIndexer
+from annexd.domain.release_links import feed_credentials, grab_link
 from annexd.errors import InvalidInputError, ProviderError
 from tests.fakes.torznab import BILLION_LAUGHS, FakeItem, FakeTorznab, serve_in_thread
 
@@ -31,7 +32,8 @@ ATOM = f"""<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title
 def test_rss_items_become_releases():
     first, magnet = parse_feed(RSS, "t")
     assert first.title == "The.Show.S01E03.1080p.WEB-DL.x264-GRP" and first.size == 2_000_000_000
-    assert first.published is not None and first.download_url.endswith("passkey=pk-123")
+    assert first.published is not None and first.download_url == "https://t.example/dl/1.torrent"
+    assert first.credentials_removed == ("passkey",)  # stored without it; put back from the feed URL at grab time
     assert first.parsed.episodes == (3,)
     assert magnet.info_hash == HASH and magnet.guid == HASH and magnet.download_url is None
 
@@ -73,7 +75,11 @@ def http_feed():
 def test_the_rss_client_reads_one_page_and_hides_the_passkey(http_feed):
     base, state = http_feed
     client = RssFeedClient(RssFeed(name="t", url=f"{base}/rss?passkey=pk-123"))
-    assert len(client.page(0)) == 2 and client.page(10) == []
+    releases = client.page(0)
+    assert len(releases) == 2 and client.page(10) == []
+    assert not any("pk-123" in str(r.to_dict()) for r in releases)
+    assert grab_link(releases[0].to_dict(), {"t": feed_credentials(client.feed.url)}) == \
+        "https://t.example/dl/1.torrent?passkey=pk-123"
     state["status"] = 500
     with pytest.raises(ProviderError) as failed:
         client.page(0)

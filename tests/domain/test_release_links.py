@@ -9,7 +9,9 @@ from hypothesis import given, strategies as st
 from annexd.domain.quality import Release
 from annexd.domain.release_links import (
     MAGNET_TRACKERS,
+    LinkCredentials,
     clean_url,
+    feed_credentials,
     grab_link,
     link_with_credentials,
     prefers_link,
@@ -27,7 +29,7 @@ def test_prowlarr_and_jackett_links_lose_their_key_and_get_it_back_at_grab_time(
                       (f"http://jackett:9117/dl/tracker/?jackett_apikey={KEY}&path=enc&file=Film", "jackett_apikey")):
         stored = scrub_release({"title": "Film", "indexer": "prowlarr", "download_url": url, "magnet": None})
         assert KEY not in json.dumps(stored) and stored["credentials_removed"] == [name]
-        rebuilt = grab_link(stored, {"prowlarr": KEY})
+        rebuilt = grab_link(stored, {"prowlarr": LinkCredentials(key=KEY)})
         assert rebuilt is not None and f"{name}={KEY}" in rebuilt and rebuilt.startswith(url.split("?")[0])
         assert grab_link(stored, {}) == stored["download_url"]  # an indexer no longer configured: as stored
 
@@ -51,7 +53,7 @@ def test_a_magnet_that_lost_a_passkey_tracker_prefers_the_link() -> None:
     stored = scrub_release({"download_url": "https://idx/dl?id=1", "magnet": magnet, "indexer": "i"})
     assert "abcdef1234" not in json.dumps(stored) and MAGNET_TRACKERS in stored["credentials_removed"]
     assert prefers_link(stored)
-    assert grab_link(stored, {"i": KEY}) == "https://idx/dl?id=1"  # the marker is not a parameter
+    assert grab_link(stored, {"i": LinkCredentials(key=KEY)}) == "https://idx/dl?id=1"  # the marker is no parameter
     public = scrub_release({"download_url": "https://idx/dl?id=1", "magnet": f"magnet:?xt=urn:btih:{HASH}"})
     assert not prefers_link(public)
 
@@ -66,8 +68,22 @@ def test_a_release_round_trips_with_what_was_removed() -> None:
 
 
 def test_link_with_credentials_encodes_the_key() -> None:
-    assert link_with_credentials("https://i/dl", ["apikey"], "a&b c") == "https://i/dl?apikey=a%26b%20c"
-    assert link_with_credentials("https://i/dl?x=1", [], KEY) == "https://i/dl?x=1"
+    key = LinkCredentials(key="a&b c")
+    assert link_with_credentials("https://i/dl", ["apikey"], key) == "https://i/dl?apikey=a%26b%20c"
+    assert link_with_credentials("https://i/dl?x=1", [], key) == "https://i/dl?x=1"
+
+
+def test_a_feed_puts_its_own_passkey_back() -> None:
+    feed = feed_credentials("https://tracker.example/rss?uid=7&passkey=PK123456&cat=5")
+    assert feed.params == {"uid": "7", "passkey": "PK123456"} and feed.key == ""  # two values: no shared one
+    stored = scrub_release({"download_url": "https://tracker.example/dl/9?passkey=PK123456", "indexer": "tl"},
+                           feed.values())
+    assert stored["download_url"] == "https://tracker.example/dl/9"
+    assert grab_link(stored, {"tl": feed}) == "https://tracker.example/dl/9?passkey=PK123456"
+    single = feed_credentials("https://tracker.example/rss?torrent_pass=TP98765")
+    assert link_with_credentials("https://t/dl/9", ["passkey"], single) == "https://t/dl/9?passkey=TP98765"
+    path_form = scrub_release({"download_url": "https://tracker.example/dl/TP98765/9.torrent"}, single.values())
+    assert path_form["download_url"] is None  # a passkey in the path cannot be taken out: the link is dropped
 
 
 @given(st.text(min_size=6, max_size=30, alphabet=st.characters(min_codepoint=33, max_codepoint=126)),
