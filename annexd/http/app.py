@@ -58,6 +58,7 @@ class HttpDeps:
 
 
 DEPS = web.AppKey("deps", HttpDeps)
+PRINCIPAL = web.RequestKey("principal", str)  # who holds the key a call came with (per-user keys later)
 BIG_BODY = 64 * 1024  # bodies larger than this are parsed off the event loop
 
 
@@ -138,7 +139,7 @@ async def require_api_key(request: web.Request, handler: Handler) -> web.StreamR
         response = error(401, "missing or wrong API key (X-Api-Key header or Authorization: Bearer)")
         response.headers["WWW-Authenticate"] = 'Bearer realm="annexd"'
         return response
-    request["principal"] = principal
+    request[PRINCIPAL] = principal
     return await handler(request)
 
 
