@@ -8,7 +8,7 @@ CONFIG ?= etc/annexd.toml
 export ANNEX_STATE_DIR ?= $(CURDIR)/state
 # Debian packages the tests, the bench and the demo start for real (PostgreSQL 15 is usually preinstalled;
 # InspIRCd + Anope are the IRC network with NickServ/SASL of the announce tests).
-SYSTEM_PACKAGES := qbittorrent-nox ffmpeg prometheus rsync openssh-server openssh-client postgresql-15 libarchive-tools inspircd anope openssl
+SYSTEM_PACKAGES := qbittorrent-nox ffmpeg prometheus rsync openssh-server openssh-client postgresql-15 libarchive-tools inspircd anope openssl wrk
 PYTEST_ARGS ?=
 
 .PHONY: install system-deps run migrate test test-fast chaos bench demo lint clean

@@ -144,7 +144,7 @@ class DbWriter(pykka.ThreadingActor):
             return True
         started = time.perf_counter()
         try:
-            with self.ctx.db.connection_context(), write_transaction(self.ctx.db):
+            with self.ctx.db.connection_context(), write_transaction(self.ctx.db), queries.status_batch():
                 applied = self._apply_changes(changes)
                 rows = self._write_progress(batch)
         except RETRYABLE_DB_ERRORS as exc:

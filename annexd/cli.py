@@ -1,4 +1,5 @@
-"""The `annexd` command: run, migrate, check-config, request add|list|show|cancel, status, announce, parse."""
+"""The `annexd` command: run, migrate, check-config, request add|list|show|cancel, status, maintenance
+recompute, announce, parse."""
 
 from __future__ import annotations
 
@@ -115,7 +116,8 @@ def cmd_request(args: argparse.Namespace) -> int:
             if args.action == "cancel":
                 _out({"id": req.id, "cancelled_items": queries.cancel_request(req.id, utcnow())})
             else:
-                view = views.request_view(req, queries.request_summary(req))
+                row = queries.request_row(req.id)
+                view = views.request_view(row, queries.request_summary(row))
                 view["items"] = [views.item_view(i) for i in queries.request_items(req.id)]
                 _out(view)
     return ExitCode.OK
@@ -134,6 +136,19 @@ def cmd_status(args: argparse.Namespace) -> int:
             "pending_migrations": migrate.pending(db), "items": queries.items_by_status(),
             "pool": pool_snapshot(db),
         })
+    return ExitCode.OK
+
+
+def cmd_maintenance(args: argparse.Namespace) -> int:
+    """``maintenance recompute``: rebuild every request's derived status from its items."""
+    from store import queries
+    from store.migrate import require_current
+
+    db = _db(_config(args))
+    with db.connection_context():
+        require_current(db)
+        seen, changed = queries.recompute_all()
+    _out({"requests": seen, "corrected": changed})
     return ExitCode.OK
 
 
@@ -226,6 +241,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_migrate)
     sub.add_parser("status", help="items by status and database state", parents=[common]).set_defaults(
         func=cmd_status)
+    maint = sub.add_parser("maintenance", help="database upkeep").add_subparsers(dest="action", required=True)
+    maint.add_parser("recompute", help="rebuild every request's derived status from its items",
+                     parents=[common]).set_defaults(func=cmd_maintenance)
     req = sub.add_parser("request", help="add, list, show or cancel requests").add_subparsers(
         dest="action", required=True)
     add = req.add_parser("add", help="request a movie, or TV episodes with --episode", parents=[common])

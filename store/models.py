@@ -1,7 +1,9 @@
 """peewee models: the single source of truth (DESIGN.md section 3).
 
-There is one work-item table (ProcessingItem) and no stored request status: a request's status is computed
-from its items. Schema changes go through a new file in migrations/; tests check models and migrations agree.
+There is one work-item table (ProcessingItem). A request's status is computed from its items; the request row
+keeps a copy (``MediaRequest.status``) that is a cache, not a second truth: it is written only by
+store.queries.request_status, in the same transaction as the item changes, so listing and filtering by status
+never read the items. Schema changes go through a new file in migrations/; tests check models and migrations agree.
 """
 
 from __future__ import annotations
@@ -54,8 +56,13 @@ class MediaRequest(BaseModel):
     # Show monitoring (TV): "none" | "future" | "all"; monitor_seasons limits it (None = every season).
     monitor = pw.CharField(max_length=8, default="none")
     monitor_seasons = JSONField(null=True)
+    # Derived from the items by store.queries.request_status (a RequestStatus); written nowhere else.
+    status = pw.CharField(max_length=24, default="EMPTY")
     created_at = pw.DateTimeField(default=utcnow)
     updated_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("status", "id"), False),)
 
 
 class Download(BaseModel):

@@ -44,6 +44,11 @@ def test_writer_bench_runs_and_reports(tmp_path: Path) -> None:
     assert c["rows_db"] < a["rows_db"]
     assert b["rows_db"] == b["rows_writer"] and c["rows_db"] == c["rows_writer"]
     assert b["messages_sent"] == b["reports_done"] == b["reports_due"]  # one ProgressBatch per report tick
+    window = result["window"]  # the same simulated window of the same stream for every pattern
+    assert window["start_s"] == a["window_start_s"] == b["window_start_s"] == c["window_start_s"] > 0
+    assert window["rows"]["legacy"] == {"due": a["legacy_rows_due"], "written": a["rows_window"]}
+    assert 0 < a["rows_window"] <= a["legacy_rows_due"] == b["legacy_rows_due"]
+    assert window["rows"]["writer_default"]["written"] == c["rows_window"] < a["rows_window"]
     assert result["passed"] == (rc == bench_writer.EXIT_OK)
     assert {t["name"] for t in result["targets"] if not t["pass"]} <= {
         t["name"] for t in result["targets"] if t["name"].startswith("rows(a)/rows(c)")

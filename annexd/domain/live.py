@@ -60,5 +60,8 @@ class LiveProgress:
             return None
         return entry if status_changed_at is None or entry.at >= status_changed_at else None
 
+    def __contains__(self, item_id: object) -> bool:
+        return item_id in self._entries
+
     def __len__(self) -> int:
         return len(self._entries)

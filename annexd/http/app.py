@@ -1,15 +1,18 @@
-"""The aiohttp application. Handlers read the store in a small thread pool (one pooled connection per
-call) and tell actors; they never wait on a pykka future."""
+"""The aiohttp application. API handlers read the store on a bounded executor (one pooled connection per call;
+past its queue they answer 503 with Retry-After) and tell actors; they never wait on a pykka future.
+``/health`` checks the database on its own thread and ``/metrics`` reads item counts from a cache refreshed on
+its own thread, so neither ever queues behind API work. At shutdown the queued API calls are cancelled."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import peewee
 import structlog
@@ -26,12 +29,10 @@ from annexd.domain.request_specs import RequestSpec
 from annexd.errors import AnnexdError, InvalidInputError, NotFoundError, StateConflictError
 from annexd.http import openapi, page, views
 from annexd.http.auth import SESSION_COOKIE, Access, ApiKeys, metrics_public, presented_key
+from annexd.http.executors import BoundedExecutor, Cached, Overloaded
 from annexd.http.validation import MAX_DB_INT, BodyError, parse_json_body, parse_page, parse_request_body
 from store import queries
 from store.db import export_pool_metrics
-
-if TYPE_CHECKING:
-    from store.models import MediaRequest
 
 log = structlog.get_logger("annexd.http")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -47,7 +48,12 @@ class HttpDeps:
     on_request_created: Callable[[int], None] | None = None
     # (request id, the downloads its items use): told before a DELETE removes the rows.
     on_request_cancelled: Callable[[int, tuple[int, ...]], None] | None = None
-    executor: ThreadPoolExecutor = field(default_factory=lambda: ThreadPoolExecutor(2, thread_name_prefix="http-db"))
+    executor: BoundedExecutor = field(
+        default_factory=lambda: BoundedExecutor(API_THREADS, API_MAX_PENDING, "http-db"))
+    health_executor: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="http-health"))
+    counts: Cached[dict[str, int]] | None = None  # made by make_app over ctx.db unless given
+    metrics_body: Cached[bytes] | None = None  # made by make_app
     # Who may call: built from the config (http.api_key as given) unless the daemon passes the resolved key.
     access: Access | None = None
 
@@ -56,10 +62,23 @@ class HttpDeps:
             http = self.ctx.config.http
             self.access = Access(ApiKeys({"api": http.api_key}), metrics_public(http.metrics_public, http.host))
 
+    def shutdown(self) -> None:
+        """Cancel the queued work of every executor (running calls finish on their own)."""
+        self.executor.shutdown()
+        self.health_executor.shutdown(wait=False, cancel_futures=True)
+        for cache in (self.counts, self.metrics_body):
+            if cache is not None:
+                cache.shutdown()
+
 
 DEPS = web.AppKey("deps", HttpDeps)
 PRINCIPAL = web.RequestKey("principal", str)  # who holds the key a call came with (per-user keys later)
 BIG_BODY = 64 * 1024  # bodies larger than this are parsed off the event loop
+API_THREADS = 2  # threads for API database work (each holds one pooled connection while it runs)
+API_MAX_PENDING = 64  # API calls running or queued; past it 503 + Retry-After
+HEALTH_DB_TIMEOUT_S = 2.0
+COUNTS_MAX_AGE_S = 5.0
+METRICS_MAX_AGE_S = 1.0  # a scrape body is at most this old (plus its rendering); rendered once per period
 
 
 def error(status: int, message: str, details: dict[str, str] | None = None) -> web.Response:
@@ -70,14 +89,14 @@ def error(status: int, message: str, details: dict[str, str] | None = None) -> w
 
 
 async def in_db(request: web.Request, fn: Callable[[], Any]) -> Any:
-    """Run a blocking store call in the HTTP thread pool, holding one pooled connection."""
-    deps = request.app[DEPS]
+    """Run a blocking store call on the API executor, holding one pooled connection (Overloaded when full)."""
+    db = request.app[DEPS].ctx.db
 
     def call() -> Any:
-        with deps.ctx.db.connection_context():
+        with db.connection_context():
             return fn()
 
-    return await asyncio.get_running_loop().run_in_executor(deps.executor, call)
+    return await request.app[DEPS].executor.run(call)
 
 
 def access_of(request: web.Request) -> Access:
@@ -114,6 +133,11 @@ async def count_requests(request: web.Request, handler: Handler) -> web.StreamRe
         if 400 <= exc.status < 500:
             return http_error(request, exc)
         raise
+    except Overloaded as exc:
+        metrics.HTTP_REQUESTS.labels(route, "503").inc()
+        response = error(503, str(exc))
+        response.headers["Retry-After"] = str(exc.retry_after_s)
+        return response
     except (peewee.OperationalError, peewee.InterfaceError) as exc:
         metrics.HTTP_REQUESTS.labels(route, "503").inc()
         log.warning("database_unavailable", route=route, error=str(exc)[:200])
@@ -189,7 +213,8 @@ async def create_request(request: web.Request) -> web.Response:
             return error(422, "invalid request",
                          {"episodes": "required: no TMDB API key is configured to expand seasons"})
         try:
-            spec = await asyncio.get_running_loop().run_in_executor(deps.executor, deps.expand_seasons, spec)
+            expand, asked = deps.expand_seasons, spec
+            spec = await deps.executor.run(lambda: expand(asked))
         except InvalidInputError as exc:
             return error(422, "invalid request", {"seasons": str(exc)})
         except AnnexdError as exc:
@@ -225,38 +250,60 @@ async def list_requests(request: web.Request) -> web.Response:
     if problems:
         return error(400, "invalid query", problems)
     live = request.app[DEPS].ctx.live
-    rows, total = await in_db(request, lambda: queries.list_requests(status, (page_no - 1) * per_page, per_page, live))
-    return web.json_response({
-        "page": page_no, "per_page": per_page, "total": total,
-        "requests": [views.request_view(req, summary) for req, summary in rows],
-    })
+
+    def load() -> bytes:
+        rows, total = queries.list_requests(status, (page_no - 1) * per_page, per_page, live)
+        return _json_bytes({"page": page_no, "per_page": per_page, "total": total,
+                            "requests": [views.request_view(req, summary) for req, summary in rows]})
+
+    return _json_answer(await in_db(request, load))
 
 
-async def _request_json(request: web.Request, render: Callable[[MediaRequest, LiveProgress], Any]) -> web.Response:
-    """The JSON ``render`` makes of the request named in the path (in the DB thread pool), or 404."""
+def _json_bytes(data: Any) -> bytes:
+    """JSON encoded where the view was built (on the executor's thread), not on the event loop."""
+    return json.dumps(data).encode()
+
+
+def _json_answer(body: bytes) -> web.Response:
+    return web.Response(body=body, content_type="application/json")
+
+
+async def _request_json(request: web.Request, render: Callable[[int, LiveProgress], Any]) -> web.Response:
+    """The JSON ``render`` makes of the request id in the path (in the DB thread pool), or 404."""
     request_id = _id(request)
     live = request.app[DEPS].ctx.live
 
-    def load() -> Any:
+    def load() -> bytes | None:
         try:
-            return render(queries.get_request(request_id), live)
+            return _json_bytes(render(request_id, live))
         except NotFoundError:
             return None
 
-    view = await in_db(request, load)
-    return web.json_response(view) if view is not None else error(404, f"request {request_id} not found")
+    body = await in_db(request, load)
+    return _json_answer(body) if body is not None else error(404, f"request {request_id} not found")
+
+
+def _request(request_id: int, live: LiveProgress) -> dict[str, Any]:
+    row = queries.request_row(request_id)
+    return views.request_view(row, queries.request_summary(row, live))
+
+
+def _episodes(request_id: int, live: LiveProgress) -> dict[str, Any]:
+    queries.get_request(request_id)  # 404 for an unknown request
+    return views.episodes_view(queries.request_episode_rows(request_id), live)
 
 
 async def get_request(request: web.Request) -> web.Response:
-    return await _request_json(request, lambda req, live: views.request_view(req, queries.request_summary(req, live)))
+    return await _request_json(request, _request)
 
 
 async def request_episodes(request: web.Request) -> web.Response:
-    return await _request_json(request, lambda req, live: views.episodes_view(queries.request_items(req.id), live))
+    return await _request_json(request, _episodes)
 
 
-def _items_with_deliveries(req: MediaRequest, live: LiveProgress) -> dict[str, Any]:
-    items = queries.request_items(req.id)
+def _items_with_deliveries(request_id: int, live: LiveProgress) -> dict[str, Any]:
+    queries.get_request(request_id)
+    items = queries.request_items(request_id)
     deliveries = queries.deliveries_by_item([i.id for i in items])
     return {"items": [views.item_view(i, deliveries.get(i.id, []), live) for i in items]}
 
@@ -357,12 +404,24 @@ async def accept_release(request: web.Request) -> web.Response:
                             "download", "release accepted")
 
 
+def _ping(db: peewee.Database) -> None:
+    with db.connection_context():
+        db.execute_sql("SELECT 1").fetchone()
+
+
+def _counts(request: web.Request) -> Awaitable[dict[str, int]]:
+    counts = request.app[DEPS].counts
+    assert counts is not None  # make_app sets it
+    return counts.get()
+
+
 async def health(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
     checks: dict[str, Any] = {}
     started = time.perf_counter()
     try:
-        await in_db(request, lambda: deps.ctx.db.execute_sql("SELECT 1").fetchone())
+        await asyncio.wait_for(asyncio.wrap_future(deps.health_executor.submit(_ping, deps.ctx.db)),
+                               HEALTH_DB_TIMEOUT_S)
         checks["database"] = {"ok": True, "seconds": round(time.perf_counter() - started, 4)}
     except Exception as exc:  # any failure to reach the database is a failed check, reported as such
         checks["database"] = {"ok": False, "error": type(exc).__name__}
@@ -379,23 +438,29 @@ async def health(request: web.Request) -> web.Response:
                               "checks": checks}, status=200 if healthy else 503)
 
 
-async def metrics_endpoint(request: web.Request) -> web.Response:
-    deps = request.app[DEPS]
+def _render_metrics(deps: HttpDeps) -> bytes:
+    """The /metrics body (on the metrics cache's thread): actor and pool gauges, item counts, the registry."""
     views.export_actor_metrics(deps.ctx)
     export_pool_metrics(deps.ctx.db)
+    assert deps.counts is not None
     try:
-        counts = await in_db(request, queries.items_by_status)
+        counts = deps.counts.get_blocking(HEALTH_DB_TIMEOUT_S * 5)
         for status in ProcessingStatus:
             metrics.ITEMS.labels(status.value).set(counts.get(status.value, 0))
-    except (peewee.OperationalError, peewee.InterfaceError):
+    except (peewee.OperationalError, peewee.InterfaceError, TimeoutError):
         pass  # the scrape still answers; annexd_items keeps its last values
-    return web.Response(body=generate_latest(metrics.REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})
+    return generate_latest(metrics.REGISTRY)
+
+
+async def metrics_endpoint(request: web.Request) -> web.Response:
+    body_cache = request.app[DEPS].metrics_body
+    assert body_cache is not None  # make_app sets it
+    return web.Response(body=await body_cache.get(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 async def status_summary(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
-    counts = await in_db(request, queries.items_by_status)
-    return web.json_response(views.status_view(deps.ctx, counts))
+    return web.json_response(views.status_view(deps.ctx, await _counts(request)))
 
 
 async def list_feeds(request: web.Request) -> web.Response:
@@ -458,11 +523,8 @@ async def status_page(request: web.Request) -> web.Response:
     if page_principal(request) is None:
         return login_page(request, None)
 
-    def load() -> tuple[dict[str, int], list[Any]]:
-        rows, _ = queries.list_requests(None, 0, 50, deps.ctx.live)
-        return queries.items_by_status(), rows
-
-    counts, rows = await in_db(request, load)
+    rows, _ = await in_db(request, lambda: queries.list_requests(None, 0, 50, deps.ctx.live))
+    counts = await _counts(request)
     html = page.render(views.status_view(deps.ctx, counts), [views.request_view(r, s) for r, s in rows])
     return web.Response(text=html, content_type="text/html")
 
@@ -474,6 +536,21 @@ async def openapi_doc(request: web.Request) -> web.Response:
 def make_app(deps: HttpDeps, extra_routes: Sequence[Callable[[web.Application], None]] = ()) -> web.Application:
     app = web.Application(middlewares=[count_requests, require_api_key], client_max_size=2 * 1024 * 1024)
     app[DEPS] = deps
+    if deps.counts is None:
+        db = deps.ctx.db
+
+        def count() -> dict[str, int]:
+            with db.connection_context():
+                return queries.items_by_status()
+
+        deps.counts = Cached(count, COUNTS_MAX_AGE_S, "http-counts")
+    if deps.metrics_body is None:
+        deps.metrics_body = Cached(lambda: _render_metrics(deps), METRICS_MAX_AGE_S, "http-metrics")
+
+    async def cancel_queued(_: web.Application) -> None:
+        deps.shutdown()
+
+    app.on_shutdown.append(cancel_queued)
     rid = r"{id:\d{1,12}}"
     app.router.add_get("/", status_page)
     app.router.add_post("/login", login)

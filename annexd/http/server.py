@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from typing import Any
 
 from aiohttp import web
+
+SHUTDOWN_GRACE_S = 1.0
 
 
 class HttpServer:
@@ -36,10 +39,19 @@ class HttpServer:
             return
         self._ready.set()
         self.loop.run_forever()
+        # Handlers still waiting when the loop stopped (shutdown past its grace) end here, not at garbage
+        # collection on a closed loop.
+        pending = asyncio.all_tasks(self.loop)
+        for task in pending:
+            task.cancel()
+        if pending:
+            self.loop.run_until_complete(asyncio.wait(pending, timeout=0.5))
         self.loop.close()
 
     async def _setup(self) -> None:
-        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        # In-flight handlers get at most SHUTDOWN_GRACE_S at shutdown; queued API work is cancelled at once.
+        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False,
+                                     shutdown_timeout=SHUTDOWN_GRACE_S)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
         await site.start()
@@ -47,9 +59,12 @@ class HttpServer:
         if server is not None and server.sockets:
             self.port = server.sockets[0].getsockname()[1]
 
-    def stop(self, timeout: float = 5.0) -> None:
+    def stop(self, timeout: float = 2.0) -> None:
+        """Stop serving within ``timeout`` seconds in all: close the listener, cancel queued API work (the
+        app's on_shutdown), give running handlers what is left of the grace, then stop the loop."""
         if not self._thread.is_alive():
             return
+        deadline = time.monotonic() + timeout
 
         async def shutdown() -> None:
             if self._runner is not None:
@@ -57,11 +72,11 @@ class HttpServer:
 
         future = asyncio.run_coroutine_threadsafe(shutdown(), self.loop)
         try:
-            future.result(timeout)
+            future.result(max(0.1, deadline - time.monotonic()))
         except Exception:  # the loop is stopped below whatever happened
             pass
         self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(timeout)
+        self._thread.join(max(0.1, deadline - time.monotonic()))
 
     @property
     def url(self) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -11,7 +12,7 @@ from annexd import __version__, metrics
 from annexd.domain.live import LiveProgress
 
 if TYPE_CHECKING:
-    from store.models import MediaRequest, ProcessingItem
+    from store.models import ProcessingItem
 
 
 def _iso(value: date | datetime | None) -> str | None:
@@ -22,24 +23,33 @@ def _iso(value: date | datetime | None) -> str | None:
     return value.isoformat()
 
 
-def request_view(req: MediaRequest, summary: dict[str, Any]) -> dict[str, Any]:
+def _iso_text(value: str | None) -> str | None:
+    """A timestamp the database gave as text ("YYYY-MM-DD HH:MM:SS[.ffffff]", or a date) in the API's form
+    ("YYYY-MM-DDTHH:MM:SS.mmmZ"), without parsing it."""
+    if value is None or len(value) <= 10:
+        return value
+    return f"{value[:10]}T{value[11:19]}.{value[20:23].ljust(3, '0')}Z"
+
+
+def request_view(req: Mapping[str, Any], summary: dict[str, Any]) -> dict[str, Any]:
+    """A request row (store.queries.request_row / list_requests, ``created_at`` as text) with its summary."""
     return {
-        "id": req.id, "type": req.kind, "title": req.title, "year": req.year, "tmdb_id": req.tmdb_id,
-        "tvdb_id": req.tvdb_id, "imdb_id": req.imdb_id, "targets": req.targets or [],
-        "quality_profile": req.quality_profile, "requested_by": req.requested_by, "priority": req.priority,
+        "id": req["id"], "type": req["kind"], "title": req["title"], "year": req["year"], "tmdb_id": req["tmdb_id"],
+        "tvdb_id": req["tvdb_id"], "imdb_id": req["imdb_id"], "targets": req["targets"] or [],
+        "quality_profile": req["quality_profile"], "requested_by": req["requested_by"], "priority": req["priority"],
         "status": summary["status"], "progress": summary["progress"], "counts": summary["counts"],
-        "items": summary["items"], "created_at": _iso(req.created_at),
-        "monitor": req.monitor, "monitor_seasons": req.monitor_seasons, "follows": follows(req),
+        "items": summary["items"], "created_at": _iso_text(req["created_at"]),
+        "monitor": req["monitor"], "monitor_seasons": req["monitor_seasons"], "follows": follows(req),
     }
 
 
-def follows(req: MediaRequest) -> str:
-    """What a request follows, in words (the API and the CLI show it)."""
-    if req.kind != "tv" or req.monitor == "none":
+def follows(req: Mapping[str, Any]) -> str:
+    """What a request follows, in words (the API and the CLI show it), from its row."""
+    if req["kind"] != "tv" or req["monitor"] == "none":
         return "only the episodes requested"
-    seasons = req.monitor_seasons
+    seasons = req["monitor_seasons"]
     which = "every season" if seasons is None else "season(s) " + ", ".join(str(s) for s in seasons)
-    when = "episodes airing from the request on" if req.monitor == "future" else "all episodes"
+    when = "episodes airing from the request on" if req["monitor"] == "future" else "all episodes"
     return f"{when} of {which}, new ones added as TMDB announces them"
 
 
@@ -83,18 +93,22 @@ def item_view(item: ProcessingItem, deliveries: list[Any] | None = None, live: L
     }
 
 
-def episodes_view(items: list[ProcessingItem], live: LiveProgress | None = None) -> dict[str, Any]:
+def episodes_view(rows: Sequence[Mapping[str, Any]], live: LiveProgress | None = None) -> dict[str, Any]:
+    """Episodes grouped by season, from the rows of store.queries.request_episode_rows (timestamps as text)."""
     seasons: dict[int, list[dict[str, Any]]] = {}
-    for item in items:
-        if item.kind != "episode":
-            continue
-        progress = _progress_fields(item, live)
-        seasons.setdefault(item.season, []).append({
-            "id": item.id, "episode": item.episode, "title": item.title, "status": item.status.lower(),
-            "progress": progress["progress"], "error": item.last_error, "air_date": _iso(item.air_date),
-            "downloaded_at": _iso(item.downloaded_at), "encoded_at": _iso(item.encoded_at),
-            "delivered_at": _iso(item.delivered_at), "release": _release_name(item), "speed": progress["speed"],
-            "detail": progress["detail"], "next_retry_at": _iso(item.next_retry_at),
+    for row in rows:
+        entry = None
+        if live is not None and row["id"] in live:
+            changed = row["status_changed_at"]
+            entry = live.get(row["id"], row["status"], datetime.fromisoformat(changed) if changed else None)
+        seasons.setdefault(row["season"], []).append({
+            "id": row["id"], "episode": row["episode"], "title": row["title"], "status": row["status"].lower(),
+            "progress": entry.progress if entry else row["progress"], "error": row["last_error"],
+            "air_date": row["air_date"], "downloaded_at": _iso_text(row["downloaded_at"]),
+            "encoded_at": _iso_text(row["encoded_at"]), "delivered_at": _iso_text(row["delivered_at"]),
+            "release": row["release_title"], "speed": entry.speed if entry else row["speed"],
+            "detail": entry.detail if entry and entry.detail is not None else row["detail"],
+            "next_retry_at": _iso_text(row["next_retry_at"]),
         })
     return {"seasons": [{"season": s, "episodes": eps} for s, eps in sorted(seasons.items())]}
 

@@ -69,12 +69,21 @@ from store.queries.media_requests import (
     create_request,
     delete_request,
     get_request,
+    import_requests,
     list_requests,
     request_download_ids,
+    request_episode_rows,
     request_items,
+    request_row,
     request_summary,
 )
 from store.queries.progress import progress_baseline, write_progress
+from store.queries.request_status import (
+    computed_statuses,
+    recompute_all,
+    refresh_request_status,
+    status_batch,
+)
 
 __all__ = [
     "CLAIMED", "accept_release", "add_items", "add_to_blocklist", "apply_transition", "attach_download",
@@ -82,7 +91,8 @@ __all__ = [
     "delivered_targets", "deliveries_by_item", "download_added", "download_completed", "download_failed",
     "download_in_use", "download_items", "download_mapped", "download_removed", "downloads_in",
     "downloads_only_for", "due_retries", "finish_delivery", "forget_instances", "get_item",
-    "get_download", "get_or_create_download", "get_request", "heartbeat", "ignore_files", "instances_on", "items_by_ids",
+    "get_download", "get_or_create_download", "get_request", "heartbeat", "ignore_files", "import_requests",
+    "instances_on", "items_by_ids",
     "items_by_status", "list_requests", "load_provider_state", "map_item_file", "orphaned_claims",
     "progress_baseline", "provider_states", "record_encoded_file", "record_task_run", "request_download_ids",
     "request_items", "request_summary", "retry_download_or_fail", "retry_item", "reuse_download",
@@ -90,4 +100,6 @@ __all__ = [
     # feeds and show monitoring
     "claim_task", "finish_task", "keep_alternatives", "monitored_requests", "season_sizes", "task_states",
     "update_listing", "wanted_items",
+    "computed_statuses", "recompute_all", "refresh_request_status", "status_batch", "request_episode_rows",
+    "request_row",
 ]

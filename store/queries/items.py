@@ -4,6 +4,7 @@ next alternative, record an encode)."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
@@ -15,6 +16,7 @@ from annexd.domain.pipeline import STAGE_OF, Event, ProcessingStatus, transition
 from annexd.errors import InvalidInputError, NotFoundError, StateConflictError
 from store.db import database_proxy, is_postgres, write_transaction
 from store.models import MediaRequest, ProcessingItem
+from store.queries.request_status import request_touched, status_batch
 
 if TYPE_CHECKING:
     from annexd.config import DownloadConfig
@@ -33,20 +35,25 @@ def apply_transition(
     fields: dict[str, Any] | None = None,
     attempts: int | None = None,
 ) -> bool:
-    """Move one item with ``event`` if it is still in ``expected``; False when someone else moved it first."""
-    row = ProcessingItem.select(ProcessingItem.attempts, ProcessingItem.status_changed_at).where(
-        ProcessingItem.id == item_id).first()
+    """Move one item with ``event`` if it is still in ``expected``; False when someone else moved it first.
+    The request's derived status is refreshed in the same transaction (see store.queries.request_status)."""
+    row = ProcessingItem.select(ProcessingItem.attempts, ProcessingItem.status_changed_at,
+                                ProcessingItem.request).where(ProcessingItem.id == item_id).first()
     if row is None:
         return False
     result = transition(expected, event, now, attempts=row.attempts if attempts is None else attempts, error=error,
                         retry_at=retry_at)
     updates = {getattr(ProcessingItem, k): v for k, v in {**result.updates, **(fields or {})}.items()}
     updates[ProcessingItem.updated_at] = now
-    changed = (
-        ProcessingItem.update(updates)
-        .where((ProcessingItem.id == item_id) & (ProcessingItem.status == expected))
-        .execute()
-    )
+    db = database_proxy.obj
+    with contextlib.nullcontext() if db.in_transaction() else write_transaction(db):
+        changed = (
+            ProcessingItem.update(updates)
+            .where((ProcessingItem.id == item_id) & (ProcessingItem.status == expected))
+            .execute()
+        )
+        if changed:
+            request_touched(row.request_id)
     if changed:
         metrics.TRANSITIONS.labels(result.to_status.value).inc()
         stage = STAGE_OF[expected]
@@ -70,7 +77,7 @@ def claim_items(
     final UPDATE is a compare-and-set on the status.
     """
     db = database_proxy.obj
-    with write_transaction(db):
+    with write_transaction(db), status_batch():
         query = (ProcessingItem.select(ProcessingItem.id, ProcessingItem.attempts)
                  .join(MediaRequest).where(ProcessingItem.status == from_status))
         if due_only:

@@ -3,6 +3,7 @@ progress folded in), cancel and delete."""
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
@@ -21,9 +22,10 @@ from annexd.domain.pipeline import (
 )
 from annexd.domain.request_specs import RequestSpec
 from annexd.errors import NotFoundError
-from store.db import write_transaction
+from store.db import database_proxy, is_postgres, write_transaction
 from store.models import MediaRequest, ProcessingItem
 from store.queries.items import apply_transition
+from store.queries.request_status import request_touched, status_batch
 
 
 def create_request(spec: RequestSpec, now: datetime) -> MediaRequest:
@@ -44,14 +46,16 @@ def create_request(spec: RequestSpec, now: datetime) -> MediaRequest:
 def add_items(req: MediaRequest, spec: RequestSpec, now: datetime) -> int:
     """The one way items are created (a new request, a TMDB refresh of a followed show); existing (season,
     episode) pairs are left alone. Items start approved with their request (approval, when it comes, is the
-    request's and new episodes inherit it here)."""
+    request's and new episodes inherit it here). The request's derived status is refreshed in the same transaction."""
     rows: list[dict[str, Any]] = []
     if spec.kind == "movie":
         rows.append(_item_row(req, "movie", 0, 0, spec.title, None, now))
     for ep in spec.episodes:
         rows.append(_item_row(req, "episode", ep.season, ep.episode, ep.title, ep.air_date, now))
     if rows:
-        ProcessingItem.insert_many(rows).on_conflict_ignore().execute()
+        with write_transaction(), status_batch():
+            ProcessingItem.insert_many(rows).on_conflict_ignore().execute()
+            request_touched(req.id)
     return len(rows)
 
 
@@ -68,6 +72,26 @@ def _item_row(req: MediaRequest, kind: str, season: int, episode: int, title: st
     }
 
 
+def import_requests(batch: Sequence[tuple[dict[str, Any], Sequence[dict[str, Any]]]]) -> list[int]:
+    """Bulk write path (importers, the API bench): insert requests with their items, items already in any
+    status, in one transaction, each request's derived status set by the one status function. Each pair is
+    (request columns, [item columns]); returns the new request ids in order."""
+    ids: list[int] = []
+    with write_transaction(), status_batch():
+        for columns, items in batch:
+            # The request's status is never taken from the caller: the status function sets it below.
+            req_id = int(MediaRequest.insert(**{k: v for k, v in columns.items() if k != "status"}).execute())
+            ids.append(req_id)
+            rows = [{**item, "request": req_id} for item in items]
+            for start in range(0, len(rows), _INSERT_CHUNK):
+                ProcessingItem.insert_many(rows[start: start + _INSERT_CHUNK]).execute()
+            request_touched(req_id)
+    return ids
+
+
+_INSERT_CHUNK = 500
+
+
 def get_request(request_id: int) -> MediaRequest:
     """The request, or NotFoundError."""
     req = MediaRequest.get_or_none(MediaRequest.id == request_id)
@@ -76,30 +100,27 @@ def get_request(request_id: int) -> MediaRequest:
     return cast(MediaRequest, req)
 
 
-def _summaries(request_ids: Sequence[int] | None = None) -> dict[int, dict[str, Any]]:
+def _summaries(request_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """Counts by status, item count and mean progress of these requests only (their items, by index)."""
+    if not request_ids:
+        return {}
     query = ProcessingItem.select(
         ProcessingItem.request, ProcessingItem.status,
         pw.fn.COUNT(ProcessingItem.id).alias("n"), pw.fn.SUM(ProcessingItem.progress).alias("p"),
-    ).group_by(ProcessingItem.request, ProcessingItem.status)
-    if request_ids is not None:
-        query = query.where(ProcessingItem.request.in_(list(request_ids)))
+    ).where(ProcessingItem.request.in_(list(request_ids))).group_by(ProcessingItem.request, ProcessingItem.status)
     acc: dict[int, dict[str, Any]] = defaultdict(lambda: {"counts": {}, "progress_sum": 0.0, "total": 0})
-    rows = cast(Iterable[tuple[int, str, int, float | None]], query.tuples())
+    rows = cast(Iterable[tuple[int, str, int, float | None]], database_proxy.obj.execute(query))
     for req_id, status, n, psum in rows:
         entry = acc[req_id]
         entry["counts"][status] = n
         entry["progress_sum"] += float(psum or 0.0)
         entry["total"] += n
-    out: dict[int, dict[str, Any]] = {}
-    for req_id, entry in acc.items():
-        counts = entry["counts"]
-        out[req_id] = {
-            "status": request_status(ProcessingStatus(s) for s in counts).value,
-            "progress": round(entry["progress_sum"] / entry["total"], 2) if entry["total"] else 0.0,
-            "counts": counts,
-            "items": entry["total"],
-        }
-    return out
+    return {req_id: {
+        "status": request_status(ProcessingStatus(s) for s in entry["counts"]).value,
+        "progress": round(entry["progress_sum"] / entry["total"], 2) if entry["total"] else 0.0,
+        "counts": entry["counts"],
+        "items": entry["total"],
+    } for req_id, entry in acc.items()}
 
 
 def _add_live_progress(summaries: dict[int, dict[str, Any]], request_ids: Sequence[int], live: LiveProgress | None) -> None:
@@ -121,25 +142,84 @@ def _add_live_progress(summaries: dict[int, dict[str, Any]], request_ids: Sequen
             summary["progress"] = round(summary["progress"] + delta / summary["items"], 2)
 
 
-def request_summary(req: MediaRequest, live: LiveProgress | None = None) -> dict[str, Any]:
-    summaries = _summaries([req.id])
-    _add_live_progress(summaries, [req.id], live)
-    return summaries.get(req.id) or {"status": RequestStatus.EMPTY.value, "progress": 0.0, "counts": {}, "items": 0}
+_EMPTY = {"status": RequestStatus.EMPTY.value, "progress": 0.0, "counts": {}, "items": 0}
+_REQUEST_COLUMNS = (MediaRequest.id, MediaRequest.kind, MediaRequest.title, MediaRequest.year, MediaRequest.tmdb_id,
+                    MediaRequest.tvdb_id, MediaRequest.imdb_id, MediaRequest.targets, MediaRequest.quality_profile,
+                    MediaRequest.requested_by, MediaRequest.priority, MediaRequest.status, MediaRequest.monitor,
+                    MediaRequest.monitor_seasons)
+
+
+def _request_rows(query: pw.Select) -> list[dict[str, Any]]:
+    """Request rows as dicts, read from the raw cursor: the JSON columns decoded, ``created_at`` as the
+    database's text ("YYYY-MM-DD HH:MM:SS[.ffffff]"), everything else as stored."""
+    names = [c.name for c in _REQUEST_COLUMNS] + ["created_at"]
+    rows = [dict(zip(names, row, strict=True)) for row in database_proxy.obj.execute(query)]
+    for row in rows:
+        row["targets"] = json.loads(row["targets"]) if row["targets"] else []
+        row["monitor_seasons"] = json.loads(row["monitor_seasons"]) if row["monitor_seasons"] else None
+    return rows
+
+
+def _select_requests() -> pw.Select:
+    return MediaRequest.select(*_REQUEST_COLUMNS, MediaRequest.created_at.cast("TEXT"))
+
+
+def request_row(request_id: int) -> dict[str, Any]:
+    """The request as a dict of the columns its views show, or NotFoundError."""
+    rows = _request_rows(_select_requests().where(MediaRequest.id == request_id))
+    if not rows:
+        raise NotFoundError(f"request {request_id} not found")
+    return rows[0]
+
+
+def request_summary(req: MediaRequest | dict[str, Any], live: LiveProgress | None = None) -> dict[str, Any]:
+    """Status (computed from the items), counts by status, item count and progress of one request."""
+    request_id = int(req["id"] if isinstance(req, dict) else req.id)
+    summaries = _summaries([request_id])
+    _add_live_progress(summaries, [request_id], live)
+    return summaries.get(request_id) or dict(_EMPTY)
 
 
 def list_requests(
     status: RequestStatus | None, offset: int, limit: int, live: LiveProgress | None = None
-) -> tuple[list[tuple[MediaRequest, dict[str, Any]]], int]:
-    """One page of requests with computed status; filtering by computed status happens on the summaries."""
-    summaries = _summaries()
-    empty = {"status": RequestStatus.EMPTY.value, "progress": 0.0, "counts": {}, "items": 0}
-    ids = [r.id for r in MediaRequest.select(MediaRequest.id).order_by(MediaRequest.id.desc())]
-    if status is not None:
-        ids = [i for i in ids if summaries.get(i, empty)["status"] == status.value]
-    page_ids = ids[offset: offset + limit]
+) -> tuple[list[tuple[dict[str, Any], dict[str, Any]]], int]:
+    """One page of requests, newest first, as (row, summary) pairs, and how many there are. The status filter
+    and the status shown come from the derived status column (index on status, id); counts and progress are
+    summarised for the requests on the page only."""
+    where = MediaRequest.status == status.value if status is not None else pw.SQL("1 = 1")
+    total = int(MediaRequest.select(pw.fn.COUNT(pw.SQL("*"))).where(where).scalar() or 0)
+    rows = _request_rows(_select_requests().where(where).order_by(MediaRequest.id.desc()).limit(limit).offset(offset))
+    page_ids = [r["id"] for r in rows]
+    summaries = _summaries(page_ids)
     _add_live_progress(summaries, page_ids, live)
-    by_id = {r.id: r for r in MediaRequest.select().where(MediaRequest.id.in_(page_ids))} if page_ids else {}
-    return [(by_id[i], summaries.get(i, empty)) for i in page_ids if i in by_id], len(ids)
+    return [(r, {**summaries.get(r["id"], _EMPTY), "status": r["status"]}) for r in rows], total
+
+
+# The columns the episodes view shows (no alternatives, paths or other JSON it does not need). Timestamps come
+# as text ("YYYY-MM-DD HH:MM:SS[.ffffff]" from both databases): the view reformats them without parsing.
+_EPISODE_COLUMNS = (ProcessingItem.id, ProcessingItem.kind, ProcessingItem.season, ProcessingItem.episode,
+                    ProcessingItem.title, ProcessingItem.status, ProcessingItem.progress, ProcessingItem.speed,
+                    ProcessingItem.eta_seconds, ProcessingItem.detail, ProcessingItem.last_error)
+_EPISODE_TIMES = ("status_changed_at", "air_date", "downloaded_at", "encoded_at", "delivered_at", "next_retry_at")
+
+
+def _release_title() -> pw.Node:
+    """The release's name, read from its JSON by the database (no JSON decoded per row in Python)."""
+    if is_postgres(database_proxy.obj):
+        return pw.SQL("CAST(release AS json) ->> 'title'")
+    return pw.fn.json_extract(ProcessingItem.release, "$.title")
+
+
+def request_episode_rows(request_id: int) -> list[dict[str, Any]]:
+    """A request's episodes as dicts of the columns the episodes view shows (``release_title`` for the
+    release), by season and episode."""
+    times = [getattr(ProcessingItem, name).cast("TEXT") for name in _EPISODE_TIMES]
+    query = (ProcessingItem.select(*_EPISODE_COLUMNS, *times, _release_title())
+             .where((ProcessingItem.request == request_id) & (ProcessingItem.kind == "episode"))
+             .order_by(ProcessingItem.season, ProcessingItem.episode))
+    # Every value is already what the view shows (ints, floats, text): the raw cursor, no per-value conversion.
+    names = [c.name for c in _EPISODE_COLUMNS] + list(_EPISODE_TIMES) + ["release_title"]
+    return [dict(zip(names, row, strict=True)) for row in database_proxy.obj.execute(query)]
 
 
 def request_items(request_id: int) -> list[ProcessingItem]:
@@ -151,14 +231,15 @@ def request_items(request_id: int) -> list[ProcessingItem]:
 
 
 def cancel_request(request_id: int, now: datetime) -> int:
-    """Cancel every non-terminal item of a request; returns how many moved."""
+    """Cancel every non-terminal item of a request, in one transaction; returns how many moved."""
     moved = 0
-    for item in request_items(request_id):
-        status = ProcessingStatus(item.status)
-        if status not in TERMINAL and apply_transition(
-            item.id, status, Event.CANCEL, now, attempts=item.attempts, error="cancelled by a person"
-        ):
-            moved += 1
+    with write_transaction(), status_batch():
+        for item in request_items(request_id):
+            status = ProcessingStatus(item.status)
+            if status not in TERMINAL and apply_transition(
+                item.id, status, Event.CANCEL, now, attempts=item.attempts, error="cancelled by a person"
+            ):
+                moved += 1
     return moved
 
 

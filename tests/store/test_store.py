@@ -152,14 +152,17 @@ def test_cancel_and_delete_request(db):
     assert ProcessingItem.select().count() == 0
 
 
-def test_list_requests_filters_by_computed_status_and_pages(db):
+def test_list_requests_filters_by_derived_status_and_pages(db):
     reqs = [_movie(f"M{i}") for i in range(5)]
     item = queries.request_items(reqs[0].id)[0]
     queries.apply_transition(item.id, S.PENDING, Event.START_SEARCH, NOW)
     rows, total = queries.list_requests(None, 0, 2)
-    assert total == 5 and [r.id for r, _ in rows] == [reqs[4].id, reqs[3].id]
+    assert total == 5 and [r["id"] for r, _ in rows] == [reqs[4].id, reqs[3].id]
+    assert [s["status"] for _, s in rows] == ["PENDING", "PENDING"] and rows[0][1]["items"] == 1
     searching, n = queries.list_requests(RequestStatus.SEARCHING, 0, 10)
-    assert n == 1 and searching[0][0].id == reqs[0].id
+    assert n == 1 and searching[0][0]["id"] == reqs[0].id and searching[0][1]["status"] == "SEARCHING"
+    rows, total = queries.list_requests(RequestStatus.PENDING, 2, 2)
+    assert total == 4 and [r["id"] for r, _ in rows] == [reqs[2].id, reqs[1].id]
 
 
 def test_pool_never_exceeds_its_budget(database_url):

@@ -1,0 +1,110 @@
+"""Where the HTTP thread runs blocking work, so ``/health`` and ``/metrics`` never queue behind API calls.
+
+* :class:`BoundedExecutor` runs the API's database work on a few threads with a bounded queue: past it a call
+  is refused at once (:class:`Overloaded`, answered 503 with ``Retry-After``) instead of waiting behind
+  hundreds of others; at shutdown the queued calls are cancelled.
+* :class:`Cached` holds a value for at most ``max_age_s``, refreshed on its own thread, one load at a time:
+  the item counts by status (``/metrics``, ``/api/v1/status``, the status page: never a counting query per
+  call) and the rendered ``/metrics`` body (rendering the registry costs milliseconds of the event loop).
+
+``/health`` gets its own single thread (see annexd.http.app). Not pure: threads and a clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Generic, TypeVar, cast
+
+T = TypeVar("T")
+
+
+class Overloaded(Exception):
+    """The API's queue is full: try again after ``retry_after_s``."""
+
+    def __init__(self, retry_after_s: int):
+        super().__init__(f"the API is busy; retry after {retry_after_s}s")
+        self.retry_after_s = retry_after_s
+
+
+class BoundedExecutor:
+    """``workers`` threads; at most ``max_pending`` calls running or queued, the rest refused."""
+
+    def __init__(self, workers: int, max_pending: int, name: str, retry_after_s: int = 1):
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix=name)
+        self._slots = threading.BoundedSemaphore(max_pending)
+        self.max_pending = max_pending
+        self.retry_after_s = retry_after_s
+
+    def submit(self, fn: Callable[[], T]) -> Future[T]:
+        if not self._slots.acquire(blocking=False):
+            raise Overloaded(self.retry_after_s)
+        try:
+            future = self._pool.submit(fn)
+        except BaseException:
+            self._slots.release()
+            raise
+        future.add_done_callback(lambda _: self._slots.release())
+        return future
+
+    async def run(self, fn: Callable[[], T]) -> T:
+        return await asyncio.wrap_future(self.submit(fn))
+
+    def shutdown(self) -> None:
+        """Cancel every queued call; running ones finish on their own (their answers go nowhere)."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+class Cached(Generic[T]):
+    """The latest result of ``load``, at most ``max_age_s`` old when it can be helped (the item counts by
+    status; the /metrics body).
+
+    A caller that finds it stale starts one refresh on the cache's own thread and gets the previous value at
+    once; only callers before the first result wait for it. Concurrent callers never start a second load.
+    """
+
+    def __init__(self, load: Callable[[], T], max_age_s: float, name: str = "http-cache",
+                 clock: Callable[[], float] = time.monotonic):
+        self._load, self.max_age_s, self._clock = load, max_age_s, clock
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix=name)
+        self._lock = threading.Lock()
+        self._value: T | None = None
+        self._at = float("-inf")
+        self._refresh: Future[T] | None = None
+
+    def _current(self) -> tuple[T | None, Future[T] | None]:
+        """(the value to answer with, or None and the refresh to wait for)."""
+        with self._lock:
+            if self._value is not None and self._clock() - self._at <= self.max_age_s:
+                return self._value, None
+            if self._refresh is None:
+                self._refresh = self._pool.submit(self._reload)
+            return (self._value, None) if self._value is not None else (None, self._refresh)
+
+    async def get(self) -> T:
+        value, refresh = self._current()
+        if refresh is None:
+            return cast(T, value)
+        return await asyncio.wrap_future(refresh)
+
+    def get_blocking(self, timeout: float | None = None) -> T:
+        """:meth:`get` for a thread that may block (another cache's loader)."""
+        value, refresh = self._current()
+        return cast(T, value) if refresh is None else refresh.result(timeout)
+
+    def _reload(self) -> T:
+        try:
+            value = self._load()
+        except BaseException:
+            with self._lock:
+                self._refresh = None
+            raise
+        with self._lock:
+            self._value, self._at, self._refresh = value, self._clock(), None
+        return value
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)

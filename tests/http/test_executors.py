@@ -1,0 +1,133 @@
+"""/health and /metrics never queue behind API work: the API's executor is bounded (503 + Retry-After past it),
+health and the item counts have their own threads, and at shutdown queued API work is cancelled."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import replace
+
+import pytest
+
+from actors.context import ActorContext
+from annexd.config import Config, HttpConfig
+from annexd.http import app as http_app
+from annexd.http.app import HttpDeps, make_app
+from annexd.http.executors import BoundedExecutor, Cached, Overloaded
+from annexd.http.server import HttpServer
+
+KEY = "k3y-for-tests-0123"
+AUTH = {"X-Api-Key": KEY}
+
+
+def test_bounded_executor_refuses_past_its_queue_and_frees_slots():
+    gate = threading.Event()
+    ex = BoundedExecutor(1, 2, "t", retry_after_s=3)
+    running = [ex.submit(gate.wait), ex.submit(gate.wait)]
+    with pytest.raises(Overloaded) as refused:
+        ex.submit(lambda: None)
+    assert refused.value.retry_after_s == 3
+    gate.set()
+    assert all(f.result(timeout=5) for f in running)
+    time.sleep(0.05)  # slots are released by the futures' done callbacks
+    assert ex.submit(lambda: 7).result(timeout=5) == 7
+    ex.shutdown()
+
+
+async def test_cache_runs_one_load_at_most_every_max_age_and_never_waits_once_warm():
+    now = [0.0]
+    calls: list[int] = []
+    gate = threading.Event()
+
+    def load() -> dict[str, int]:
+        calls.append(1)
+        if len(calls) > 1:
+            gate.wait(5)
+        return {"PENDING": len(calls)}
+
+    cache = Cached(load, max_age_s=5.0, clock=lambda: now[0])
+    assert await cache.get() == {"PENDING": 1}  # the first caller waits for the first count
+    now[0] = 4.0
+    assert await cache.get() == {"PENDING": 1} and len(calls) == 1  # fresh: no query
+    now[0] = 6.0
+    answers = await asyncio.gather(*(cache.get() for _ in range(20)))  # stale: one refresh, nobody waits
+    assert answers == [{"PENDING": 1}] * 20
+    gate.set()
+    await asyncio.sleep(0.1)
+    assert len(calls) == 2 and await cache.get() == {"PENDING": 2}
+    cache.shutdown()
+
+
+@pytest.fixture
+def ctx(db):
+    return ActorContext(db=db, config=replace(Config(), http=replace(HttpConfig(), api_key=KEY)))
+
+
+@pytest.fixture
+def slow_list(monkeypatch):
+    """API list calls block until the gate opens; returns (gate, how many started)."""
+    gate = threading.Event()
+    started: list[int] = []
+
+    def blocked(*args, **kwargs):
+        started.append(1)
+        gate.wait(10)
+        return [], 0
+
+    monkeypatch.setattr(http_app.queries, "list_requests", blocked)
+    yield gate, started
+    gate.set()
+
+
+async def test_past_the_api_queue_the_answer_is_503_with_retry_after_and_health_and_metrics_still_answer(
+        ctx, aiohttp_client, slow_list):
+    gate, started = slow_list
+    deps = HttpDeps(ctx=ctx, executor=BoundedExecutor(1, 2, "http-db"))
+    client = await aiohttp_client(make_app(deps))
+    busy = [asyncio.ensure_future(client.get("/api/v1/requests", headers=AUTH)) for _ in range(2)]
+    while not started:
+        await asyncio.sleep(0.01)
+    refused = await client.get("/api/v1/requests", headers=AUTH)
+    assert refused.status == 503 and refused.headers["Retry-After"] == "1"
+    assert "busy" in (await refused.json())["error"]
+    t0 = time.perf_counter()
+    health = await client.get("/health")  # 503 only for the missing actors of this bare context
+    assert (await health.json())["checks"]["database"]["ok"] is True
+    for path in ("/metrics", "/api/v1/status"):
+        answer = await client.get(path, headers=AUTH)
+        assert answer.status == 200, path
+    assert time.perf_counter() - t0 < 2.0
+    assert 'annexd_items{status="PENDING"}' in await (await client.get("/metrics")).text()
+    gate.set()
+    assert [r.status for r in await asyncio.gather(*busy)] == [200, 200]
+
+
+def test_shutdown_cancels_queued_api_work_and_takes_at_most_two_seconds(ctx, slow_list):
+    gate, started = slow_list
+    deps = HttpDeps(ctx=ctx, executor=BoundedExecutor(1, 16, "http-db"))
+    server = HttpServer(make_app(deps), "127.0.0.1", 0).start()
+
+    def call() -> None:
+        request = urllib.request.Request(server.url + "/api/v1/requests", headers=AUTH)
+        try:
+            urllib.request.urlopen(request, timeout=15).read()  # noqa: S310 (loopback)
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass  # dropped at shutdown: expected
+
+    clients = [threading.Thread(target=call, daemon=True) for _ in range(10)]
+    for t in clients:
+        t.start()
+    deadline = time.monotonic() + 5
+    while not started and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.3)  # the other nine are queued behind the one running
+    t0 = time.perf_counter()
+    server.stop()
+    elapsed = time.perf_counter() - t0
+    gate.set()  # the running call finishes now; the queued ones must never run
+    time.sleep(0.3)
+    assert elapsed <= 2.0 + 0.1, elapsed
+    assert len(started) == 1
