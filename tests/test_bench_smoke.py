@@ -1,4 +1,5 @@
-"""The writer benchmark runs end to end on a small input (real throwaway PostgreSQL) and writes its JSON.
+"""The benchmarks run end to end on small inputs (a real throwaway PostgreSQL; wrk against the real daemon) and
+write their JSON.
 
 Speed targets are the bench's business (DESIGN §8: ratios in ``make bench``, not wall-clock asserts in tests):
 here ``main`` must finish with 0 (all targets met) or 1 (it ran and a target was missed), never 2 (error).
@@ -53,3 +54,48 @@ def test_writer_bench_runs_and_reports(tmp_path: Path) -> None:
     assert {t["name"] for t in result["targets"] if not t["pass"]} <= {
         t["name"] for t in result["targets"] if t["name"].startswith("rows(a)/rows(c)")
     }, "only the rows target may miss on a run this short"
+
+
+# bench_api starts its own throwaway PostgreSQL and runs wrk against the real daemon.
+@pytest.mark.integration
+def test_api_bench_runs_and_reports(tmp_path: Path) -> None:
+    from bench import bench_api
+
+    out = tmp_path / "api.json"
+    rc = bench_api.main(["--quick", "--seconds", "1", "--output", str(out)])
+    assert rc in (bench_api.EXIT_OK, bench_api.EXIT_TARGET_FAILED)
+
+    result = json.loads(out.read_text())
+    assert set(result["runs"]) == {"postgresql", "sqlite"}
+    for run in result["runs"].values():
+        assert run["load"]["items"] > 0 and run["load"]["requests"] > 0
+        assert run["load"]["epic_request_id"] == 1
+        for section in ("endpoints", "alone"):
+            assert set(run[section]) == {name for name, _ in bench_api.ENDPOINTS}
+            for name, r in run[section].items():
+                assert r["requests"] > 0 and r["non_2xx"] == 0, (section, name, r)
+                assert r["p50_ms"] is not None and r["p99_ms"] >= r["p50_ms"]
+        assert run["health_under_list_load"]["health"]["requests"] > 0
+        assert run["health_under_list_load"]["list_loop"]["requests"] > 0
+        assert run["ratios"]["list page 1"]["bare_rps_over_rps"] > 0
+    assert {t["name"] for t in result["targets"]} >= {"list page p99 <= 50 ms", "episodes (500) >= 500 req/s"}
+    assert result["passed"] == (rc == bench_api.EXIT_OK)
+
+
+def test_wrk_output_is_read_in_milliseconds() -> None:
+    from bench.bench_api import parse_wrk
+
+    sample = """Running 1s test @ http://127.0.0.1:1/
+  Latency Distribution
+     50%  812.00us
+     75%    1.20ms
+     90%    2.00ms
+     99%    1.50s
+  1234 requests in 1.00s, 1.00MB read
+  Non-2xx or 3xx responses: 3
+  Socket errors: connect 0, read 1, write 0, timeout 2
+Requests/sec:   1234.50
+"""
+    assert parse_wrk(sample) == {"p50_ms": 0.812, "p99_ms": 1500.0, "rps": 1234.5, "requests": 1234, "non_2xx": 3,
+                                 "socket_errors": 3}
+    assert parse_wrk("  0 requests in 1.00s, 0B read\nRequests/sec: 0.00\n")["p99_ms"] is None
