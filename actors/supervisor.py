@@ -17,7 +17,7 @@ from actors.context import ActorContext
 from actors.messages import ChildFailed, RestartChild
 from actors.ticker import tell_later
 from annexd import metrics
-from annexd.domain.pipeline import Backoff
+from annexd.domain.retry import RetryPolicy
 
 log = structlog.get_logger("annexd.supervisor")
 
@@ -49,7 +49,7 @@ class Supervisor(pykka.ThreadingActor):
         cfg = ctx.config.supervisor
         self.budget = cfg.restart_budget
         self.window_s = cfg.restart_window_seconds
-        self.backoff = Backoff(base_seconds=cfg.restart_backoff_seconds, factor=2.0, cap_seconds=60.0, jitter=0.1)
+        self.backoff = RetryPolicy(base_seconds=cfg.restart_backoff_seconds, factor=2.0, cap_seconds=60.0, jitter=0.1)
         self.gave_up = False
 
     def on_start(self) -> None:

@@ -25,7 +25,8 @@ from actors.messages import ChildFailed, Flush, ProgressBatch, ProgressUpdate, S
 from actors.ticker import Ticker
 from annexd import metrics
 from annexd.domain.coalesce import Coalescer
-from annexd.domain.pipeline import PROGRESS_STATUSES, Backoff, ProcessingStatus
+from annexd.domain.pipeline import PROGRESS_STATUSES, ProcessingStatus
+from annexd.domain.retry import RetryPolicy
 from store import queries
 from store.db import write_transaction
 
@@ -58,7 +59,7 @@ class DbWriter(pykka.ThreadingActor):
         self.status_queue: deque[StatusChange] = deque()
         self.stats = WriterStats()
         self.on_status = on_status
-        self._retry = Backoff(base_seconds=0.2, factor=2.0, cap_seconds=cfg.retry_max_ms / 1000.0, jitter=0.1)
+        self._retry = RetryPolicy(base_seconds=0.2, factor=2.0, cap_seconds=cfg.retry_max_ms / 1000.0, jitter=0.1)
         self._failures = 0
         self._not_before = 0.0
         self._ticker: Ticker | None = None

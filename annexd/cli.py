@@ -48,6 +48,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     cfg = _config(args)
+    for notice in cfg.notices:
+        print(f"warning: {notice}", file=sys.stderr)
     print("configuration OK")
     print(dumps(describe(cfg)))
     return ExitCode.OK

@@ -26,6 +26,8 @@ from annexd.clients.torznab_settings import TorznabIndexer
 from annexd.config_loader import load_dataclass
 from annexd.domain.monitoring import MONITOR_MODES
 from annexd.domain.naming import NamingTemplates, validate_template
+from annexd.domain import retry as stage_retry
+from annexd.domain.retry import RetryPolicy
 from annexd.domain.quality import DEFAULT_PROFILE, QualityProfile
 from annexd.domain.search import SearchConfig
 from annexd.encoder.profiles import EncodeProfile
@@ -101,7 +103,9 @@ class DownloadConfig:
     # A tracked torrent missing from the client this long (and two polls in a row) was removed by hand: its
     # release is grabbed again once, then the next alternative is taken.
     vanished_grace_seconds: float = 60.0
-    # Attempts on alternative releases before an item fails, and the pause before each retry.
+    # Grab attempts (fetching the torrent, moving to the next alternative release) before an item fails.
+    retry: RetryPolicy = stage_retry.DOWNLOAD
+    # Deprecated: mapped onto [download.retry] (max_attempts; base_seconds, factor, cap_seconds) with a warning.
     max_attempts: int = 3
     retry_delays_minutes: tuple[float, ...] = (5.0, 15.0, 60.0)
     # Fetching a .torrent from an indexer link.
@@ -120,7 +124,9 @@ class EncoderConfig:
     tokens: tuple[str, ...] = ()
     heartbeat_timeout: float = 90.0
     stall_seconds: float = 120.0
-    max_attempts: int = 10
+    # Encode attempts of an item; stall_seconds of the policy is the dispatcher's claim heartbeat limit.
+    retry: RetryPolicy = stage_retry.ENCODE
+    max_attempts: int = 10  # deprecated: mapped onto [encoders.retry] max_attempts with a warning
     # The encode profile used when a request's targets name none.
     profile: str = "default"
     # Where encoded files are written before delivery (default: <state_dir>/encode).
@@ -129,6 +135,8 @@ class EncoderConfig:
 
 @dataclass(frozen=True)
 class DeliveryConfig:
+    retry: RetryPolicy = stage_retry.DELIVER
+    # Deprecated: mapped onto [delivery.retry] max_attempts and base_seconds with a warning.
     max_attempts: int = 5
     retry_minutes: float = 5.0
     # Parallel deliveries in all (each target also has its own max_concurrent).
@@ -190,6 +198,8 @@ class Config:
     targets: tuple[Target, ...] = ()
     media_servers: tuple[MediaServer, ...] = ()
     feeds: tuple[RssFeed, ...] = ()
+    # Warnings about the config that are not errors (deprecated keys and what they were mapped to).
+    notices: tuple[str, ...] = field(default=(), init=False, compare=False)
 
     def profile(self, name: str) -> QualityProfile:
         """The named quality profile; "default" (or an unknown name) is the first configured, else built-in."""
@@ -259,6 +269,8 @@ def _validate(cfg: Config, problems: list[str]) -> None:
         problems.extend(f"naming.{kind}: {p}" for p in validate_template(getattr(cfg.naming, kind), kind))
     if cfg.supervisor.restart_budget < 0:
         problems.append("supervisor.restart_budget: must be >= 0")
+    for section, policy in retry_policies(cfg).items():
+        problems.extend(f"{section}.retry: {p}" for p in policy.problems())
     _validate_feeds(cfg, problems)
 
 
@@ -275,6 +287,57 @@ def _validate_feeds(cfg: Config, problems: list[str]) -> None:
         problems.append(f"requests.monitor: {cfg.requests.monitor!r} is not one of {', '.join(MONITOR_MODES)}")
     if cfg.requests.refresh_interval_minutes < 10:
         problems.append("requests.refresh_interval_minutes: must be at least 10")
+
+
+def retry_policies(cfg: Config) -> dict[str, RetryPolicy]:
+    """Each stage's retry policy, by the config section that holds it."""
+    return {"search": cfg.search.retry, "download": cfg.download.retry, "encoders": cfg.encoders.retry,
+            "delivery": cfg.delivery.retry}
+
+
+# Deprecated key -> (policy section, how its value sets the policy). The new [<section>.retry] wins when both
+# are given.
+_LEGACY_RETRY_KEYS: dict[tuple[str, str], Any] = {
+    ("search", "retry_hours"): lambda v: {"base_seconds": v * 3600},
+    ("search", "max_retry_hours"): lambda v: {"cap_seconds": v * 3600},
+    ("download", "max_attempts"): lambda v: {"max_attempts": v},
+    ("download", "retry_delays_minutes"): lambda v: {
+        "base_seconds": v[0] * 60, "cap_seconds": max(v) * 60,
+        "factor": max(1.0, v[1] / v[0]) if len(v) > 1 and v[0] > 0 else 2.0} if v else {},
+    ("encoders", "max_attempts"): lambda v: {"max_attempts": v},
+    ("delivery", "max_attempts"): lambda v: {"max_attempts": v},
+    ("delivery", "retry_minutes"): lambda v: {"base_seconds": v * 60},
+}
+
+
+def _given(raw: Mapping[str, Any], env: Mapping[str, str], section: str, key: str) -> bool:
+    table = raw.get(section)
+    return (isinstance(table, Mapping) and key in table) or f"ANNEX_{section}_{key}".upper() in env
+
+
+def _new_policy_given(raw: Mapping[str, Any], env: Mapping[str, str], section: str) -> bool:
+    table = raw.get(section)
+    return (isinstance(table, Mapping) and "retry" in table) or any(
+        f"ANNEX_{section}_retry_{f.name}".upper() in env for f in dataclasses.fields(RetryPolicy))
+
+
+def map_legacy_retry_keys(cfg: Config, raw: Mapping[str, Any], env: Mapping[str, str]) -> tuple[Config, list[str]]:
+    """Today's retry keys keep working: each one given sets its stage's [<section>.retry], with a notice."""
+    notices: list[str] = []
+    for (section, key), mapper in _LEGACY_RETRY_KEYS.items():
+        if not _given(raw, env, section, key):
+            continue
+        stage = getattr(cfg, section)
+        value = getattr(stage, key)
+        if _new_policy_given(raw, env, section):
+            notices.append(f"{section}.{key} is deprecated and ignored: [{section}.retry] is set")
+            continue
+        updates = mapper(value)
+        stage = dataclasses.replace(stage, retry=dataclasses.replace(stage.retry, **updates))
+        cfg = dataclasses.replace(cfg, **{section: stage})
+        shown = ", ".join(f"{k} = {v:g}" for k, v in updates.items())
+        notices.append(f"{section}.{key} is deprecated: read as [{section}.retry] {shown}")
+    return cfg, notices
 
 
 def read_toml(path: Path | None, problems: list[str]) -> dict[str, Any]:
@@ -303,9 +366,11 @@ def load_config(path: Path | str | None = None, env: Mapping[str, str] | None = 
     cfg = dataclasses.replace(cfg, targets=tuple(
         dataclasses.replace(t, known_hosts_file=known_hosts) if t.protocol != "local" and not t.known_hosts_file
         else t for t in cfg.targets))
+    cfg, notices = map_legacy_retry_keys(cfg, raw, env)
     _validate(cfg, problems)
     if problems:
         raise ConfigError(problems)
+    object.__setattr__(cfg, "notices", tuple(notices))
     return cfg
 
 

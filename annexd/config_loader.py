@@ -56,7 +56,10 @@ def _known_fields(cls: type, raw: Mapping[str, Any], prefix: str, problems: list
     return fields
 
 
-def load_dataclass(cls: type, raw: Mapping[str, Any], prefix: str, env: Mapping[str, str], problems: list[str]) -> Any:
+def load_dataclass(cls: type, raw: Mapping[str, Any], prefix: str, env: Mapping[str, str], problems: list[str],
+                   base: Any = None) -> Any:
+    """Settings ``cls`` from a TOML table and the environment; keys not given keep ``base``'s values (a section's
+    own default, e.g. one stage's retry policy), else the class defaults."""
     hints = get_type_hints(cls)
     fields = _known_fields(cls, raw, prefix, problems)
     values: dict[str, Any] = {}
@@ -70,7 +73,8 @@ def load_dataclass(cls: type, raw: Mapping[str, Any], prefix: str, env: Mapping[
             if not isinstance(sub, Mapping):
                 problems.append(f"{key}: expected a table")
                 sub = {}
-            values[name] = load_dataclass(typing.cast(type, kind), sub, f"{key}.", env, problems)
+            default = f.default if dataclasses.is_dataclass(f.default) else None
+            values[name] = load_dataclass(typing.cast(type, kind), sub, f"{key}.", env, problems, default)
             continue
         env_name = f.metadata.get("env") or ENV_PREFIX + key.replace(".", "_").upper()
         value = None
@@ -80,7 +84,7 @@ def load_dataclass(cls: type, raw: Mapping[str, Any], prefix: str, env: Mapping[
             value = _from_env(kind, env[env_name], f"{key} (from {env_name})", problems)
         if value is not None:
             values[name] = value
-    return cls(**values)
+    return dataclasses.replace(base, **values) if base is not None else cls(**values)
 
 
 def _from_env(kind: Any, raw: str, key: str, problems: list[str]) -> Any:

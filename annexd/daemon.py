@@ -281,6 +281,8 @@ class Daemon:
         sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
         log.info("starting", database=redact_url(self.cfg.database_url),
                  max_connections=self.cfg.database.max_connections)
+        for notice in self.cfg.notices:
+            log.warning("config_notice", notice=notice)
         self.supervisor = Supervisor.start(self.ctx, self.children(), on_give_up=self._give_up)
         if self.cfg.http.enabled:
             routes = [self.hub.add_routes] if self.hub is not None else []

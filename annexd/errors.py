@@ -36,7 +36,12 @@ class ProviderError(AnnexdError):
         super().__init__(f"{provider}: {message}")
 
 
-class ProviderAuthError(ProviderError):
+class PermanentProviderError(ProviderError):
+    """A provider answered in a way retrying cannot change (refused credentials, a destination conflict): the
+    retry policy (annexd.domain.retry.classify) gives up at once."""
+
+
+class ProviderAuthError(PermanentProviderError):
     """Credentials were refused; retrying would not help (and may get us banned)."""
 
 

@@ -116,7 +116,11 @@ class ProcessingItem(BaseModel):
     release = JSONField(null=True)
     download = pw.ForeignKeyField(Download, null=True, backref="items", on_delete="SET NULL")
     encode_job_id = pw.IntegerField(null=True)
-    claimed_by = pw.CharField(max_length=100, null=True)  # the daemon instance working on it (SEARCHING...)
+    # The claim's owner, "<daemon instance>:<worker>:<start counter>" (SEARCHING, ENCODING, DELIVERING), and its
+    # last sign of progress: a claim silent for longer than its stage's stall limit is released.
+    claimed_by = pw.CharField(max_length=100, null=True)
+    heartbeat_at = pw.DateTimeField(null=True)
+    failed_stage = pw.CharField(max_length=16, null=True)  # where a FAILED item failed: its retry resumes there
     source_file_path = pw.TextField(null=True)
     encoded_file_path = pw.TextField(null=True)
     encoded_files = JSONField(null=True)  # encode profile name -> path, one per distinct profile of its targets
@@ -197,9 +201,38 @@ class Delivery(BaseModel):
     rescan = pw.TextField(null=True)
     delivered_at = pw.DateTimeField(null=True)
     updated_at = pw.DateTimeField(default=utcnow)
+    # The transfer in flight: who runs it, its last sign of life and progress, and the temporary name it writes
+    # (recorded before the upload, so a crash leftover is removed by name). retriable: False when retrying
+    # cannot help (a conflict at the destination, an unsafe path).
+    owner = pw.CharField(max_length=100, null=True)
+    heartbeat_at = pw.DateTimeField(null=True)
+    progress = pw.FloatField(default=0.0)
+    temp_path = pw.TextField(null=True)
+    retriable = pw.BooleanField(default=True)
 
     class Meta:
         indexes = ((("item", "target"), True),)
+
+
+class EncodeJob(BaseModel):
+    """One encode of one source file with one profile, shared by every item the file covers (a multi-episode
+    file is encoded once). ``job_key`` is the id on the wire; ``state`` is queued, running, done, failed or
+    abandoned (its claim was released: an agent still running it is told to cancel)."""
+
+    id = pw.AutoField()
+    job_key = pw.CharField(max_length=128, unique=True)
+    items = JSONField()
+    profile = pw.CharField(max_length=100)
+    input_path = pw.TextField()
+    output_path = pw.TextField()
+    owner = pw.CharField(max_length=100, null=True)
+    agent = pw.CharField(max_length=128, null=True)
+    attempt = pw.IntegerField(default=0)
+    state = pw.CharField(max_length=16, default="queued", index=True)
+    percent = pw.FloatField(default=0.0)
+    heartbeat_at = pw.DateTimeField(null=True)
+    created_at = pw.DateTimeField(default=utcnow)
+    updated_at = pw.DateTimeField(default=utcnow)
 
 
 class DaemonInstance(BaseModel):
@@ -222,5 +255,5 @@ class Secret(BaseModel):
 
 MODELS: list[type[BaseModel]] = [
     MediaRequest, Download, ProcessingItem, DownloadFile, TaskState, ProviderHealth, Blocklist, Delivery, Secret,
-    DaemonInstance,
+    DaemonInstance, EncodeJob,
 ]

@@ -74,3 +74,33 @@ def test_secrets_are_masked_in_the_description(tmp_path):
 
 def test_config_composes_client_settings_without_loading_the_clients() -> None:
     assert loaded_after_import("annexd.config", ("requests", "urllib3", "qbittorrentapi")) == []
+
+
+def test_each_stage_has_its_retry_policy_and_a_partial_table_keeps_the_stage_defaults(tmp_path):
+    cfg = load_config(_write(tmp_path, "[encoders.retry]\nmax_attempts = 4\n"),
+                      env={"ANNEX_DELIVERY_RETRY_CAP_SECONDS": "900"})
+    assert (cfg.encoders.retry.max_attempts, cfg.encoders.retry.cap_seconds) == (4, 300.0)  # encode's own cap
+    assert (cfg.delivery.retry.cap_seconds, cfg.delivery.retry.max_attempts) == (900.0, 5)
+    assert cfg.search.retry.base_seconds == 6 * 3600 and cfg.notices == ()
+
+
+def test_todays_retry_keys_keep_working_with_a_notice(tmp_path):
+    text = ("[download]\nmax_attempts = 2\nretry_delays_minutes = [1.0, 4.0, 20.0]\n"
+            "[delivery]\nretry_minutes = 2.0\n[encoders]\nmax_attempts = 9\n[encoders.retry]\nmax_attempts = 4\n")
+    cfg = load_config(_write(tmp_path, text), env={"ANNEX_SEARCH_MAX_RETRY_HOURS": "12"})
+    assert cfg.download.retry.max_attempts == 2
+    assert (cfg.download.retry.base_seconds, cfg.download.retry.factor, cfg.download.retry.cap_seconds) == (
+        60.0, 4.0, 1200.0)
+    assert cfg.delivery.retry.base_seconds == 120.0 and cfg.search.retry.cap_seconds == 12 * 3600
+    assert cfg.encoders.retry.max_attempts == 4  # the new table wins over the deprecated key
+    notices = "\n".join(cfg.notices)
+    assert "download.retry_delays_minutes is deprecated: read as [download.retry]" in notices
+    assert "encoders.max_attempts is deprecated and ignored: [encoders.retry] is set" in notices
+    assert len(cfg.notices) == 5
+
+
+def test_bad_retry_parameters_are_listed(tmp_path):
+    with pytest.raises(ConfigError) as err:
+        load_config(_write(tmp_path, "[delivery.retry]\nfactor = 0.5\nmax_attempts = -1\n"), env={})
+    assert "delivery.retry: factor must be >= 1" in str(err.value)
+    assert "delivery.retry: max_attempts must be >= 0" in str(err.value)

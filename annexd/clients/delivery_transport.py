@@ -10,13 +10,13 @@ from pathlib import Path, PurePosixPath
 from typing import Literal, Protocol
 
 from annexd.clients.delivery_settings import Target
-from annexd.errors import ProviderError
+from annexd.errors import PermanentProviderError
 
 ProgressCallback = Callable[[int, int], None]  # (bytes done, bytes total)
 CHUNK = 4 * 1024 * 1024
 
 
-class DestinationConflictError(ProviderError):
+class DestinationConflictError(PermanentProviderError):
     """A different file (or a directory) already exists at the destination and the policy forbids replacing
     it. Retrying will not help; a person must decide."""
 

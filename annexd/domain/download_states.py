@@ -1,5 +1,5 @@
 """Download states (pure): qBittorrent state mapping, the sync/maindata cache, stall detection, torrents that
-vanished from the client, reusing a Download row, retry delays, and the lifecycle of annexd's own Download row.
+vanished from the client, reusing a Download row, and the lifecycle of annexd's own Download row.
 
 Two enums, two meanings: :class:`DownloadState` is what the client says a torrent is doing right now (mapped
 from qBittorrent's state names); :class:`DownloadPhase` is where annexd's Download row is in its own
@@ -371,16 +371,6 @@ def reuse_action(phase: DownloadPhase, in_client: bool | None) -> ReuseAction:
     if phase is DownloadPhase.MAPPED and in_client is not False:
         return ReuseAction.REMAP
     return ReuseAction.READD
-
-
-RETRY_DELAYS_SECONDS: tuple[float, ...] = (5 * 60, 15 * 60, 60 * 60)
-
-
-def next_attempt_delay(attempt: int, delays: tuple[float, ...] = RETRY_DELAYS_SECONDS) -> float:
-    """Delay before download attempt ``attempt`` + 1 (1-based): 5, 15, then 60 min for every later attempt."""
-    if attempt < 1:
-        return delays[0]
-    return delays[min(attempt, len(delays)) - 1]
 
 
 def seeding_goals_met(snap: TorrentSnapshot, ratio_limit: float | None, time_limit_minutes: int | None) -> bool:

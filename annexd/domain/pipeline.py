@@ -8,7 +8,6 @@ item twice.
 from __future__ import annotations
 
 import enum
-import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -39,6 +38,9 @@ TERMINAL = frozenset({S.COMPLETED, S.CANCELLED})
 ACTIVE = frozenset(set(S) - TERMINAL - {S.FAILED})
 # The statuses whose items report progress (download, encode and delivery percentages).
 PROGRESS_STATUSES = frozenset({S.DOWNLOADING, S.ENCODING, S.DELIVERING})
+# Claims: a worker incarnation is working on the item right now (its owner is recorded, it beats). DOWNLOADING is
+# not one: the item's Download row (the torrent in the client) is what carries it.
+CLAIM_STATUSES = frozenset({S.SEARCHING, S.ENCODING, S.DELIVERING})
 
 
 class Event(enum.StrEnum):
@@ -52,6 +54,7 @@ class Event(enum.StrEnum):
     FEED_MATCH = "feed_match"
     RETRY_DUE = "retry_due"
     GRAB = "grab"
+    GRAB_RETRY = "grab_retry"
     DOWNLOAD_RETRY = "download_retry"
     DOWNLOAD_COMPLETE = "download_complete"
     START_ENCODE = "start_encode"
@@ -63,6 +66,8 @@ class Event(enum.StrEnum):
     RELEASE_CLAIM = "release_claim"
     FAIL = "fail"
     RETRY = "retry"
+    RESUME_ENCODE = "resume_encode"
+    RESUME_DELIVERY = "resume_delivery"
     CANCEL = "cancel"
 
 
@@ -85,6 +90,8 @@ _TABLE: dict[tuple[Event, ProcessingStatus], ProcessingStatus] = {
     (E.RETRY_DUE, S.AWAITING): S.PENDING,
     (E.RETRY_DUE, S.QUALITY_UNAVAILABLE): S.PENDING,
     (E.GRAB, S.FOUND): S.DOWNLOADING,
+    # The torrent could not be fetched this time (or its release was refused): wait, or take the next release.
+    (E.GRAB_RETRY, S.FOUND): S.FOUND,
     (E.DOWNLOAD_RETRY, S.DOWNLOADING): S.FOUND,
     (E.DOWNLOAD_COMPLETE, S.DOWNLOADING): S.DOWNLOADED,
     (E.START_ENCODE, S.DOWNLOADED): S.ENCODING,
@@ -97,8 +104,14 @@ _TABLE: dict[tuple[Event, ProcessingStatus], ProcessingStatus] = {
     (E.RELEASE_CLAIM, S.SEARCHING): S.PENDING,
     (E.RELEASE_CLAIM, S.ENCODING): S.DOWNLOADED,
     (E.RELEASE_CLAIM, S.DELIVERING): S.ENCODED,
+    # DOWNLOADING without a usable Download (a grab that never got its torrent row): back to its release.
+    (E.RELEASE_CLAIM, S.DOWNLOADING): S.FOUND,
+    # A person retries a FAILED item: from the start, or where it failed when that stage's inputs still exist.
     (E.RETRY, S.FAILED): S.PENDING,
+    (E.RESUME_ENCODE, S.FAILED): S.DOWNLOADED,
+    (E.RESUME_DELIVERY, S.FAILED): S.ENCODED,
 }
+RETRY_FROM_FAILED = frozenset({E.RETRY, E.RESUME_ENCODE, E.RESUME_DELIVERY})
 
 # The stage an item is in decides which attempt counter applies; moving to another stage resets it.
 STAGE_OF: dict[ProcessingStatus, str] = {
@@ -110,7 +123,8 @@ STAGE_OF: dict[ProcessingStatus, str] = {
 }
 
 # Events that mean "this stage did not work this time": they count an attempt and schedule a retry.
-RETRY_EVENTS = frozenset({E.NOTHING_FOUND, E.SEARCH_ERROR, E.DOWNLOAD_RETRY, E.ENCODE_REQUEUE, E.DELIVERY_RETRY})
+RETRY_EVENTS = frozenset({E.NOTHING_FOUND, E.SEARCH_ERROR, E.GRAB_RETRY, E.DOWNLOAD_RETRY, E.ENCODE_REQUEUE,
+                          E.DELIVERY_RETRY})
 _TIMESTAMP_ON_ENTRY = {S.DOWNLOADED: "downloaded_at", S.ENCODED: "encoded_at", S.COMPLETED: "delivered_at"}
 
 
@@ -151,13 +165,15 @@ def transition(
     """Apply ``event`` to an item in ``current`` status at ``now``; pure.
 
     ``attempts`` is the item's attempt count in its current stage. A retry event counts one more attempt;
-    entering another stage resets it. ``error`` becomes ``last_error`` (cleared on success).
+    entering another stage resets it. ``error`` becomes ``last_error`` (cleared on success). Leaving a claim
+    clears its owner; entering one starts its heartbeat (the caller names the owner). FAILED records the stage
+    it failed in, where a person's retry resumes.
     """
     to = next_status(current, event)
     updates: dict[str, Any] = {"status": to, "status_changed_at": now}
     if event in RETRY_EVENTS:
         updates["attempts"] = attempts + 1
-    elif STAGE_OF[to] != STAGE_OF[current] or event is E.RETRY:
+    elif STAGE_OF[to] != STAGE_OF[current] or event in RETRY_FROM_FAILED:
         updates["attempts"] = 0
     updates["last_error"] = error
     updates["next_retry_at"] = retry_at if to in (S.AWAITING, S.QUALITY_UNAVAILABLE) or event in RETRY_EVENTS else None
@@ -165,7 +181,33 @@ def transition(
         updates[_TIMESTAMP_ON_ENTRY[to]] = now
     if STAGE_OF[to] != STAGE_OF[current]:
         updates["progress"] = 100.0 if to is S.COMPLETED else 0.0
+    updates.update(_claim_fields(current, to, now))
+    if to is S.FAILED:
+        updates["failed_stage"] = STAGE_OF[current] if current is not S.FAILED else None
+    elif current is S.FAILED:
+        updates["failed_stage"] = None
     return Transition(current, to, updates)
+
+
+def _claim_fields(current: ProcessingStatus, to: ProcessingStatus, now: datetime) -> dict[str, Any]:
+    if to not in CLAIM_STATUSES:
+        return {"claimed_by": None, "heartbeat_at": None}
+    return {"heartbeat_at": now} if current is not to else {}
+
+
+# Where a person's retry of a FAILED item resumes, by the event that moves it there.
+RESUMED_AT: dict[Event, str] = {E.RETRY: "search", E.RESUME_ENCODE: "encode", E.RESUME_DELIVERY: "deliver"}
+
+
+def resume_event(failed_stage: str | None, *, source_exists: bool, encoded_exists: bool,
+                 from_search: bool = False) -> Event:
+    """How a FAILED item is retried: where it failed, when that stage's inputs still exist (an encoded file:
+    deliver again; a source file: encode again), else from the search. ``from_search`` starts over."""
+    if from_search or failed_stage not in ("encode", "deliver"):
+        return E.RETRY
+    if failed_stage == "deliver" and encoded_exists:
+        return E.RESUME_DELIVERY
+    return E.RESUME_ENCODE if source_exists else E.RETRY
 
 
 def allowed_events(current: ProcessingStatus) -> set[Event]:
@@ -176,22 +218,6 @@ def allowed_events(current: ProcessingStatus) -> set[Event]:
         if current is not S.FAILED:
             events.add(E.FAIL)
     return events
-
-
-@dataclass(frozen=True)
-class Backoff:
-    """Bounded exponential backoff with jitter: base * factor**attempt, capped, +/- jitter fraction."""
-
-    base_seconds: float = 60.0
-    factor: float = 2.0
-    cap_seconds: float = 6 * 3600.0
-    jitter: float = 0.1
-
-    def delay(self, attempt: int, rng: random.Random | None = None) -> float:
-        raw = min(self.cap_seconds, self.base_seconds * self.factor ** max(0, min(attempt, 64)))
-        spread = raw * self.jitter
-        r = (rng or random).uniform(-spread, spread)
-        return max(0.0, min(self.cap_seconds, raw + r))
 
 
 class RequestStatus(enum.StrEnum):

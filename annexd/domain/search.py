@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from annexd.domain.pipeline import Backoff, Event
+from annexd.domain.pipeline import Event
 from annexd.domain.quality import (
     QualityProfile,
     RankedResults,
@@ -22,13 +22,16 @@ from annexd.domain.quality import (
     quality_of,
     rank,
 )
+from annexd.domain.retry import SEARCH as SEARCH_RETRY, RetryPolicy
 
 
 @dataclass(frozen=True)
 class SearchConfig:
     """The ``[search]`` section of the config (composed by annexd.config)."""
 
-    # Nothing found: search again after this many hours, growing with backoff up to max_retry_hours.
+    # Nothing found (or only releases below the profile): search again per this policy ([search.retry]).
+    retry: RetryPolicy = SEARCH_RETRY
+    # Deprecated (mapped onto [search.retry] base_seconds / cap_seconds by annexd.config, with a warning).
     retry_hours: float = 6.0
     max_retry_hours: float = 48.0
     # Sonarr's delay profile: wait this long after finding a release before grabbing it.
@@ -58,9 +61,8 @@ class Outcome:
 
 
 def retry_at(attempts: int, now: datetime, cfg: SearchConfig) -> datetime:
-    """Nothing found: the next search, growing from ``retry_hours`` up to ``max_retry_hours``."""
-    backoff = Backoff(base_seconds=cfg.retry_hours * 3600, factor=2.0, cap_seconds=cfg.max_retry_hours * 3600)
-    return now + timedelta(seconds=backoff.delay(attempts))
+    """Nothing found: the next search, per the search stage's retry policy."""
+    return cfg.retry.retry_at(attempts, now)
 
 
 def not_aired(item: Wanted, today: date) -> Outcome | None:

@@ -15,7 +15,6 @@ from annexd.domain.download_states import (
     StallTracker,
     TorrentSnapshot,
     map_state,
-    next_attempt_delay,
     snapshot_from_qbt,
     state_warning,
 )
@@ -179,7 +178,3 @@ def test_stall_tracker_properties(observations: list[tuple[float, int, int, str]
             assert now - last_growth >= policy.no_progress_seconds
         if verdict.reason is StallReason.NO_SEEDS:
             assert now - last_seed >= policy.no_seeds_seconds and state != "metaDL"
-
-
-def test_next_attempt_delay_is_bounded() -> None:
-    assert [next_attempt_delay(a) for a in (0, 1, 2, 3, 4, 100)] == [300, 300, 900, 3600, 3600, 3600]

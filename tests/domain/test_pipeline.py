@@ -7,7 +7,6 @@ from hypothesis import given, settings, strategies as st
 from annexd.domain.pipeline import (
     ACTIVE,
     TERMINAL,
-    Backoff,
     Event,
     ProcessingStatus as S,
     RequestStatus as R,
@@ -15,6 +14,7 @@ from annexd.domain.pipeline import (
     next_status,
     request_progress,
     request_status,
+    resume_event,
     transition,
 )
 from annexd.errors import TransitionError
@@ -94,16 +94,6 @@ def test_every_active_status_can_fail_and_cancel(status):
     assert next_status(status, Event.CANCEL) is S.CANCELLED
 
 
-@settings(max_examples=200)
-@given(st.integers(min_value=0, max_value=200), st.integers(min_value=0, max_value=2**32))
-def test_backoff_is_bounded_and_grows(attempt, seed):
-    b = Backoff(base_seconds=1.0, factor=2.0, cap_seconds=300.0, jitter=0.1)
-    d = b.delay(attempt, random.Random(seed))
-    assert 0.0 <= d <= 300.0
-    if attempt < 5:
-        assert 0.9 * 2**attempt <= d <= 1.1 * 2**attempt
-
-
 @pytest.mark.parametrize("statuses, expected", [
     ([], R.EMPTY),
     ([S.COMPLETED, S.COMPLETED], R.COMPLETED),
@@ -129,3 +119,45 @@ def test_request_status_is_order_independent(statuses):
 def test_request_progress_is_the_mean():
     assert request_progress([0, 50, 100]) == 50.0
     assert request_progress([]) == 0.0
+
+
+def test_claims_start_a_heartbeat_and_leaving_them_clears_the_owner():
+    claimed = transition(S.DOWNLOADED, Event.START_ENCODE, NOW)
+    assert claimed.updates["heartbeat_at"] == NOW and "claimed_by" not in claimed.updates
+    released = transition(S.ENCODING, Event.RELEASE_CLAIM, NOW)
+    assert released.to_status is S.DOWNLOADED
+    assert released.updates["claimed_by"] is None and released.updates["heartbeat_at"] is None
+
+
+def test_failed_records_its_stage_and_a_retry_clears_it():
+    failed = transition(S.ENCODING, Event.FAIL, NOW, error="ffmpeg died")
+    assert failed.updates["failed_stage"] == "encode"
+    assert transition(S.FOUND, Event.FAIL, NOW).updates["failed_stage"] == "download"
+    resumed = transition(S.FAILED, Event.RESUME_ENCODE, NOW, attempts=9)
+    assert resumed.to_status is S.DOWNLOADED and resumed.updates["failed_stage"] is None
+    assert resumed.updates["attempts"] == 0
+
+
+@pytest.mark.parametrize("stage, source, encoded, from_search, expected", [
+    ("deliver", True, True, False, Event.RESUME_DELIVERY),
+    ("deliver", True, False, False, Event.RESUME_ENCODE),
+    ("deliver", False, False, False, Event.RETRY),
+    ("encode", True, True, False, Event.RESUME_ENCODE),
+    ("encode", False, False, False, Event.RETRY),
+    ("download", True, True, False, Event.RETRY),
+    ("search", True, True, False, Event.RETRY),
+    (None, True, True, False, Event.RETRY),
+    ("encode", True, True, True, Event.RETRY),
+])
+def test_a_retry_resumes_where_the_item_failed_when_its_inputs_exist(stage, source, encoded, from_search, expected):
+    event = resume_event(stage, source_exists=source, encoded_exists=encoded, from_search=from_search)
+    assert event is expected
+    assert next_status(S.FAILED, event) is {Event.RETRY: S.PENDING, Event.RESUME_ENCODE: S.DOWNLOADED,
+                                             Event.RESUME_DELIVERY: S.ENCODED}[event]
+
+
+def test_downloading_without_a_download_goes_back_to_its_release():
+    assert next_status(S.DOWNLOADING, Event.RELEASE_CLAIM) is S.FOUND
+    retry = transition(S.FOUND, Event.GRAB_RETRY, NOW, attempts=1, retry_at=NOW + timedelta(minutes=5))
+    assert retry.to_status is S.FOUND and retry.updates["attempts"] == 2
+    assert retry.updates["next_retry_at"] == NOW + timedelta(minutes=5)
