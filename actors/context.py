@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import socket
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -33,10 +34,28 @@ class ActorContext:
     instance_id: str = ""
     # The latest progress of every item (published by the writer, read by the HTTP API).
     live: LiveProgress = field(default_factory=LiveProgress)
+    # How many times each worker has been started in this daemon: its claims carry the counter, so a restarted
+    # worker's old claims are recognisably stale.
+    starts: dict[str, int] = field(default_factory=dict)
+    # The daemon's HTTP address once it listens (the built-in encoder agent connects to it).
+    http_url: str | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
         if not self.instance_id:
-            self.instance_id = f"{self.host}:{self.pid}:{secrets.token_hex(3)}"
+            # Short enough that "<instance>:<worker>:<counter>" fits the 100-character owner column.
+            self.instance_id = f"{self.host[:60]}:{self.pid}:{secrets.token_hex(3)}"
+
+    def begin_incarnation(self, worker: str) -> str:
+        """Count one more start of ``worker``; its claim owner, ``<daemon instance>:<worker>:<start counter>``."""
+        with self._lock:
+            self.starts[worker] = self.starts.get(worker, 0) + 1
+            return f"{self.instance_id}:{worker}:{self.starts[worker]}"
+
+    def running_workers(self) -> dict[str, int]:
+        """This daemon's workers that are alive, with the start counter of the running incarnation."""
+        return {name: self.starts[name] for name, ref in list(self.workers.items())
+                if name in self.starts and ref.is_alive()}
 
     def wake(self, name: str, reason: str) -> None:
         """Tell worker ``name`` that work may be waiting (hand-off without waiting for its next tick)."""

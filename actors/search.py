@@ -52,20 +52,22 @@ class SearchWorker(Worker):
         self.started_at = time.time()
         self.health: dict[str, ProviderBackoff] = {}
 
-    def on_start(self) -> None:
-        with self.ctx.db.connection_context():
-            for client in self.clients:
-                name = client.indexer.name
-                state = queries.load_provider_state("indexer", name)
-                self.health[name] = (ProviderBackoff.from_dict(state, started_at=self.started_at) if state
-                                     else ProviderBackoff(self.started_at))
-        super().on_start()
+    def prepare(self) -> None:
+        super().prepare()
+        for client in self.clients:
+            name = client.indexer.name
+            state = queries.load_provider_state("indexer", name)
+            self.health[name] = (ProviderBackoff.from_dict(state, started_at=self.started_at) if state
+                                 else ProviderBackoff(self.started_at))
 
     # --- one poll ------------------------------------------------------------------------------------
     def poll(self) -> int:
         now = self.ctx.clock()
+        # A search holds its claims for one poll only: any still ours come from a poll that was interrupted.
+        for item in queries.claimed_by(self.owner, S.SEARCHING):
+            queries.release_claim(item.id, S.SEARCHING, self.owner, now, "its search was interrupted")
         claimed = queries.claim_items(S.PENDING, Event.START_SEARCH, now, self.ctx.config.worker.claim_batch,
-                                      owner=self.ctx.instance_id)
+                                      owner=self.owner)
         if not claimed:
             return 0
         items = queries.items_by_ids(claimed)
@@ -78,6 +80,7 @@ class SearchWorker(Worker):
             request = queries.get_request(request_id)
             outcomes = self.search_request(request, group, now, blocklist)
             found += self.apply(outcomes, now)
+            queries.beat_claims(self.owner, self.ctx.clock())  # the next requests' claims are still being worked on
         if found:
             self.ctx.wake("download", f"{found} item(s) found")
         return len(claimed)
@@ -182,6 +185,6 @@ class SearchWorker(Worker):
         found = 0
         for o in outcomes:
             ok = queries.apply_transition(o.item_id, S.SEARCHING, o.event, now, error=o.error, retry_at=o.retry_at,
-                                          fields=o.fields)
+                                          fields=o.fields, held_by=self.owner)
             found += int(ok and o.event is Event.FOUND)
         return found

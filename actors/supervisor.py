@@ -59,7 +59,12 @@ class Supervisor(pykka.ThreadingActor):
 
     def _start_child(self, name: str) -> None:
         state = self.children[name]
-        state.ref = state.spec.start(self.ctx)
+        try:
+            state.ref = state.spec.start(self.ctx)
+        except Exception as exc:  # a constructor that raised: the same as a failed start
+            log.error("child_start_failed", child=name, error=repr(exc))
+            self.actor_ref.tell(ChildFailed(name, repr(exc)))
+            return
         if name == "writer":
             self.ctx.writer = state.ref
         else:

@@ -2,24 +2,37 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import Any
 
+import peewee
 import pykka
 import structlog
 
 from actors.context import ActorContext
 from actors.messages import ChildFailed, Tick, Wake
-from actors.ticker import Ticker
+from actors.ticker import Ticker, tell_later
 from annexd.errors import ProviderError
+from store import queries
+
+# The database is unreachable or busy right now: an expected error, the poll is simply tried again.
+DB_UNAVAILABLE = (peewee.OperationalError, peewee.InterfaceError)
 
 
 class Worker(pykka.ThreadingActor):
     """Subclasses set ``name`` and implement :meth:`poll`; one poll runs per Tick or Wake.
 
-    A poll holds one pooled connection for its duration only. Expected provider errors are logged and
-    counted by the subclass; anything unexpected escapes, pykka stops the actor, and :meth:`on_failure`
-    reports it to the supervisor, which restarts the worker.
+    Each start is one incarnation with its own claim owner (``self.owner``, ``<daemon instance>:<worker>:<start
+    counter>``). :meth:`prepare` runs first (in ``on_start``): by default it releases the claims earlier
+    incarnations of this worker left behind; workers whose claims are carried by rows (encode jobs, transfers)
+    take them over instead.
+
+    A poll holds one pooled connection for its duration only. Expected provider errors and an unreachable
+    database are logged and the poll is tried again at the next tick (a message that needed the database is
+    told again after a pause); anything unexpected escapes, pykka stops the actor, and the failure reaches the
+    supervisor, which restarts the worker: from ``on_failure`` while running, and from ``on_start`` itself
+    (pykka hands on_start failures to its own logging, not to on_failure).
     """
 
     name = "worker"
@@ -28,31 +41,52 @@ class Worker(pykka.ThreadingActor):
         super().__init__()
         self.ctx = ctx
         self.interval_s = interval_ms / 1000.0
+        self.owner = ctx.begin_incarnation(self.name)
         self.log = structlog.get_logger(f"annexd.{self.name}").bind(actor=self.name)
         self._ticker: Ticker | None = None
         self.polls = 0
+        self._reported = False
 
     def on_start(self) -> None:
+        try:
+            with self.ctx.db.connection_context():
+                self.prepare()
+        except Exception as exc:
+            self._report_failure(exc)
+            raise
         self._ticker = Ticker(self.actor_ref, self.interval_s, Tick, self.name).start()
         self.actor_ref.tell(Tick(time.monotonic()))
+
+    def prepare(self) -> None:
+        """Before the first poll: release the claims this worker's earlier incarnations left behind."""
+        released = queries.release_stale_incarnations(self.ctx.instance_id, self.name, self.owner, self.ctx.clock())
+        if released:
+            self.log.warning("claims_of_earlier_incarnation_released", items=released)
 
     def on_receive(self, message: Any) -> Any:
         if isinstance(message, Tick | Wake):
             self.run_once()
             return None
-        return self.handle(message)
+        try:
+            return self.handle(message)
+        except DB_UNAVAILABLE as exc:
+            self.log.warning("database_unavailable", error=str(exc).strip()[:200], retry_in_s=1.0)
+            tell_later(self.actor_ref, 1.0, message, f"{self.name}-retry")
+            return None
 
     def handle(self, message: Any) -> Any:
         """Other messages; subclasses override. Unknown messages are a programming error."""
         raise TypeError(f"{self.name}: unexpected message {message!r}")
 
     def run_once(self) -> int:
-        with self.ctx.db.connection_context():
-            try:
+        done = 0
+        try:
+            with self.ctx.db.connection_context():
                 done = self.poll()
-            except ProviderError as exc:
-                self.log.warning("provider_error", error=str(exc))
-                done = 0
+        except ProviderError as exc:
+            self.log.warning("provider_error", error=str(exc))
+        except DB_UNAVAILABLE as exc:
+            self.log.warning("database_unavailable", error=str(exc).strip()[:200])
         self.polls += 1
         return done
 
@@ -65,8 +99,22 @@ class Worker(pykka.ThreadingActor):
             self._ticker.stop()
 
     def on_failure(self, exception_type: Any, exception_value: Any, traceback: Any) -> None:
+        self._report_failure(exception_value)
+
+    def _report_failure(self, exc: BaseException | None) -> None:
+        if self._reported:
+            return
+        self._reported = True
         if self._ticker:
             self._ticker.stop()
-        self.log.error("worker_failed", error=repr(exception_value))
+        self.log.error("worker_failed", error=repr(exc), during="start" if self._ticker is None else "run")
         if self.ctx.supervisor is not None and self.ctx.supervisor.is_alive():
-            self.ctx.supervisor.tell(ChildFailed(self.name, repr(exception_value)))
+            self.ctx.supervisor.tell(ChildFailed(self.name, repr(exc)))
+
+
+def report_start_failure(actor: pykka.Actor, ctx: ActorContext, name: str) -> None:
+    """For actors that are not Workers: tell the supervisor that on_start failed (call from an except block)."""
+    exc = sys.exc_info()[1]
+    structlog.get_logger(f"annexd.{name}").error("actor_failed", actor=name, error=repr(exc), during="start")
+    if ctx.supervisor is not None and ctx.supervisor.is_alive():
+        ctx.supervisor.tell(ChildFailed(name, repr(exc)))

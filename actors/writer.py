@@ -23,6 +23,7 @@ import structlog
 from actors.context import ActorContext
 from actors.messages import ChildFailed, Flush, ProgressBatch, ProgressUpdate, StatusChange, Tick
 from actors.ticker import Ticker
+from actors.worker import report_start_failure
 from annexd import metrics
 from annexd.domain.coalesce import Coalescer
 from annexd.domain.pipeline import PROGRESS_STATUSES, ProcessingStatus
@@ -67,8 +68,12 @@ class DbWriter(pykka.ThreadingActor):
 
     # --- lifecycle ---------------------------------------------------------------------------------
     def on_start(self) -> None:
-        self._load_baseline()
-        self._ticker = Ticker(self.actor_ref, self.interval_s, Tick, self.name).start()
+        try:
+            self._load_baseline()
+            self._ticker = Ticker(self.actor_ref, self.interval_s, Tick, self.name).start()
+        except Exception:
+            report_start_failure(self, self.ctx, self.name)
+            raise
 
     def _load_baseline(self) -> None:
         """Learn the progress the database holds, so a restart does not rewrite every active item's row."""

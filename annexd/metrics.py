@@ -43,6 +43,15 @@ HTTP_REQUESTS = Counter(
 TRANSITIONS = Counter(
     "annexd_item_transitions_total", "Status transitions applied", ["to_status"], registry=REGISTRY
 )
+ITEMS_STRANDED = Gauge(
+    "annexd_items_stranded",
+    "Items the last reconcile found neither waiting nor owned by a live worker making progress (then repaired)",
+    ["status"], registry=REGISTRY,
+)
+ITEMS_REPAIRED = Counter(
+    "annexd_items_repaired_total", "Stranded items the reconciler returned to their last safe state", ["status"],
+    registry=REGISTRY,
+)
 TRANSITION_CONFLICTS = Counter(
     "annexd_item_transition_conflicts_total",
     "Status writes refused because the item was no longer in the expected status",

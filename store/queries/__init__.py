@@ -7,13 +7,21 @@ module per topic; everything is re-exported here, so callers write ``from store 
 every function reads or writes the database bound to store.db.database_proxy, in the caller's connection.
 """
 
+from store.queries.claims import (
+    adopt_claims,
+    beat_claims,
+    claim_states,
+    claimed_by,
+    live_instances,
+    release_claim,
+    release_stale_incarnations,
+    remap_download_of,
+)
 from store.queries.coordination import (
-    CLAIMED,
     forget_instances,
     heartbeat,
     instances_on,
     load_provider_state,
-    orphaned_claims,
     provider_states,
     record_task_run,
     save_provider_state,
@@ -86,20 +94,18 @@ from store.queries.request_status import (
 )
 
 __all__ = [
-    "CLAIMED", "accept_release", "add_items", "add_to_blocklist", "apply_transition", "attach_download",
-    "blocklisted_keys", "cancel_request", "claim_downloads", "claim_items", "create_request", "delete_request",
-    "delivered_targets", "deliveries_by_item", "download_added", "download_completed", "download_failed",
-    "download_in_use", "download_items", "download_mapped", "download_removed", "downloads_in",
-    "downloads_only_for", "due_retries", "finish_delivery", "forget_instances", "get_item",
-    "get_download", "get_or_create_download", "get_request", "heartbeat", "ignore_files", "import_requests",
-    "instances_on", "items_by_ids",
-    "items_by_status", "list_requests", "load_provider_state", "map_item_file", "orphaned_claims",
-    "progress_baseline", "provider_states", "record_encoded_file", "record_task_run", "request_download_ids",
-    "request_items", "request_summary", "retry_download_or_fail", "retry_item", "reuse_download",
-    "save_provider_state", "set_detail", "start_delivery", "torrent_vanished", "write_progress",
-    # feeds and show monitoring
-    "claim_task", "finish_task", "keep_alternatives", "monitored_requests", "season_sizes", "task_states",
-    "update_listing", "wanted_items",
-    "computed_statuses", "recompute_all", "refresh_request_status", "status_batch", "request_episode_rows",
-    "request_row",
+    "accept_release", "add_items", "add_to_blocklist", "adopt_claims", "apply_transition", "attach_download",
+    "beat_claims", "blocklisted_keys", "cancel_request", "claim_downloads", "claim_items", "claim_states",
+    "claim_task", "claimed_by", "computed_statuses", "create_request", "delete_request", "delivered_targets",
+    "deliveries_by_item", "download_added", "download_completed", "download_failed", "download_in_use",
+    "download_items", "download_mapped", "download_removed", "downloads_in", "downloads_only_for",
+    "due_retries", "finish_delivery", "finish_task", "forget_instances", "get_download", "get_item",
+    "get_or_create_download", "get_request", "heartbeat", "ignore_files", "import_requests", "instances_on",
+    "items_by_ids", "items_by_status", "keep_alternatives", "list_requests", "live_instances",
+    "load_provider_state", "map_item_file", "monitored_requests", "progress_baseline", "provider_states",
+    "recompute_all", "record_encoded_file", "record_task_run", "refresh_request_status", "release_claim",
+    "release_stale_incarnations", "remap_download_of", "request_download_ids", "request_episode_rows",
+    "request_items", "request_row", "request_summary", "retry_download_or_fail", "retry_item", "reuse_download",
+    "save_provider_state", "season_sizes", "set_detail", "start_delivery", "status_batch", "task_states",
+    "torrent_vanished", "update_listing", "wanted_items", "write_progress",
 ]

@@ -1,5 +1,5 @@
-"""Daemons sharing one database: heartbeats, the claims of daemons that stopped beating, periodic task runs and
-the backoff state of external providers."""
+"""Daemons sharing one database: heartbeats, periodic task runs and the backoff state of external providers
+(claims are store.queries.claims)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from annexd.domain.pipeline import ProcessingStatus
-from store.models import DaemonInstance, ProcessingItem, ProviderHealth, TaskState
-
-# Statuses that mean "a daemon is working on it right now": a claim that must be released if that daemon dies.
-CLAIMED = (ProcessingStatus.SEARCHING, ProcessingStatus.ENCODING, ProcessingStatus.DELIVERING)
+from store.models import DaemonInstance, ProviderHealth, TaskState
 
 
 def heartbeat(instance_id: str, host: str, pid: int, now: datetime) -> None:
@@ -26,15 +22,6 @@ def forget_instances(instance_ids: Sequence[str]) -> None:
 
 def instances_on(host: str) -> list[DaemonInstance]:
     return list(DaemonInstance.select().where(DaemonInstance.host == host))
-
-
-def orphaned_claims(live_since: datetime, limit: int) -> list[ProcessingItem]:
-    """Claimed items whose daemon has not beaten since ``live_since`` (or never said who it was)."""
-    live = DaemonInstance.select(DaemonInstance.id).where(DaemonInstance.last_seen >= live_since)
-    return list(ProcessingItem.select().where(
-        ProcessingItem.status.in_([s.value for s in CLAIMED])
-        & (ProcessingItem.claimed_by.is_null() | ProcessingItem.claimed_by.not_in(live))
-    ).order_by(ProcessingItem.id).limit(limit))
 
 
 def record_task_run(name: str, now: datetime, error: str | None = None) -> None:

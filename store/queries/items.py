@@ -34,9 +34,14 @@ def apply_transition(
     retry_at: datetime | None = None,
     fields: dict[str, Any] | None = None,
     attempts: int | None = None,
+    guard: Any = None,
+    held_by: str | None = None,
 ) -> bool:
-    """Move one item with ``event`` if it is still in ``expected``; False when someone else moved it first.
-    The request's derived status is refreshed in the same transaction (see store.queries.request_status)."""
+    """Move one item with ``event`` if it is still in ``expected`` (and, with ``held_by``, still claimed by that
+    owner; ``guard`` is any other extra condition); False when someone else moved it first. The request's
+    derived status is refreshed in the same transaction (see store.queries.request_status)."""
+    if held_by is not None:
+        guard = ProcessingItem.claimed_by == held_by if guard is None else guard & (ProcessingItem.claimed_by == held_by)
     row = ProcessingItem.select(ProcessingItem.attempts, ProcessingItem.status_changed_at,
                                 ProcessingItem.request).where(ProcessingItem.id == item_id).first()
     if row is None:
@@ -46,12 +51,9 @@ def apply_transition(
     updates = {getattr(ProcessingItem, k): v for k, v in {**result.updates, **(fields or {})}.items()}
     updates[ProcessingItem.updated_at] = now
     db = database_proxy.obj
+    where = (ProcessingItem.id == item_id) & (ProcessingItem.status == expected)
     with contextlib.nullcontext() if db.in_transaction() else write_transaction(db):
-        changed = (
-            ProcessingItem.update(updates)
-            .where((ProcessingItem.id == item_id) & (ProcessingItem.status == expected))
-            .execute()
-        )
+        changed = ProcessingItem.update(updates).where(where if guard is None else where & guard).execute()
         if changed:
             request_touched(row.request_id)
     if changed:

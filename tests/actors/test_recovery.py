@@ -1,61 +1,99 @@
-"""RecoveryWorker on a real PostgreSQL shared by two daemons: live claims are left alone, the claims of a
-daemon that stopped beating are released, and a dead process on this host is forgotten at once."""
+"""RecoveryWorker on a real PostgreSQL shared by two daemons: it reconciles the pipeline against its invariant.
+Live claims making progress are left alone; the claims of a daemon that stopped beating, of a worker incarnation
+that is no longer running, or without progress past the stall limit are released with the reason recorded;
+DOWNLOADING without a Download goes back to its release; a dead process on this host is forgotten at once."""
 
 import subprocess
 from datetime import datetime, timedelta
 
+from prometheus_client import generate_latest
+
 from actors.context import ActorContext
 from actors.recovery import RecoveryWorker
+from annexd import metrics
 from annexd.config import Config
 from annexd.domain.pipeline import ProcessingStatus as S
 from annexd.domain.request_specs import RequestSpec
 from store import queries
-from store.models import ProcessingItem
+from store.models import EncodeJob, ProcessingItem
 from tests.util import wait_until
 
 NOW = datetime(2026, 6, 1, 12, 0)
+OTHER = "other-host:42:aa"
 
 
-def _claimed(db, status, owner):
+def _item(db, status, owner=None, beat=NOW, job=False):
     with db.connection_context():
         req = queries.create_request(RequestSpec(kind="movie", title=f"M {owner}"), NOW)
         item = queries.request_items(req.id)[0]
-        ProcessingItem.update(status=status, claimed_by=owner).where(ProcessingItem.id == item.id).execute()
+        ProcessingItem.update(status=status, claimed_by=owner, heartbeat_at=beat).where(
+            ProcessingItem.id == item.id).execute()
+        if job:
+            EncodeJob.create(job_key=f"job-{item.id}", items=[item.id], profile="p", input_path="/in",
+                             output_path="/out", owner=owner, state="running")
         return item.id
 
 
-def _status(db, item_id):
+def _get(db, item_id):
     with db.connection_context():
-        return ProcessingItem.get_by_id(item_id).status
+        return ProcessingItem.get_by_id(item_id)
 
 
-def _recover(db, clock):
-    ctx = ActorContext(db=db, config=Config(), clock=clock, host="this-host", pid=1)
+def _recover(db, clock, instance="this-host:1:ff"):
+    ctx = ActorContext(db=db, config=Config(), clock=clock, host="this-host", pid=1, instance_id=instance)
     ref = RecoveryWorker.start(ctx, 60_000, 90.0)
     wait_until(lambda: ref.proxy().polls.get(timeout=5) >= 1, what="a recovery poll")
-    return ref
+    return ctx, ref
 
 
 def test_live_claims_stay_and_silent_ones_are_released(pg):
     with pg.connection_context():
-        queries.heartbeat("other-host:42:aa", "other-host", 42, NOW)
-    other = _claimed(pg, S.ENCODING, "other-host:42:aa")
-    unknown = _claimed(pg, S.SEARCHING, None)
-    ref = _recover(pg, lambda: NOW + timedelta(seconds=30))
-    assert _status(pg, other) == S.ENCODING  # the other daemon beat 30 s ago: its work is its own
-    assert _status(pg, unknown) == S.PENDING  # nobody owns this claim
+        queries.heartbeat(OTHER, "other-host", 42, NOW)
+    other = _item(pg, S.ENCODING, f"{OTHER}:encode:1", beat=NOW + timedelta(seconds=20), job=True)
+    nobody = _item(pg, S.SEARCHING, None)
+    _, ref = _recover(pg, lambda: NOW + timedelta(seconds=30))
+    assert _get(pg, other).status == S.ENCODING  # the other daemon beat 30 s ago: its work is its own
+    released = _get(pg, nobody)
+    assert released.status == S.PENDING and "claimed by nobody" in released.last_error
     ref.stop()
-    ref = _recover(pg, lambda: NOW + timedelta(seconds=200))
-    assert _status(pg, other) == S.DOWNLOADED  # silent for 200 s: released to be encoded again
+    _, ref = _recover(pg, lambda: NOW + timedelta(seconds=200))
+    item = _get(pg, other)
+    assert item.status == S.DOWNLOADED and f"its daemon {OTHER} stopped beating" in item.last_error
+    assert item.claimed_by is None and item.heartbeat_at is None
     ref.stop()
 
 
 def test_a_dead_process_on_this_host_is_forgotten_at_once(pg):
     dead = subprocess.Popen(["true"])
     dead.wait()
-    owner = f"this-host:{dead.pid}:bb"
+    instance = f"this-host:{dead.pid}:bb"
     with pg.connection_context():
-        queries.heartbeat(owner, "this-host", dead.pid, NOW)
-    item = _claimed(pg, S.DELIVERING, owner)
+        queries.heartbeat(instance, "this-host", dead.pid, NOW)
+    item = _item(pg, S.DELIVERING, f"{instance}:deliver:1")
     _recover(pg, lambda: NOW + timedelta(seconds=1))
-    assert _status(pg, item) == S.ENCODED
+    assert _get(pg, item).status == S.ENCODED
+
+
+def test_stale_incarnations_stalls_and_missing_rows_are_repaired_and_counted(pg):
+    me = "this-host:1:ff"
+    old_incarnation = _item(pg, S.SEARCHING, f"{me}:search:1")  # the search worker restarted since
+    stalled = _item(pg, S.ENCODING, f"{OTHER}:encode:2", beat=NOW - timedelta(hours=1), job=True)
+    no_job = _item(pg, S.ENCODING, f"{OTHER}:encode:2")
+    no_download = _item(pg, S.DOWNLOADING)
+    with pg.connection_context():
+        queries.heartbeat(OTHER, "other-host", 42, NOW)
+    ctx = ActorContext(db=pg, config=Config(), clock=lambda: NOW, host="this-host", pid=1, instance_id=me)
+    ref = RecoveryWorker.start(ctx, 60_000, 90.0)
+    wait_until(lambda: ref.proxy().polls.get(timeout=5) >= 1, what="a recovery poll")
+    assert ref.proxy().last_found.get(timeout=5) == {"SEARCHING": 1, "ENCODING": 2, "DOWNLOADING": 1}
+    reasons = {i: _get(pg, i) for i in (old_incarnation, stalled, no_job, no_download)}
+    assert reasons[old_incarnation].status == S.PENDING and "no longer running" in reasons[old_incarnation].last_error
+    assert reasons[stalled].status == S.DOWNLOADED and "stall limit 600 s" in reasons[stalled].last_error
+    assert reasons[no_job].status == S.DOWNLOADED and "without a live encode job" in reasons[no_job].last_error
+    assert reasons[no_download].status == S.FOUND
+    assert reasons[no_download].last_error == "DOWNLOADING without a Download"
+    # The next pass finds nothing left, and says so in the metric.
+    ref.proxy().run_once().get(timeout=10)
+    assert ref.proxy().last_found.get(timeout=5) == {}
+    assert 'annexd_items_stranded{status="ENCODING"} 0.0' in generate_latest(metrics.REGISTRY).decode()
+    ref.stop()

@@ -148,3 +148,34 @@ def test_an_indexer_that_is_down_backs_off_and_items_wait(pg, indexer):
         health = ProviderHealth.get((ProviderHealth.kind == "indexer") & (ProviderHealth.name == "fake"))
     assert health.state["level"] == 1 and health.state["disabled_until"] is not None
     assert KEY not in (health.last_error or "") and KEY not in item.last_error
+
+
+def test_a_search_that_raises_mid_poll_is_restarted_and_its_claims_released(pg, indexer):
+    """The first incarnation dies after claiming; the supervisor restarts it, the new incarnation releases the
+    old claims at once and searches them: every item completes its search."""
+    import threading
+
+    from actors.supervisor import ChildSpec, Supervisor
+    from annexd.config import SupervisorConfig
+
+    indexer.items = [FakeItem(f"Film.{i}.2020.1080p.WEB-DL.x264-GRP", 4 * GB, info_hash=_hash(100 + i), category=2000)
+                     for i in range(3)]
+    ids = [_request(pg, RequestSpec(kind="movie", title=f"Film {i}", year=2020)) for i in range(3)]
+    boom = {"left": 1}
+
+    class DiesOnce(SearchWorker):
+        def search_request(self, request, items, now, blocklist):
+            if boom["left"]:
+                boom["left"] -= 1
+                raise RuntimeError("mid-poll boom")
+            return super().search_request(request, items, now, blocklist)
+
+    idx = TorznabIndexer(name="fake", url=indexer.base_url, api_key=KEY, min_interval=0.0, timeout=2.0)
+    cfg = replace(Config(), supervisor=replace(SupervisorConfig(), restart_backoff_seconds=0.01))
+    ctx = ActorContext(db=pg, config=cfg, clock=lambda: NOW)
+    gave_up = threading.Event()
+    Supervisor.start(ctx, [ChildSpec("search", lambda c: DiesOnce.start(c, 60_000, [TorznabClient(idx)]))],
+                     on_give_up=lambda reason: gave_up.set())
+    items = [_settled(pg, rid)[(0, 0)] for rid in ids]
+    assert [i.status for i in items] == [S.FOUND] * 3 and not gave_up.is_set()
+    assert ctx.starts["search"] == 2 and all(i.claimed_by is None for i in items)

@@ -4,6 +4,7 @@ import threading
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+import peewee
 import pykka
 import pytest
 
@@ -104,3 +105,52 @@ def test_awaiting_worker_moves_due_items_back_to_pending(db):
         assert ProcessingItem.select().where(ProcessingItem.status == S.PENDING).count() == 1
     finally:
         ref.stop()
+
+
+class FailsToStart(Worker):
+    """Raises in on_start (its prepare step) the first ``fail_times`` starts, as a worker does when the
+    database is down while it loads its state."""
+
+    name = "fails_to_start"
+    starts = 0
+    fail_times = 0
+
+    def prepare(self):
+        type(self).starts += 1
+        super().prepare()
+        if type(self).starts <= type(self).fail_times:
+            raise RuntimeError(f"on_start boom #{type(self).starts}")
+
+    def poll(self):
+        return 0
+
+
+def test_a_failure_in_on_start_reaches_the_supervisor_and_is_restarted(db):
+    FailsToStart.starts, FailsToStart.fail_times = 0, 2
+    before = metrics.ACTOR_RESTARTS.labels("fails_to_start")._value.get()
+    ctx, ref, gave_up = _supervise(db, FailsToStart, budget=3)
+    wait_until(lambda: FailsToStart.starts == 3 and ctx.workers["fails_to_start"].is_alive()
+               and ctx.workers["fails_to_start"].proxy().polls.get(timeout=5) >= 1, what="third start polls")
+    assert not gave_up.is_set()
+    assert metrics.ACTOR_RESTARTS.labels("fails_to_start")._value.get() - before == 2
+    assert "on_start boom #2" in ref.ask("status", timeout=5)["fails_to_start"]["last_error"]
+    assert ctx.starts["fails_to_start"] == 3  # each start is its own incarnation
+
+
+def test_past_the_budget_an_on_start_failure_gives_up_too(db):
+    FailsToStart.starts, FailsToStart.fail_times = 0, 100
+    _, _, gave_up = _supervise(db, FailsToStart, budget=1)
+    assert gave_up.wait(10) and FailsToStart.starts == 2
+
+
+def test_the_database_going_away_mid_poll_does_not_kill_a_worker(db):
+    class DbDown(Worker):
+        name = "db_down"
+
+        def poll(self):
+            raise peewee.OperationalError("server closed the connection unexpectedly")
+
+    ctx, _, gave_up = _supervise(db, DbDown, budget=0)
+    worker = wait_until(lambda: ctx.workers.get("db_down"), what="worker started")
+    wait_until(lambda: worker.proxy().polls.get(timeout=5) >= 1, what="a poll")
+    assert worker.is_alive() and not gave_up.is_set()
