@@ -1,9 +1,13 @@
 """DownloadWorker: FOUND -> DOWNLOADING. Fetches the torrent (or reads the magnet), stores its info hash, then
 adds it to a download client; removes a cancelled request's torrents.
 
-The info hash is computed and stored before a torrent is added, so a torrent can never be attributed to
-another request; a season pack is one Download shared by its items. An unreachable client leaves items
-DOWNLOADING (the grab is retried); only running out of alternatives fails an item. Progress is the
+The torrent is fetched first, while the items are still FOUND; then the Download row (info hash first) and the
+items' move to DOWNLOADING are written in one transaction, so no crash point leaves an item DOWNLOADING
+without its Download. Only then is the torrent added to the client (a Download still ADDING after a crash is
+added at the next poll; a torrent the client already lists is never added twice). A season pack is one
+Download shared by its items. A link that fails (a timeout, a connection closed mid-body) keeps the item
+FOUND with the reason and a retry time ([download.retry]); a refused torrent blocklists the release and moves
+to the next alternative; only running out of alternatives or attempts fails an item. Progress is the
 DownloadProgressWorker's (actors/progress.py), file mapping the FileMapWorker's (actors/filemap.py).
 
 Ownership: a torrent annexd added itself is ``owned``; one that was already in the client (the user's, under
@@ -22,14 +26,16 @@ from pathlib import Path
 from typing import Any
 
 import requests
+import urllib3
 
 from actors.context import ActorContext
 from actors.messages import RemoveRequestTorrents
 from actors.worker import Worker
 from annexd.clients.qbittorrent import QbtClient
 from annexd.domain.download_states import DownloadPhase, ReuseAction, reuse_action
-from annexd.domain.pipeline import Event, ProcessingStatus as S
+from annexd.domain.pipeline import ProcessingStatus as S
 from annexd.domain.release_links import LinkCredentials, grab_link, prefers_link
+from annexd.domain.retry import Failure, classify
 from annexd.domain.torrents import info_hash_from_magnet, parse_torrent
 from annexd.errors import AnnexdError, InvalidInputError, ProviderAuthError, ProviderError
 from store import queries
@@ -84,48 +90,63 @@ class DownloadWorker(Worker):
         # Torrent bytes wait here between storing the hash and the add; after a crash they are fetched again.
         self._pending: dict[str, tuple[bytes | None, str | None]] = {}
 
+    def prepare(self) -> None:
+        """The download stage holds no claims (DOWNLOADING is carried by Download rows)."""
+
     def poll(self) -> int:
         now = self.ctx.clock()
         done = self.add_pending(now)
-        claimed = queries.claim_items(S.FOUND, Event.GRAB, now, self.ctx.config.worker.claim_batch)
-        if not claimed:
-            return done
+        due = queries.due_items(S.FOUND, now, self.ctx.config.worker.claim_batch)
         by_release: dict[str, list[ProcessingItem]] = defaultdict(list)
-        for item in queries.items_by_ids(claimed):
+        for item in due:
             by_release[release_key(item.release or {})].append(item)
         for items in by_release.values():
-            self.grab(items, now)
-        return done + len(claimed)
+            done += self.grab(items, now)
+        return done
 
     def client(self) -> QbtClient | None:
         usable = [c for c in self.clients.values() if not c.auth_failed]
         return usable[0] if usable else None
 
-    def grab(self, items: list[ProcessingItem], now: datetime) -> None:
+    def grab(self, items: list[ProcessingItem], now: datetime) -> int:
+        """Fetch the release's torrent, then Download row + FOUND -> DOWNLOADING in one step; how many moved."""
         release = items[0].release or {}
         log = self.log.bind(release=release.get("title"), items=[i.id for i in items])
         try:
             torrent, magnet, info_hash = self.fetch(release)
-        except (InvalidInputError, ProviderError) as exc:
-            log.warning("torrent_fetch_failed", error=str(exc))
-            blocklist = queries.blocklisted_keys() | {release_key(release)}
-            queries.add_to_blocklist(release_key(release), release.get("title", ""), str(exc),
-                                     items[0].request_id, now)
-            for item in items:
-                queries.retry_download_or_fail(item, f"could not fetch the torrent: {exc}", now,
-                                               self.ctx.config.download, blocklist)
-            return
+        except (AnnexdError, OSError) as exc:
+            self.fetch_failed(items, release, exc, now, log)
+            return 0
         client = self.client()
         stored = {**release, "torrent": None}
-        download, created = queries.get_or_create_download(info_hash, client.name if client else "",
-                                                           release.get("title", ""), stored, now,
-                                                           self.ctx.instance_id)
-        queries.attach_download([i.id for i in items], download.id, "adding to the download client")
+        grabbed = queries.grab(items, info_hash, client.name if client else "", release.get("title", ""), stored,
+                               now, self.ctx.instance_id)
+        if grabbed is None:
+            return 0  # another worker (or daemon) grabbed them first
+        download, moved, created = grabbed
         if not created:  # decided after the items joined, on the row as it is now (it may have been mapped)
             self.reuse(queries.get_download(download.id), stored, now)
         self._pending[download.info_hash] = (torrent, magnet)
-        log.info("grabbed", info_hash=info_hash, download_id=download.id, reused=not created)
+        log.info("grabbed", info_hash=info_hash, download_id=download.id, moved=moved, reused=not created)
         self.add_pending(now)
+        return len(moved)
+
+    def fetch_failed(self, items: list[ProcessingItem], release: Mapping[str, Any], exc: BaseException,
+                     now: datetime, log: Any) -> None:
+        """A link that failed this time: the same release later. A refused torrent: the next alternative."""
+        reason = f"could not fetch the torrent: {exc}"
+        policy = self.ctx.config.download.retry
+        failure = classify(exc)
+        log.warning("torrent_fetch_failed", error=str(exc), failure=failure.value)
+        if failure is Failure.TRANSIENT:
+            for item in items:
+                queries.grab_later(item, reason, now, policy)
+            return
+        key = release_key(release)
+        queries.add_to_blocklist(key, release.get("title", ""), str(exc), items[0].request_id, now)
+        blocklist = queries.blocklisted_keys() | {key}
+        for item in items:
+            queries.retry_download_or_fail(item, reason, now, policy, blocklist, status=S.FOUND)
 
     def reuse(self, download: Download, release: Mapping[str, Any], now: datetime) -> None:
         """The torrent has a row already: join it, re-map it or re-add it (never wait on a row that will not
@@ -177,7 +198,11 @@ class DownloadWorker(Worker):
                 return b"", location
             if resp.status_code != 200:
                 raise ProviderError("indexer", f"download link answered HTTP {resp.status_code}")
-            data = resp.raw.read(cfg.torrent_max_bytes + 1, decode_content=True)
+            try:
+                data = resp.raw.read(cfg.torrent_max_bytes + 1, decode_content=True)
+            except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+                # urllib3's ProtocolError (a connection closed mid-body) is no requests.RequestException
+                raise ProviderError("indexer", f"download link failed mid-body: {type(exc).__name__}") from None
         if len(data) > cfg.torrent_max_bytes:
             raise InvalidInputError(f"torrent larger than {cfg.torrent_max_bytes} bytes")
         return data, None

@@ -74,7 +74,7 @@ class FileMapWorker(Worker):
             match = mapping.matched.get(key)
             if match is None:
                 reason = mapping.unmatched_expected.get(key, "no file in the torrent matches")
-                queries.retry_download_or_fail(item, f"file mapping: {reason}", now, self.ctx.config.download,
+                queries.retry_download_or_fail(item, f"file mapping: {reason}", now, self.ctx.config.download.retry,
                                                queries.blocklisted_keys())
                 continue
             if queries.map_item_file(download.id, item, match.path, match.size, str(roots[match.path]), now):

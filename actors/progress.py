@@ -101,7 +101,7 @@ class DownloadProgressWorker(Worker):
         if download.state == DownloadPhase.MAPPED:
             remove_torrent(None, download, DownloadPhase.REMOVED, now, self.log, self.ctx.config.state_path)
             return
-        outcome = queries.torrent_vanished(download.id, client.name, now, self.ctx.config.download)
+        outcome = queries.torrent_vanished(download.id, client.name, now, self.ctx.config.download.retry)
         if outcome is not None:
             self.log.warning("torrent_vanished", info_hash=download.info_hash, client=client.name,
                              owned=download.owned, outcome=outcome.value)
@@ -164,6 +164,6 @@ class DownloadProgressWorker(Worker):
         self.stalls.forget(download.info_hash)
         blocklist = queries.blocklisted_keys()
         for item in items:
-            queries.retry_download_or_fail(item, f"download stalled: {reason}", now, self.ctx.config.download,
+            queries.retry_download_or_fail(item, f"download stalled: {reason}", now, self.ctx.config.download.retry,
                                            blocklist)
         self.ctx.wake("download", "alternatives to grab")

@@ -24,11 +24,11 @@ from annexd.clients.mediaserver_settings import MediaServer, validate_media_serv
 from annexd.clients.qbittorrent_settings import QbtClientSettings
 from annexd.clients.torznab_settings import TorznabIndexer
 from annexd.config_loader import load_dataclass
+from annexd.domain import retry as stage_retry
 from annexd.domain.monitoring import MONITOR_MODES
 from annexd.domain.naming import NamingTemplates, validate_template
-from annexd.domain import retry as stage_retry
-from annexd.domain.retry import RetryPolicy
 from annexd.domain.quality import DEFAULT_PROFILE, QualityProfile
+from annexd.domain.retry import RetryPolicy
 from annexd.domain.search import SearchConfig
 from annexd.encoder.profiles import EncodeProfile
 from annexd.errors import ConfigError

@@ -237,6 +237,7 @@ class QbtClient:
             self._ensure_category()
             try:
                 self._add_new(torrent_bytes, magnet, tags, save_path)
+                log.info("qbittorrent.added", client=self.name, info_hash=info_hash)
             except ProviderError:
                 # "Fails." also means "already there": an add still being processed by qBittorrent.
                 if not self.has(info_hash):

@@ -22,7 +22,7 @@ from store.models import Blocklist, DaemonInstance, Download, DownloadFile, Proc
 from store.queries.items import apply_transition, retry_download_or_fail
 
 if TYPE_CHECKING:
-    from annexd.config import DownloadConfig
+    from annexd.domain.retry import RetryPolicy
 
 S = ProcessingStatus
 P = DownloadPhase
@@ -93,8 +93,26 @@ def claim_downloads(owner: str, live_since: datetime, phases: Sequence[DownloadP
     return list(Download.select().where(where & (Download.claimed_by == owner)).order_by(Download.id))
 
 
-def attach_download(item_ids: Sequence[int], download_id: int, detail: str) -> None:
-    ProcessingItem.update(download=download_id, detail=detail).where(ProcessingItem.id.in_(list(item_ids))).execute()
+class _NothingGrabbed(Exception):
+    """Every item was moved by someone else first: undo the Download row this grab made."""
+
+
+def grab(items: Sequence[ProcessingItem], info_hash: str, client: str, name: str, release: Mapping[str, Any],
+         now: datetime, owner: str | None = None) -> tuple[Download, list[int], bool] | None:
+    """FOUND -> DOWNLOADING in one step with the Download row (hash first, claimed by ``owner``): no crash point
+    leaves an item DOWNLOADING without its Download, or a Download without its items. Returns the Download, the
+    items moved and whether the row is new; None when nothing was still FOUND (the row made is undone)."""
+    try:
+        with write_transaction():
+            download, created = get_or_create_download(info_hash, client, name, release, now, owner)
+            moved = [i.id for i in items if apply_transition(
+                i.id, S.FOUND, Event.GRAB, now, attempts=i.attempts,
+                fields={"download": download.id, "detail": "adding to the download client"})]
+            if not moved:
+                raise _NothingGrabbed
+    except _NothingGrabbed:
+        return None
+    return download, moved, created
 
 
 def downloads_in(*phases: DownloadPhase) -> list[Download]:
@@ -184,7 +202,7 @@ def add_to_blocklist(key: str, title: str, reason: str, request_id: int | None, 
                      created_at=now).on_conflict_ignore().execute()
 
 
-def torrent_vanished(download_id: int, client: str, now: datetime, policy: DownloadConfig
+def torrent_vanished(download_id: int, client: str, now: datetime, policy: RetryPolicy
                      ) -> VanishedOutcome | None:
     """A tracked torrent the client no longer lists (removed by hand): the Download becomes REMOVED (there is
     nothing to delete) and counts one more vanishing; its DOWNLOADING items grab the same release again the

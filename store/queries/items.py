@@ -6,20 +6,21 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
 import peewee as pw
 
 from annexd import metrics
 from annexd.domain.pipeline import STAGE_OF, Event, ProcessingStatus, transition
+from annexd.domain.retry import Failure
 from annexd.errors import InvalidInputError, NotFoundError, StateConflictError
 from store.db import database_proxy, is_postgres, write_transaction
 from store.models import MediaRequest, ProcessingItem
 from store.queries.request_status import request_touched, status_batch
 
 if TYPE_CHECKING:
-    from annexd.config import DownloadConfig
+    from annexd.domain.retry import RetryPolicy
 
 S = ProcessingStatus
 
@@ -96,6 +97,17 @@ def claim_items(
     return won
 
 
+def due_items(status: ProcessingStatus, now: datetime, limit: int) -> list[ProcessingItem]:
+    """Items in ``status`` whose retry time has come, higher-priority requests first (nothing is moved: the
+    caller's transition is the compare-and-set)."""
+    query = (ProcessingItem.select(ProcessingItem).join(MediaRequest).where(
+        (ProcessingItem.status == status)
+        & (ProcessingItem.next_retry_at.is_null() | (ProcessingItem.next_retry_at <= now)))
+        .order_by(MediaRequest.priority.desc(), ProcessingItem.next_retry_at.asc(nulls="first"), ProcessingItem.id)
+        .limit(limit))
+    return list(query)
+
+
 def get_item(item_id: int) -> ProcessingItem:
     """The item, or NotFoundError."""
     item = ProcessingItem.get_or_none(ProcessingItem.id == item_id)
@@ -168,20 +180,31 @@ def accept_release(item_id: int, release_id: str, now: datetime) -> ProcessingSt
     return S.FOUND
 
 
-def retry_download_or_fail(item: ProcessingItem, reason: str, now: datetime, policy: DownloadConfig,
-                           blocklist: set[str]) -> bool:
-    """Move a DOWNLOADING item to its next alternative release (FOUND), or FAIL it when none is left."""
+def retry_download_or_fail(item: ProcessingItem, reason: str, now: datetime, policy: RetryPolicy,
+                           blocklist: set[str], status: ProcessingStatus = S.DOWNLOADING) -> bool:
+    """The item's release did not work (DOWNLOADING: stalled, no file; FOUND: its torrent was refused): move to
+    the next alternative release (FOUND, after the policy's pause), or FAIL when none is left or the download
+    stage is out of attempts."""
     alternatives = [r for r in (item.available_releases or [])
                     if r.get("guid") not in blocklist and r.get("info_hash") not in blocklist]
-    if alternatives and item.attempts + 1 < policy.max_attempts:
-        delays = policy.retry_delays_minutes or (0.0,)
-        delay = 60 * delays[min(item.attempts, len(delays) - 1)]
-        fields = {"release": alternatives[0], "available_releases": alternatives[1:], "download": None,
-                  "next_retry_at": now + timedelta(seconds=delay)}
-        return apply_transition(item.id, S.DOWNLOADING, Event.DOWNLOAD_RETRY, now, error=reason,
-                                fields=fields, attempts=item.attempts)
+    if alternatives and not policy.exhausted(item.attempts):
+        fields = {"release": alternatives[0], "available_releases": alternatives[1:], "download": None}
+        event = Event.DOWNLOAD_RETRY if status is S.DOWNLOADING else Event.GRAB_RETRY
+        return apply_transition(item.id, status, event, now, error=reason, fields=fields, attempts=item.attempts,
+                                retry_at=policy.retry_at(item.attempts, now))
     why = f"{reason}; no alternative release left after {item.attempts + 1} attempt(s)"
-    return apply_transition(item.id, S.DOWNLOADING, Event.FAIL, now, error=why, attempts=item.attempts)
+    return apply_transition(item.id, status, Event.FAIL, now, error=why, attempts=item.attempts)
+
+
+def grab_later(item: ProcessingItem, reason: str, now: datetime, policy: RetryPolicy) -> bool:
+    """The torrent of a FOUND item could not be fetched this time: try the same release again later, or FAIL
+    when the download stage is out of attempts."""
+    retry_at = policy.decide(item.attempts, Failure.TRANSIENT, now)
+    if retry_at is None:
+        return apply_transition(item.id, S.FOUND, Event.FAIL, now, attempts=item.attempts,
+                                error=f"{reason}; gave up after {item.attempts + 1} attempt(s)")
+    return apply_transition(item.id, S.FOUND, Event.GRAB_RETRY, now, error=reason, retry_at=retry_at,
+                            attempts=item.attempts, fields={"detail": "waiting to fetch the torrent again"})
 
 
 def record_encoded_file(item_id: int, profile: str | None, output_path: str, agent_id: str) -> None:

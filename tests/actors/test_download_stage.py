@@ -62,7 +62,8 @@ def stage(request, qbt_pair, pg, tmp_path):
     cfg = replace(Config(state_dir=str(tmp_path / "state")),
                   writer=replace(WriterConfig(), flush_interval_ms=100),
                   download=replace(DownloadConfig(), no_seeds_minutes=0.05, metadata_minutes=0.05,
-                                   retry_delays_minutes=(0.0,), remove_after_delivery=request.param))
+                                   retry=replace(DownloadConfig().retry, base_seconds=0.0, cap_seconds=0.0),
+                                   remove_after_delivery=request.param))
     ctx = ActorContext(db=db, config=cfg)
     ctx.writer = DbWriter.start(ctx)
     clients = {"qbt": client}
