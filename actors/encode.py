@@ -1,12 +1,19 @@
 """EncodeDispatcher: DOWNLOADED -> ENCODING -> ENCODED through the encoder hub (local or remote agents).
 
-The hub runs on the HTTP thread's event loop and reports back through plain callbacks that only tell this
-actor immutable messages; the dispatcher never waits on the hub. One item's failure touches only that item.
+Its bookkeeping is rows, not memory (store.queries.encode_jobs): claiming items creates their encode jobs in
+the same transaction, one per distinct profile their targets ask for and per source file (the items of a
+multi-episode file share one encode). A restarted dispatcher takes over its predecessor's claims and jobs and
+submits them again (the hub keeps a job that is still assigned); a job of a released claim is abandoned, and
+an agent still running it is told to cancel.
+
+The hub runs on the HTTP thread's event loop and reports back through plain callbacks that only tell the
+current dispatcher immutable messages; the dispatcher never waits on the hub. One item's failure touches only
+that item (and the items sharing its file). Retries follow ``[encoders.retry]``.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +27,13 @@ from actors.messages import (
     ProgressUpdate,
 )
 from actors.worker import Worker
-from annexd.domain.pipeline import Event, ProcessingStatus as S
+from annexd.domain.pipeline import ProcessingStatus as S
 from annexd.encoder.hub import EncodeJob, EncoderHub
 from store import queries
-from store.models import MediaRequest, ProcessingItem
+from store.models import EncodeJob as EncodeJobRow, MediaRequest, ProcessingItem
 
 WAITING_FOR_ENCODER = "waiting for an encoder"
+CHECKPOINT_S = 10.0  # a job's progress is written to its row at most this often
 
 
 def hub_callbacks(tell: Any) -> dict[str, Any]:
@@ -45,37 +53,48 @@ def hub_callbacks(tell: Any) -> dict[str, Any]:
     }
 
 
+def wire_job(row: EncodeJobRow, ctx: ActorContext) -> EncodeJob:
+    return EncodeJob(row.job_key, row.input_path, row.output_path, ctx.config.encode_profile(row.profile))
+
+
 class EncodeDispatcher(Worker):
-    """Encodes each item once per distinct profile its targets ask for; the item is ENCODED when all are."""
+    """Encodes each source once per distinct profile its items' targets ask for; an item is ENCODED when all
+    its jobs are done."""
 
     name = "encode"
 
     def __init__(self, ctx: ActorContext, interval_ms: int, hub: EncoderHub):
         super().__init__(ctx, interval_ms)
         self.hub = hub
-        self.jobs: dict[str, EncodeJob] = {}
-        self.items: dict[str, int] = {}
-        self.open_jobs: dict[int, dict[str, float]] = {}  # item -> {job id: percent}
-        self.unassigned: set[str] = set()
+        self.assigned: set[str] = set()  # jobs the hub confirmed on an agent (cache; the rows are the truth)
+        self.items: dict[str, list[int]] = {}  # job key -> its items (cache of the row)
+        self.percent: dict[str, float] = {}
+        self.checkpointed: dict[str, float] = {}
+
+    def prepare(self) -> None:
+        """Take over the claims and jobs of this dispatcher's earlier incarnations: they are submitted again."""
+        adopted = queries.adopt_claims(self.ctx.instance_id, self.name, self.owner, self.ctx.clock())
+        if adopted:
+            self.log.info("encodes_taken_over", items=adopted)
 
     def poll(self) -> int:
         if self.hub.loop is None:
             return 0  # the HTTP server (and so the hub) is not up yet
-        for job_id in sorted(self.unassigned):
-            self.hub.submit(self.jobs[job_id])
         now = self.ctx.clock()
-        claimed = queries.claim_items(S.DOWNLOADED, Event.START_ENCODE, now, self.ctx.config.worker.claim_batch,
-                                      owner=self.ctx.instance_id)
-        for item in queries.items_by_ids(claimed):
-            jobs = self.make_jobs(item)
-            if not jobs:  # every profile already encoded by an earlier attempt
-                self.complete(item.id)
-            for job in jobs:
-                self.jobs[job.job_id] = job
-                self.items[job.job_id] = item.id
-                self.open_jobs.setdefault(item.id, {})[job.job_id] = 0.0
-                self.hub.submit(job)
-        return len(claimed)
+        queries.beat_encodes(self.owner, now)
+        for row in queries.open_jobs(self.owner):
+            if row.job_key not in self.assigned:
+                self.submit(row)
+        jobs, nothing_to_do = queries.claim_encodes(self.owner, now, self.ctx.config.worker.claim_batch, self.plan)
+        for item_id in queries.complete_without_jobs(nothing_to_do, self.owner, now):
+            self.encoded(item_id)
+        for row in jobs:
+            self.submit(row)
+        return len(jobs) + len(nothing_to_do)
+
+    def submit(self, row: EncodeJobRow) -> None:
+        self.items[row.job_key] = [int(i) for i in row.items]
+        self.hub.submit(wire_job(row, self.ctx))
 
     def profiles_for(self, request: MediaRequest) -> list[str]:
         """Distinct encode profiles of the request's targets (all targets when it names none)."""
@@ -84,103 +103,106 @@ class EncodeDispatcher(Worker):
         names = [t.encode_profile or self.ctx.config.encode_profile().name for t in chosen]
         return list(dict.fromkeys(names)) or [self.ctx.config.encode_profile().name]
 
-    def make_jobs(self, item: ProcessingItem) -> list[EncodeJob]:
-        request = queries.get_request(item.request_id)
-        done = {p: path for p, path in (item.encoded_files or {}).items() if Path(path).is_file()}
-        source = Path(item.source_file_path or "")
-        jobs = []
+    def plan(self, group: list[ProcessingItem]) -> list[queries.PlannedJob]:
+        """The encodes a group of items sharing one source still needs (profiles already encoded are kept)."""
+        lead = group[0]
+        request = queries.get_request(lead.request_id)
+        done = {p for p, path in (lead.encoded_files or {}).items() if Path(path).is_file()}
+        source = Path(lead.source_file_path or "")
+        planned = []
         for name in self.profiles_for(request):
             if name in done:
                 continue
             profile = self.ctx.config.encode_profile(name)
-            out_dir = self.ctx.config.encode_dir / str(item.id) / profile.name
+            out_dir = self.ctx.config.encode_dir / str(lead.id) / profile.name
             out_dir.mkdir(parents=True, exist_ok=True)
             output = out_dir / f"{source.stem}.{profile.container}"
-            jobs.append(EncodeJob(f"item{item.id}-{profile.name}-try{item.attempts}", str(source), str(output),
-                                  profile))
-        return jobs
+            planned.append(queries.PlannedJob(profile.name, str(source), str(output)))
+        return planned
 
     # --- hub events --------------------------------------------------------------------------------------
     def handle(self, message: Any) -> Any:
-        item_id = self.items.get(getattr(message, "job_id", ""))
-        if item_id is None:
-            return None  # a job of an earlier run or already finished
+        if not isinstance(message, EncodeJobAssigned | EncodeJobProgress | EncodeJobDone | EncodeJobFailed
+                          | EncodeJobRequeue):
+            return super().handle(message)
         with self.ctx.db.connection_context():
+            if not self.is_mine(message.job_id):
+                return None
             if isinstance(message, EncodeJobAssigned):
-                self.assigned(message, item_id)
+                self.on_assigned(message)
             elif isinstance(message, EncodeJobProgress):
-                self.progress(message, item_id)
+                self.on_progress(message)
             elif isinstance(message, EncodeJobDone):
-                self.done(message, item_id)
+                self.on_done(message)
             elif isinstance(message, EncodeJobFailed):
-                self.failed(item_id, message.job_id, message.error, message.retriable)
-            elif isinstance(message, EncodeJobRequeue):
-                self.requeue(message, item_id)
+                self.on_failed(message.job_id, message.error, message.retriable)
             else:
-                return super().handle(message)
+                self.on_requeue(message)
         return None
 
-    def assigned(self, message: EncodeJobAssigned, item_id: int) -> None:
+    def is_mine(self, key: str) -> bool:
+        """An open job of this incarnation; any other (abandoned, of an earlier run) is cancelled at the hub."""
+        row = queries.owned_open_job(key, self.owner)
+        if row is not None:
+            self.items.setdefault(key, [int(i) for i in row.items])
+            return True
+        self.forget(key)
+        self.hub.cancel_threadsafe(key)
+        return False
+
+    def on_assigned(self, message: EncodeJobAssigned) -> None:
         if message.agent_id is None:
-            self.unassigned.add(message.job_id)
+            self.assigned.discard(message.job_id)
             detail = WAITING_FOR_ENCODER
         else:
-            self.unassigned.discard(message.job_id)
+            self.assigned.add(message.job_id)
             detail = f"encoding on {message.agent_id}"
-        queries.set_detail(item_id, S.ENCODING, detail)
+        queries.job_assigned(message.job_id, message.agent_id, detail)
 
-    def progress(self, message: EncodeJobProgress, item_id: int) -> None:
-        jobs = self.open_jobs.get(item_id, {})
-        jobs[message.job_id] = message.percent
-        if self.ctx.writer is not None and jobs:
-            eta = int(message.eta_seconds) if message.eta_seconds is not None else None
-            detail = f"encoding, {message.fps:.1f} fps" if message.fps else "encoding"
-            percent = sum(jobs.values()) / len(jobs)
+    def on_progress(self, message: EncodeJobProgress) -> None:
+        self.percent[message.job_id] = message.percent
+        now = time.monotonic()
+        if now - self.checkpointed.get(message.job_id, 0.0) >= CHECKPOINT_S:
+            self.checkpointed[message.job_id] = now
+            queries.job_progress(message.job_id, message.percent, self.ctx.clock())
+        if self.ctx.writer is None:
+            return
+        eta = int(message.eta_seconds) if message.eta_seconds is not None else None
+        detail = f"encoding, {message.fps:.1f} fps" if message.fps else "encoding"
+        for item_id in self.items.get(message.job_id, []):
+            mine = [k for k, items in self.items.items() if item_id in items]
+            percent = sum(self.percent.get(k, 0.0) for k in mine) / max(1, len(mine))
             self.ctx.writer.tell(ProgressUpdate(item_id, S.ENCODING, percent, eta_seconds=eta, detail=detail))
 
-    def done(self, message: EncodeJobDone, item_id: int) -> None:
-        job = self.jobs.get(message.job_id)
+    def on_done(self, message: EncodeJobDone) -> None:
+        moved = queries.job_done(message.job_id, message.output_path, message.agent_id, self.owner, self.ctx.clock())
         self.forget(message.job_id)
-        queries.record_encoded_file(item_id, job.profile.name if job is not None else None, message.output_path,
-                                    message.agent_id)
-        if not self.open_jobs.get(item_id):
-            self.complete(item_id)
+        for item_id in moved:
+            self.encoded(item_id)
 
-    def complete(self, item_id: int) -> None:
-        self.open_jobs.pop(item_id, None)
-        if queries.apply_transition(item_id, S.ENCODING, Event.ENCODE_COMPLETE, self.ctx.clock()):
-            self.log.info("encoded", item_id=item_id)
-            self.ctx.wake("deliver", f"item {item_id} encoded")
+    def encoded(self, item_id: int) -> None:
+        self.log.info("encoded", item_id=item_id)
+        self.ctx.wake("deliver", f"item {item_id} encoded")
 
-    def failed(self, item_id: int, job_id: str, error: str, retriable: bool) -> None:
-        """One profile's encode failed: cancel the item's other jobs and requeue it (done profiles are kept)."""
-        for other in list(self.open_jobs.get(item_id, {})):
-            if other != job_id:
-                self.hub.cancel_threadsafe(other)
-                self.forget(other)
-        self.forget(job_id)
-        self.open_jobs.pop(item_id, None)
-        now = self.ctx.clock()
-        item = queries.get_item(item_id)
-        tail = error[-2000:]
-        if retriable and item.attempts + 1 < self.ctx.config.encoders.max_attempts:
-            retry = now + timedelta(seconds=min(300, 5 * 2 ** item.attempts))
-            queries.apply_transition(item_id, S.ENCODING, Event.ENCODE_REQUEUE, now, error=tail, retry_at=retry,
-                                     attempts=item.attempts)
-        else:
-            queries.apply_transition(item_id, S.ENCODING, Event.FAIL, now, attempts=item.attempts,
-                                     error=f"encode failed after {item.attempts + 1} attempt(s): {tail}")
-        self.log.warning("encode_failed", item_id=item_id, retriable=retriable, error=tail[-300:])
+    def on_failed(self, key: str, error: str, retriable: bool) -> None:
+        """One profile's encode failed: the items' other jobs are cancelled and the items requeued (profiles
+        already done are kept) or FAILED, per [encoders.retry]."""
+        cancel, outcomes = queries.job_failed(key, error, retriable, self.owner, self.ctx.clock(),
+                                              self.ctx.config.encoders.retry)
+        for other in cancel:
+            self.hub.cancel_threadsafe(other)
+            self.forget(other)
+        self.forget(key)
+        self.log.warning("encode_failed", job_id=key, retriable=retriable, outcomes=outcomes, error=error[-300:])
 
-    def requeue(self, message: EncodeJobRequeue, item_id: int) -> None:
+    def on_requeue(self, message: EncodeJobRequeue) -> None:
         if message.counts_attempt:
-            self.failed(item_id, message.job_id, message.reason, retriable=True)
+            self.on_failed(message.job_id, message.reason, retriable=True)
         else:
-            self.unassigned.add(message.job_id)  # resubmitted at the next poll, no attempt used
+            self.assigned.discard(message.job_id)  # submitted again at the next poll, no attempt used
 
-    def forget(self, job_id: str) -> None:
-        item_id = self.items.pop(job_id, None)
-        self.jobs.pop(job_id, None)
-        self.unassigned.discard(job_id)
-        if item_id is not None:
-            self.open_jobs.get(item_id, {}).pop(job_id, None)
+    def forget(self, key: str) -> None:
+        self.assigned.discard(key)
+        self.items.pop(key, None)
+        self.percent.pop(key, None)
+        self.checkpointed.pop(key, None)

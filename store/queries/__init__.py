@@ -48,6 +48,21 @@ from store.queries.downloads import (
     reuse_download,
     torrent_vanished,
 )
+from store.queries.encode_jobs import (
+    PlannedJob,
+    abandon_jobs_of,
+    beat_encodes,
+    claim_encodes,
+    complete_without_jobs,
+    job_assigned,
+    job_by_key,
+    job_done,
+    job_failed,
+    job_progress,
+    jobs_of_items,
+    open_jobs,
+    owned_open_job,
+)
 from store.queries.feeds import (
     claim_task,
     finish_task,
@@ -96,15 +111,17 @@ from store.queries.request_status import (
 )
 
 __all__ = [
-    "accept_release", "add_items", "add_to_blocklist", "adopt_claims", "apply_transition", "beat_claims",
-    "blocklisted_keys", "cancel_request", "claim_downloads", "claim_items", "claim_states", "claim_task",
-    "claimed_by", "computed_statuses", "create_request", "delete_request", "delivered_targets",
-    "deliveries_by_item", "download_added", "download_completed", "download_failed", "download_in_use",
-    "download_items", "download_mapped", "download_removed", "downloads_in", "downloads_only_for", "due_items",
-    "due_retries", "finish_delivery", "finish_task", "forget_instances", "get_download", "get_item",
-    "get_or_create_download", "get_request", "grab", "grab_later", "heartbeat", "ignore_files",
-    "import_requests", "instances_on", "items_by_ids", "items_by_status", "keep_alternatives", "list_requests",
-    "live_instances", "load_provider_state", "map_item_file", "monitored_requests", "progress_baseline",
+    "PlannedJob", "abandon_jobs_of", "accept_release", "add_items", "add_to_blocklist", "adopt_claims",
+    "apply_transition", "beat_claims", "beat_encodes", "blocklisted_keys", "cancel_request", "claim_downloads",
+    "claim_encodes", "claim_items", "claim_states", "claim_task", "claimed_by", "complete_without_jobs",
+    "computed_statuses", "create_request", "delete_request", "delivered_targets", "deliveries_by_item",
+    "download_added", "download_completed", "download_failed", "download_in_use", "download_items",
+    "download_mapped", "download_removed", "downloads_in", "downloads_only_for", "due_items", "due_retries",
+    "finish_delivery", "finish_task", "forget_instances", "get_download", "get_item", "get_or_create_download",
+    "get_request", "grab", "grab_later", "heartbeat", "ignore_files", "import_requests", "instances_on",
+    "items_by_ids", "items_by_status", "job_assigned", "job_by_key", "job_done", "job_failed", "job_progress",
+    "jobs_of_items", "keep_alternatives", "list_requests", "live_instances", "load_provider_state",
+    "map_item_file", "monitored_requests", "open_jobs", "owned_open_job", "progress_baseline",
     "provider_states", "recompute_all", "record_encoded_file", "record_task_run", "refresh_request_status",
     "release_claim", "release_stale_incarnations", "remap_download_of", "request_download_ids",
     "request_episode_rows", "request_items", "request_row", "request_summary", "retry_download_or_fail",

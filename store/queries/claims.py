@@ -15,6 +15,7 @@ from annexd.domain.pipeline import CLAIM_STATUSES, Event, ProcessingStatus as S
 from annexd.domain.stranded import CHECKED, WAITING_FOR_TIME, ItemState
 from store.db import write_transaction
 from store.models import DaemonInstance, Delivery, Download, EncodeJob, ProcessingItem
+from store.queries.encode_jobs import abandon_jobs_of
 from store.queries.items import apply_transition
 
 OPEN_JOB_STATES = ("queued", "running")
@@ -32,7 +33,16 @@ def release_claim(item_id: int, status: S, owner: str | None, now: datetime, rea
     fields: dict[str, Any] = {"detail": f"released: {reason}"[:500]}
     if status is S.DOWNLOADING:
         fields["download"] = None  # back to its release: the next grab finds (or makes) its Download again
-    return apply_transition(item_id, status, Event.RELEASE_CLAIM, now, error=reason, guard=guard, fields=fields)
+    with write_transaction():
+        released = apply_transition(item_id, status, Event.RELEASE_CLAIM, now, error=reason, guard=guard,
+                                    fields=fields)
+        if released and status is S.ENCODING:
+            abandon_jobs_of(item_id, now)
+        if released and status is S.DELIVERING:
+            # Its transfers stop counting; a temporary file one of them left is removed by its name.
+            Delivery.update(status="failed", last_error=f"released: {reason}"[:500], updated_at=now).where(
+                (Delivery.item == item_id) & (Delivery.status == "pending")).execute()
+    return released
 
 
 def release_stale_incarnations(instance: str, worker: str, current_owner: str, now: datetime) -> int:
