@@ -123,6 +123,8 @@ class EncoderConfig:
     # Tokens of remote agents (secret references: env:NAME, file:/path, secret:NAME).
     tokens: tuple[str, ...] = ()
     heartbeat_timeout: float = 90.0
+    # An agent whose connection drops keeps its running jobs this long, waiting for it to reconnect.
+    reconnect_grace_seconds: float = 30.0
     stall_seconds: float = 120.0
     # Encode attempts of an item; stall_seconds of the policy is the dispatcher's claim heartbeat limit.
     retry: RetryPolicy = stage_retry.ENCODE

@@ -176,7 +176,8 @@ class Daemon:
             tokens.add(self.local_token)
         if not tokens:
             return None
-        settings = HubSettings(tokens=frozenset(tokens), heartbeat_timeout=self.cfg.encoders.heartbeat_timeout)
+        settings = HubSettings(tokens=frozenset(tokens), heartbeat_timeout=self.cfg.encoders.heartbeat_timeout,
+                               reconnect_grace=self.cfg.encoders.reconnect_grace_seconds)
         return EncoderHub(settings, **hub_callbacks(self._tell_encoder))
 
     def _tell_encoder(self, message: Any) -> None:

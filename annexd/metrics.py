@@ -147,7 +147,8 @@ ENCODER_MESSAGES_REJECTED = Counter(
 )
 ENCODE_JOB_EVENTS = Counter(
     "annexd_encode_job_events_total",
-    "Encode job events at the hub (assigned, accepted, refused, complete, failed, lost, cancelled, unassigned)",
+    "Encode job events at the hub (assigned, accepted, refused, complete, failed, lost, reattached, cancelled, "
+    "unassigned)",
     ["event"], registry=REGISTRY,
 )
 ENCODE_JOB_SECONDS = Histogram(

@@ -7,8 +7,11 @@ loop never blocks). Progress is rate-limited (``progress_interval``, default 0.5
 - A job beyond capacity, or while draining, is refused (``job_refused``, which does not use an attempt).
 - A refused token (HTTP 401/403) is logged and the agent exits with EXIT_AUTH; it does not retry.
 - Other connection failures are retried with capped exponential backoff and jitter.
-- When the connection drops, running jobs are cancelled: the daemon requeues them as soon as it sees the agent
-  lost, so finishing them would only produce duplicates.
+- When the connection drops, running jobs keep running for the reconnect grace the server announced
+  (``registered.reconnect_grace``, protocol v2): the agent reconnects, lists them in its ``register`` and sends
+  the results of jobs that finished meanwhile. Past the grace (or with a server that announces none, or after a
+  ``shutdown`` from the server) they are cancelled: the daemon requeues them, so finishing them would only
+  produce duplicates.
 - SIGTERM/SIGINT: refuse new jobs, let running jobs finish within ``drain_seconds``, then cancel them (reported as
   retriable failures) and exit 0.
 """
@@ -109,6 +112,11 @@ class Agent:
                                                                thread_name_prefix="encode")
         self._heartbeat_interval = settings.heartbeat_interval
         self._server_delay = 0.0  # reconnect delay asked for by a server ``shutdown`` message
+        self._reconnect_grace = 0.0  # announced by the server in ``registered``
+        self._server_shutdown = False
+        self._grace_task: asyncio.Task[None] | None = None
+        # Results of jobs that finished while disconnected, sent once registered again.
+        self.outbox: dict[str, wire.Message] = {}
 
     # --- lifecycle ------------------------------------------------------------------------------------------
 
@@ -145,6 +153,7 @@ class Agent:
                     except TimeoutError:
                         pass
         finally:
+            self._end_grace()
             await self._cancel_all("agent exiting")
             self._executor.shutdown(wait=False, cancel_futures=True)
         log.info("encoder_agent_exit")
@@ -162,9 +171,11 @@ class Agent:
             raise
         registered = False
         self._ws = ws
+        self._server_shutdown = False
         tasks: list[asyncio.Task[Any]] = []
         try:
-            await self._send(wire.Register(self.settings.agent_id, VERSION, socket.gethostname()))
+            kept = tuple(sorted({*self.jobs, *self.outbox}))
+            await self._send(wire.Register(self.settings.agent_id, VERSION, socket.gethostname(), jobs=kept))
             first = await ws.receive(timeout=self.settings.connect_timeout)
             if first.type != aiohttp.WSMsgType.TEXT:
                 raise aiohttp.ClientError(f"server closed during registration ({first.type.name})")
@@ -173,8 +184,11 @@ class Agent:
                 raise aiohttp.ClientError(f"expected registered, got {reg.type}")
             registered = True
             self._heartbeat_interval = reg.heartbeat_interval
+            self._reconnect_grace = reg.reconnect_grace
+            self._end_grace()
             encoders = await asyncio.to_thread(available_encoders)  # a subprocess the first time
             await self._send(wire.Capabilities(tuple(sorted(encoders)), self.settings.max_jobs))
+            await self._flush_outbox()
             log.info("encoder_registered", server=url, agent_id=self.settings.agent_id,
                      max_jobs=self.settings.max_jobs)
             tasks = [asyncio.create_task(self._heartbeats()), asyncio.create_task(self._drain_on_stop())]
@@ -186,9 +200,39 @@ class Agent:
                 t.cancel()
             self._ws = None
             await ws.close()
-            await self._cancel_all("connection lost")
+            await self._after_disconnect()
             log.info("encoder_disconnected", server=url)
         return registered
+
+    async def _after_disconnect(self) -> None:
+        """Keep running jobs for the reconnect grace (not after a deliberate stop); else cancel them."""
+        keep = self._reconnect_grace > 0 and not self._server_shutdown and not self._stop.is_set()
+        if keep and (self.jobs or self.outbox):
+            log.warning("encoder_jobs_kept_while_disconnected", jobs=sorted({*self.jobs, *self.outbox}),
+                        grace_s=self._reconnect_grace)
+            if self._grace_task is None:
+                self._grace_task = asyncio.create_task(self._expire_grace(self._reconnect_grace))
+            return
+        self.outbox.clear()
+        await self._cancel_all("connection lost")
+
+    async def _expire_grace(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        self._grace_task = None
+        if self._ws is None:
+            log.warning("encoder_reconnect_grace_expired", jobs=sorted(self.jobs))
+            self.outbox.clear()
+            await self._cancel_all("connection lost")
+
+    def _end_grace(self) -> None:
+        if self._grace_task is not None:
+            self._grace_task.cancel()
+            self._grace_task = None
+
+    async def _flush_outbox(self) -> None:
+        for job_id, msg in list(self.outbox.items()):
+            await self._send(msg)
+            self.outbox.pop(job_id, None)
 
     async def _receive_loop(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         async for frame in ws:
@@ -203,9 +247,11 @@ class Agent:
                 await self._on_assign(msg)
             elif isinstance(msg, wire.JobCancel):
                 self._cancel(msg.job_id, "cancelled by server")
+                self.outbox.pop(msg.job_id, None)
             elif isinstance(msg, wire.Shutdown):
                 log.info("encoder_server_shutdown", reconnect_delay=msg.reconnect_delay)
                 self._server_delay = min(msg.reconnect_delay, self.settings.reconnect_max)
+                self._server_shutdown = True
                 return
 
     async def _heartbeats(self) -> None:
@@ -287,7 +333,9 @@ class Agent:
             reply = wire.JobFailed(job.job_id, f"{type(exc).__name__}: {exc}"[:4000], True)
         try:
             log.info("encode_job_finished", job_id=job.job_id, result=reply.type if reply else "cancelled")
-            if reply is not None:
+            if reply is not None and self._ws is None and self._grace_task is not None:
+                self.outbox[job.job_id] = reply  # disconnected within the grace: sent once registered again
+            elif reply is not None:
                 await self._send(reply)
         finally:  # only now: draining waits for self.jobs to empty before closing the socket
             self.jobs.pop(job.job_id, None)

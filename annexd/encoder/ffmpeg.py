@@ -37,6 +37,7 @@ from annexd.encoder.profiles import (
     target_height,
 )
 from annexd.errors import InvalidInputError, ProviderError
+from annexd.processes import die_with_parent
 
 __all__ = [
     "MediaInfo", "Progress", "EncodeResult", "EncodeError", "EncodeStalled", "EncodeCancelled", "VerifyError",
@@ -222,8 +223,10 @@ class FfmpegRun:
         return self.proc.pid if self.proc else None
 
     def start(self) -> FfmpegRun:
+        # Its own process group (cancel kills the group); SIGKILLed by Linux if the agent dies, even by SIGKILL.
         self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, start_new_session=True, env=self.env)
+                                     stderr=subprocess.PIPE, start_new_session=True, env=self.env,
+                                     preexec_fn=die_with_parent(signal.SIGKILL))
         self.last_activity = time.monotonic()
         for target in (self._read_stdout, self._read_stderr):
             t = threading.Thread(target=target, daemon=True, name=f"ffmpeg-{self.proc.pid}-{target.__name__}")

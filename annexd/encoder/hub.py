@@ -5,6 +5,10 @@ aiohttp server thread). Callbacks (``on_progress``, ``on_complete``, ``on_failed
 ``on_refused``, ``on_assigned``, ``on_accepted``) are plain callables invoked on that loop; they must return at
 once (e.g. ``actor_ref.tell(...)``) and never block. An exception in a callback is logged and swallowed.
 
+An agent whose connection drops keeps its jobs assigned for ``reconnect_grace`` seconds (protocol v2): when it
+registers again listing them, they stay with it (its ffmpeg kept running); whatever it does not list, or all of
+them once the grace runs out, is reported lost. A heartbeat timeout is no disconnect: its jobs are lost at once.
+
 Agents authenticate in the handshake with ``Authorization: Bearer <token>`` (compared with hmac.compare_digest
 against every configured token); the token is never logged. Paths from agents are never trusted: a completed
 job's output path is mapped back and must equal the output path that was assigned.
@@ -51,6 +55,8 @@ class HubSettings:
     path_mappings: Mapping[str, tuple[wire.PathMapping, ...]] = field(default_factory=dict)
     default_path_mappings: tuple[wire.PathMapping, ...] = ()
     shutdown_reconnect_delay: float = 5.0
+    # How long a disconnected agent's jobs stay assigned to it, waiting for it to reconnect (0: lost at once).
+    reconnect_grace: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -99,6 +105,14 @@ class AgentConn:
         return self.max_jobs - len(self.jobs)
 
 
+@dataclass
+class Detached:
+    """The jobs of an agent whose connection dropped, kept until it reconnects or ``deadline`` passes."""
+
+    jobs: dict[str, Assignment]
+    deadline: float
+
+
 Callback = Callable[..., Any] | None
 
 
@@ -131,6 +145,7 @@ class EncoderHub:
         self.on_assigned = on_assigned  # (job_id, agent_id | None) result of submit()
         self.on_accepted = on_accepted  # (job_id, agent_id)
         self.agents: dict[str, AgentConn] = {}
+        self.detached: dict[str, Detached] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._monitor: asyncio.Task[None] | None = None
@@ -221,7 +236,8 @@ class EncoderHub:
         """Tell the agent running ``job_id`` to stop and forget the job; False when it is not assigned."""
         conn = self._conn_of(job_id)
         if conn is None:
-            return False
+            # Within a reconnect grace: forgotten here; the agent is told to cancel when it lists it again.
+            return any(d.jobs.pop(job_id, None) is not None for d in self.detached.values())
         del conn.jobs[job_id]
         self._spawn(self._send(conn, wire.JobCancel(job_id)))
         metrics.ENCODE_JOB_EVENTS.labels("cancelled").inc()
@@ -229,8 +245,11 @@ class EncoderHub:
         return True
 
     def agent_of(self, job_id: str) -> str | None:
+        """The agent running ``job_id``, connected or within its reconnect grace."""
         conn = self._conn_of(job_id)
-        return conn.agent_id if conn else None
+        if conn is not None:
+            return conn.agent_id
+        return next((agent for agent, d in self.detached.items() if job_id in d.jobs), None)
 
     def _conn_of(self, job_id: str) -> AgentConn | None:
         return next((c for c in self.agents.values() if job_id in c.jobs), None)
@@ -289,7 +308,7 @@ class EncoderHub:
                 except InvalidInputError as exc:
                     self._reject(conn, str(exc))
         finally:
-            self._drop(conn, "disconnected")
+            self._drop(conn, "disconnected", grace=True)
         return ws
 
     async def _register(self, ws: web.WebSocketResponse, remote: str) -> AgentConn | None:
@@ -303,17 +322,45 @@ class EncoderHub:
             log.warning("encoder_register_failed", remote=remote, error=str(exc) or "timeout")
             await ws.close(code=4400, message=b"register first")
             return None
-        old = self.agents.get(reg.agent_id)
-        if old is not None:
-            self._drop(old, "replaced by a new connection")
-            self._spawn(old.ws.close(code=4409, message=b"replaced"))
+        previous = self._previous_jobs(reg.agent_id)
         mappings = self.settings.path_mappings.get(reg.agent_id, self.settings.default_path_mappings)
         conn = AgentConn(reg.agent_id, ws, remote, tuple(mappings), version=reg.version, host=reg.host)
         self.agents[reg.agent_id] = conn
-        await self._send(conn, wire.Registered(reg.agent_id, self.settings.heartbeat_interval))
-        log.info("encoder_connected", agent_id=reg.agent_id, remote=remote, version=reg.version)
+        await self._send(conn, wire.Registered(reg.agent_id, self.settings.heartbeat_interval,
+                                               self.settings.reconnect_grace))
+        log.info("encoder_connected", agent_id=reg.agent_id, remote=remote, version=reg.version,
+                 protocol=reg.protocol)
+        self._reattach(conn, previous, reg.jobs)
         self._update_gauges()
         return conn
+
+    def _previous_jobs(self, agent_id: str) -> dict[str, Assignment]:
+        """The jobs an agent that registers again had: on a connection it replaces, or kept within its grace."""
+        jobs: dict[str, Assignment] = {}
+        old = self.agents.get(agent_id)
+        if old is not None:
+            jobs.update(old.jobs)
+            old.jobs.clear()
+            self._drop(old, "replaced by a new connection")
+            self._spawn(old.ws.close(code=4409, message=b"replaced"))
+        detached = self.detached.pop(agent_id, None)
+        if detached is not None:
+            jobs.update(detached.jobs)
+        return jobs
+
+    def _reattach(self, conn: AgentConn, previous: dict[str, Assignment], running: tuple[str, ...]) -> None:
+        """Jobs the agent still runs stay with it; the rest of its old jobs are lost; jobs it runs that we do not
+        know (cancelled, or of an earlier daemon) are cancelled."""
+        for job_id in running:
+            if job_id in previous:
+                conn.jobs[job_id] = previous.pop(job_id)
+                metrics.ENCODE_JOB_EVENTS.labels("reattached").inc()
+            else:
+                self._spawn(self._send(conn, wire.JobCancel(job_id)))
+        if running or previous:
+            log.info("encoder_reconnected", agent_id=conn.agent_id, kept=sorted(conn.jobs), lost=sorted(previous))
+        if previous:
+            self._call(self.on_agent_lost, conn.agent_id, list(previous))
 
     # --- agent messages -------------------------------------------------------------------------------------
 
@@ -412,6 +459,14 @@ class EncoderHub:
                 log.exception("encoder_monitor_failed")
 
     def check_timeouts(self, now: float) -> None:
+        for agent_id, detached in list(self.detached.items()):
+            if now >= detached.deadline:
+                del self.detached[agent_id]
+                log.warning("encoder_lost", agent_id=agent_id, reason="did not reconnect in time",
+                            jobs=sorted(detached.jobs))
+                for _ in detached.jobs:
+                    metrics.ENCODE_JOB_EVENTS.labels("lost").inc()
+                self._call(self.on_agent_lost, agent_id, list(detached.jobs))
         for conn in list(self.agents.values()):
             if now - conn.last_seen > self.settings.heartbeat_timeout:
                 log.warning("encoder_heartbeat_timeout", agent_id=conn.agent_id,
@@ -425,11 +480,19 @@ class EncoderHub:
                     self._spawn(self._send(conn, wire.JobCancel(job_id)))
                     self._call(self.on_refused, job_id, conn.agent_id, "accept timeout")
 
-    def _drop(self, conn: AgentConn, reason: str) -> None:
-        """Forget an agent (once); its jobs are reported lost so the caller can requeue them."""
+    def _drop(self, conn: AgentConn, reason: str, grace: bool = False) -> None:
+        """Forget an agent (once); its jobs are reported lost so the caller can requeue them, or, after a plain
+        disconnect with a reconnect grace, kept for it until the grace runs out."""
         if self.agents.get(conn.agent_id) is not conn:
             return
         del self.agents[conn.agent_id]
+        if grace and conn.jobs and self.settings.reconnect_grace > 0:
+            self.detached[conn.agent_id] = Detached(dict(conn.jobs), time.monotonic() + self.settings.reconnect_grace)
+            conn.jobs.clear()
+            self._update_gauges()
+            log.warning("encoder_disconnected_jobs_kept", agent_id=conn.agent_id, reason=reason,
+                        jobs=sorted(self.detached[conn.agent_id].jobs), grace_s=self.settings.reconnect_grace)
+            return
         job_ids = list(conn.jobs)
         conn.jobs.clear()
         for _ in job_ids:

@@ -7,6 +7,11 @@ that a newer agent can talk to an older daemon. Authentication is NOT part of an
 
 Agent -> server: register, capabilities, heartbeat, job_accepted, job_refused, job_progress, job_complete,
 job_failed. Server -> agent: registered, job_assign, job_cancel, shutdown.
+
+Versions (``register.protocol``): 1 is the original. 2 adds ``register.jobs`` (the jobs an agent reconnecting
+still runs, or finished while disconnected) and ``registered.reconnect_grace`` (how long the server keeps a
+disconnected agent's jobs assigned). Both default to "none", so a v1 agent and a v2 server (or the reverse)
+behave as v1: the jobs of a dropped connection are cancelled and requeued at once.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from typing import Any, ClassVar
 
 from annexd.errors import InvalidInputError, UnsafePathError
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 MAX_MESSAGE_BYTES = 256 * 1024
 MAX_ERROR_CHARS = 8000
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")
@@ -58,6 +63,13 @@ def _check_id(name: str, value: str) -> None:
         raise InvalidInputError(f"{name} must match {_ID_RE.pattern}")
 
 
+def _check_job_ids(jobs: tuple[str, ...]) -> None:
+    if len(jobs) > 64:
+        raise InvalidInputError("too many jobs listed")
+    for j in jobs:
+        _check_id("job id", j)
+
+
 def _check_non_negative(name: str, value: float | int | None) -> None:
     if value is not None and value < 0:
         raise InvalidInputError(f"{name} must not be negative")
@@ -82,11 +94,13 @@ class Register(Message):
     version: str = ""
     host: str = ""
     protocol: int = PROTOCOL_VERSION
+    jobs: tuple[str, ...] = ()  # v2: jobs still running (or finished, result not yet sent) after a reconnect
 
     def validate(self) -> None:
         _check_id("agent_id", self.agent_id)
         if len(self.version) > 64 or len(self.host) > 255:
             raise InvalidInputError("version/host too long")
+        _check_job_ids(self.jobs)
 
 
 @dataclass(frozen=True)
@@ -108,10 +122,7 @@ class Heartbeat(Message):
     jobs: tuple[str, ...] = ()
 
     def validate(self) -> None:
-        if len(self.jobs) > 64:
-            raise InvalidInputError("too many jobs in heartbeat")
-        for j in self.jobs:
-            _check_id("job id", j)
+        _check_job_ids(self.jobs)
 
 
 @dataclass(frozen=True)
@@ -184,11 +195,14 @@ class Registered(Message):
     type: ClassVar[str] = "registered"
     agent_id: str
     heartbeat_interval: float = 30.0
+    reconnect_grace: float = 0.0  # v2: seconds a disconnected agent's jobs stay assigned; 0 = cancel at once
 
     def validate(self) -> None:
         _check_id("agent_id", self.agent_id)
         if not 0.05 <= self.heartbeat_interval <= 3600:
             raise InvalidInputError("heartbeat_interval out of range")
+        if not 0 <= self.reconnect_grace <= 3600:
+            raise InvalidInputError("reconnect_grace out of range")
 
 
 @dataclass(frozen=True)

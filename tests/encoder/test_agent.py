@@ -389,3 +389,56 @@ def test_agent_reconnects_after_server_restart(env):
         assert "encoder_server_shutdown" in env.log_of("re1")
     finally:
         server2.stop()
+
+
+@pytest.fixture
+def grace_env(env):
+    """The same hub, with a reconnect grace: a dropped agent keeps its jobs for 20 s."""
+    from dataclasses import replace
+
+    env.hub.settings = replace(env.hub.settings, reconnect_grace=20.0)
+    return env
+
+
+def test_an_agent_reconnecting_within_the_grace_keeps_its_running_ffmpeg(grace_env):
+    env = grace_env
+    proc = env.spawn("g1")
+    env.ready("g1")
+    j = job(env, "job-grace", SLOW, clip="grace.mkv", seconds=2, size="640x360")
+    assert env.submit(j) == "g1"
+    [ffmpeg] = wait_for(lambda: ffmpeg_children(proc.pid), what="ffmpeg running under the agent")
+    env.rec.wait("progress", "job-grace")
+    # The connection drops (the server side closes it): the agent is not told to shut down.
+    env.server.call(lambda: env.hub._spawn(env.hub.agents["g1"].ws.close()))
+    wait_for(lambda: "encoder_jobs_kept_while_disconnected" in env.log_of("g1"), what="agent keeps its job")
+    wait_for(lambda: env.server.call(lambda: "g1" in env.hub.agents and env.hub.agent_of("job-grace") == "g1"),
+             what="agent re-registered with its job")
+    result = env.rec.wait("complete", "job-grace", timeout=60)[1]
+    assert result.agent_id == "g1" and alive(ffmpeg) is False
+    assert not env.rec.find("lost", "g1") or all(args[1] == [] for args in env.rec.find("lost", "g1"))
+    assert not env.rec.find("failed")
+    verify(probe(j.input_path), j.output_path, SLOW)
+    # Only one ffmpeg ever ran for the job: the one started before the drop.
+    assert env.log_of("g1").count("encode_job_started") == 1
+
+
+def test_past_the_grace_the_jobs_are_lost_and_a_late_agent_is_told_to_cancel(grace_env):
+    env = grace_env
+    env.hub.settings = __import__("dataclasses").replace(env.hub.settings, reconnect_grace=1.0,
+                                                         heartbeat_timeout=60.0)
+    proc = env.spawn("g2")
+    env.ready("g2")
+    j = job(env, "job-late", SLOW, clip="late.mkv", seconds=2, size="640x360")
+    assert env.submit(j) == "g2"
+    kids = wait_for(lambda: ffmpeg_children(proc.pid), what="ffmpeg running under the agent")
+    # The agent is frozen (it cannot reconnect) when its connection drops: past the grace its job is lost.
+    proc.send_signal(signal.SIGSTOP)
+    try:
+        env.server.call(lambda: env.hub._spawn(env.hub.agents["g2"].ws.close()))
+        assert env.rec.wait("lost", "g2", timeout=10)[1] == ["job-late"]
+    finally:
+        proc.send_signal(signal.SIGCONT)
+    # Back, it lists the job it still runs; the hub no longer knows it and tells it to cancel.
+    wait_for(lambda: not any(alive(k) for k in kids), timeout=30, what="the agent's ffmpeg cancelled")
+    assert not env.rec.find("complete", "job-late") and proc.poll() is None
+    wait_for(lambda: partials(env.daemon_dir) == [], what="no temp output left")
