@@ -89,14 +89,22 @@ class RemoveRequestTorrents:
 
 @dataclass(frozen=True)
 class DeliveryFinished:
-    """Told to the DeliverWorker by a transfer thread: one target answered for one item."""
+    """Told to the DeliverWorker by a transfer thread: one target answered for the items of one file (several
+    for a multi-episode file)."""
 
-    item_id: int
+    item_ids: tuple[int, ...]
     target: str
     result: DeliveryResult | None
     error: str | None
     retriable: bool
     rescan: str | None = None
+
+
+@dataclass(frozen=True)
+class TempFilesRemoved:
+    """Told to the DeliverWorker by a clean-up thread: these transfers' leftover temporary files are gone."""
+
+    row_ids: tuple[int, ...]
 
 
 # Told to the EncodeDispatcher by the EncoderHub's callbacks (on the HTTP loop thread).

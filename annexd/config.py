@@ -143,6 +143,11 @@ class DeliveryConfig:
     retry_minutes: float = 5.0
     # Parallel deliveries in all (each target also has its own max_concurrent).
     max_parallel: int = 4
+    # Every target's roots are swept for delivery temp files (.annexd-*.part) a crash left, at start and this
+    # often (0: never), removing those unchanged for temp_max_age_hours. Leftovers whose transfer recorded them
+    # are removed by name at once.
+    temp_sweep_minutes: float = 60.0
+    temp_max_age_hours: float = 24.0
 
 
 @dataclass(frozen=True)

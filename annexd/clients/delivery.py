@@ -14,7 +14,6 @@ the transports are in ``delivery_local`` and ``delivery_ssh``, a target's settin
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 import time
 import uuid
@@ -26,10 +25,12 @@ from typing import Literal
 import structlog
 
 from annexd import metrics
-from annexd.clients.delivery_local import LocalTransport
+from annexd.clients.delivery_local import LocalTransport, cleanup_stale_temp_files
 from annexd.clients.delivery_settings import MediaKind, OverwritePolicy, Target
 from annexd.clients.delivery_ssh import RsyncTransport, SftpTransport
 from annexd.clients.delivery_transport import (
+    TEMP_PREFIX,
+    TEMP_SUFFIX,
     DestinationConflictError,
     ProgressCallback,
     Transport,
@@ -40,9 +41,9 @@ from annexd.domain.naming import check_sanitized, join_under
 from annexd.errors import InvalidInputError, ProviderError, UnsafePathError
 
 logger = structlog.get_logger(__name__)
+__all__ = ["TEMP_PREFIX", "TEMP_SUFFIX", "DeliveryResult", "TargetLimiter", "cleanup_stale_temp_files", "deliver",
+           "decide_existing", "destination", "make_transport", "sweep_temp_files", "temp_name"]
 
-TEMP_SUFFIX = ".part"
-TEMP_PREFIX = ".annexd-"
 
 
 @dataclass(frozen=True)
@@ -94,13 +95,15 @@ def _noop_progress(done: int, total: int) -> None:
 
 def deliver(target: Target, local_file: str | Path, relative_dest: PurePosixPath | str,
             on_progress: ProgressCallback | None = None, *, kind: MediaKind = "movie",
-            transport: Transport | None = None) -> DeliveryResult:
+            transport: Transport | None = None, temp: str | None = None) -> DeliveryResult:
     """Deliver ``local_file`` to ``<target's movie/tv root>/<relative_dest>``.
 
     ``relative_dest`` must be made of sanitised components (as :mod:`annexd.domain.naming` renders them).
     Raises UnsafePathError (nothing written) if it is not, or if the destination would leave the root,
     DestinationConflictError if a different file is there and the policy is "never",
     ProviderError (retriable) on network/transfer/verification failures. Temp files are removed on failure.
+    ``temp`` is the temporary file name to write (from :func:`temp_name`; the caller records it first, so a
+    crash leftover can be removed by name), else one is made here.
     Blocking; call it from a worker thread and bound concurrency with :class:`TargetLimiter`.
     """
     log = logger.bind(target=target.name, protocol=target.protocol, dest=str(relative_dest))
@@ -108,7 +111,7 @@ def deliver(target: Target, local_file: str | Path, relative_dest: PurePosixPath
     outcome = "error"
     try:
         result = _deliver(target, Path(local_file), relative_dest, on_progress or _noop_progress, kind,
-                          transport or make_transport(target))
+                          transport or make_transport(target), temp or temp_name())
         outcome = "skipped" if result.skipped_identical else "ok"
         result = _with_seconds(result, time.monotonic() - started)
         log.info("delivered", remote_path=result.remote_path, size=result.size, skipped=result.skipped_identical,
@@ -136,9 +139,16 @@ def _with_seconds(result: DeliveryResult, seconds: float) -> DeliveryResult:
     return replace(result, seconds=seconds)
 
 
+def destination(target: Target, relative_dest: PurePosixPath | str, kind: MediaKind) -> PurePosixPath:
+    """Where ``relative_dest`` lands on ``target`` (UnsafePathError if it would leave the root)."""
+    return join_under(target.root_for(kind), check_sanitized(relative_dest))
+
+
 def _deliver(target: Target, local: Path, relative_dest: PurePosixPath | str, on_progress: ProgressCallback,
-             kind: MediaKind, transport: Transport) -> DeliveryResult:
-    dest = join_under(target.root_for(kind), check_sanitized(relative_dest))
+             kind: MediaKind, transport: Transport, temp: str) -> DeliveryResult:
+    if not (temp.startswith(TEMP_PREFIX) and temp.endswith(TEMP_SUFFIX) and "/" not in temp):
+        raise InvalidInputError(f"not a delivery temp name: {temp!r}")
+    dest = destination(target, relative_dest, kind)
     try:
         size, digest = local.stat().st_size, sha256_file(local)
     except OSError as exc:
@@ -150,11 +160,17 @@ def _deliver(target: Target, local: Path, relative_dest: PurePosixPath | str, on
     if decision == "skip":
         return DeliveryResult(target.name, str(dest), size, digest, True, transport.verification)
     transport.makedirs(dest.parent)
-    tmp = dest.parent / temp_name()
+    tmp = dest.parent / temp
     try:
         transport.upload(local, tmp, size, on_progress)
         _verify(target, transport, tmp, size, digest)
         transport.commit(tmp, dest, replace=decision == "replace")
+    except DestinationConflictError:
+        transport.remove(tmp)
+        # Another transfer of the same file (a restarted deliverer's) committed first: delivered, once.
+        if transport.stat(dest) == size and transport.sha256(dest) == digest:
+            return DeliveryResult(target.name, str(dest), size, digest, True, transport.verification)
+        raise
     except BaseException:
         transport.remove(tmp)
         raise
@@ -196,16 +212,10 @@ class TargetLimiter:
             semaphore.release()
 
 
-def cleanup_stale_temp_files(root: str | Path, older_than_seconds: float, now: float | None = None) -> int:
-    """Remove ``.annexd-*.part`` files left by a crash under a LOCAL root; returns how many."""
-    now = time.time() if now is None else now
-    removed = 0
-    for dirpath, _dirs, files in os.walk(root):
-        for name in files:
-            path = Path(dirpath) / name
-            if name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX):
-                with contextlib.suppress(OSError):
-                    if now - path.lstat().st_mtime > older_than_seconds:
-                        path.unlink()
-                        removed += 1
-    return removed
+def sweep_temp_files(target: Target, older_than_seconds: float, transport: Transport | None = None) -> int:
+    """Remove the ``.annexd-*.part`` files a crash left under the target's roots (any kind: local, rsync, SFTP)
+    that have not changed for ``older_than_seconds``; returns how many. A transfer in flight keeps writing its
+    file, so its age stays small."""
+    transport = transport or make_transport(target)
+    roots = {r for r in (target.movie_root, target.tv_root) if r}
+    return sum(transport.sweep(PurePosixPath(root), older_than_seconds) for root in sorted(roots))

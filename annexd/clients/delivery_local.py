@@ -8,12 +8,15 @@ import contextlib
 import errno
 import os
 import stat
+import time
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
 from annexd.clients.delivery_settings import Target
 from annexd.clients.delivery_transport import (
     CHUNK,
+    TEMP_PREFIX,
+    TEMP_SUFFIX,
     DestinationConflictError,
     ProgressCallback,
     provider_name,
@@ -117,6 +120,9 @@ class LocalTransport:
         with contextlib.suppress(OSError):
             os.unlink(path)
 
+    def sweep(self, root: PurePosixPath, older_than_seconds: float) -> int:
+        return cleanup_stale_temp_files(root, older_than_seconds) if os.path.isdir(root) else 0
+
 
 def _fsync_dir(path: PurePosixPath) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
@@ -124,3 +130,19 @@ def _fsync_dir(path: PurePosixPath) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def cleanup_stale_temp_files(root: str | Path | PurePosixPath, older_than_seconds: float,
+                             now: float | None = None) -> int:
+    """Remove ``.annexd-*.part`` files left by a crash under a LOCAL root; returns how many."""
+    now = time.time() if now is None else now
+    removed = 0
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            path = Path(dirpath) / name
+            if name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX):
+                with contextlib.suppress(OSError):
+                    if now - path.lstat().st_mtime > older_than_seconds:
+                        path.unlink()
+                        removed += 1
+    return removed

@@ -6,6 +6,7 @@ every subprocess has a timeout and runs in its own process group, killed whole o
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import re
 import shlex
@@ -13,13 +14,17 @@ import signal
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from annexd.clients.delivery_settings import Target
 from annexd.clients.delivery_transport import (
+    TEMP_PREFIX,
+    TEMP_SUFFIX,
     DestinationConflictError,
     ProgressCallback,
     provider_name,
@@ -166,6 +171,14 @@ class SshTransport:
         with contextlib.suppress(ProviderError):
             self._ssh(f"rm -f -- {shlex.quote(str(path))}", "remove")
 
+    def sweep(self, root: PurePosixPath, older_than_seconds: float) -> int:
+        q = shlex.quote(str(root))
+        minutes = max(1, math.ceil(older_than_seconds / 60))
+        pattern = shlex.quote(f"{TEMP_PREFIX}*{TEMP_SUFFIX}")
+        script = f"[ -d {q} ] || exit 0; find {q} -type f -name {pattern} -mmin +{minutes} -print -delete"
+        out = self._check(self._ssh(script, "sweep", timeout=self.target.timeout), "sweep")
+        return sum(1 for line in out.splitlines() if line.strip())
+
 
 class RsyncTransport(SshTransport):
     """rsync over ssh for the bytes (progress from ``--info=progress2``), ssh for everything else."""
@@ -309,3 +322,57 @@ class SftpTransport:
     def remove(self, path: PurePosixPath) -> None:
         with contextlib.suppress(ProviderError):
             self._sftp(f"-rm {sftp_quote(path)}\n", "remove")
+
+    def sweep(self, root: PurePosixPath, older_than_seconds: float, max_depth: int = 4) -> int:
+        """SFTP has no find: list the tree level by level (one sftp batch per level, a media root is shallow:
+        ``Show/Season 01/file``), then remove the old temp files in one batch."""
+        stale: list[PurePosixPath] = []
+        level = [root]
+        for _ in range(max_depth):
+            if not level:
+                break
+            listing = self._sftp("".join(f"-ls -lan {sftp_quote(d)}\n" for d in level), "sweep").stdout
+            level = self._sweep_level(level, listing, older_than_seconds, stale)
+        if stale:
+            self._sftp("".join(f"-rm {sftp_quote(p)}\n" for p in stale), "sweep")
+        return len(stale)
+
+    @staticmethod
+    def _sweep_level(dirs: list[PurePosixPath], listing: str, older_than_seconds: float,
+                     stale: list[PurePosixPath]) -> list[PurePosixPath]:
+        """The subdirectories in one level's listing; its old temp files are added to ``stale``."""
+        subdirs: list[PurePosixPath] = []
+        current = -1
+        for line in listing.splitlines():
+            if line.startswith("sftp>"):
+                current += 1  # the batch echoes each command before its output
+                continue
+            fields = line.split(None, 8)
+            if len(fields) != 9 or not 0 <= current < len(dirs):
+                continue
+            name = PurePosixPath(fields[8]).name
+            if name in (".", ".."):
+                continue
+            path = dirs[current] / name
+            if fields[0].startswith("d"):
+                subdirs.append(path)
+            elif (fields[0].startswith("-") and name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX)
+                  and listed_age(fields[5:8], time.time()) > older_than_seconds):
+                stale.append(path)
+        return subdirs
+
+
+def listed_age(stamp: list[str], now: float) -> float:
+    """Seconds since an ``ls -l`` time (``Jan 5 10:20`` within the last six months, else ``Jan 5 2023``)."""
+    month, day, clock = stamp
+    current = datetime.fromtimestamp(now)
+    try:
+        if ":" in clock:
+            when = datetime.strptime(f"{current.year} {month} {day} {clock}", "%Y %b %d %H:%M")
+            if when > current:
+                when = when.replace(year=current.year - 1)
+        else:
+            when = datetime.strptime(f"{clock} {month} {day}", "%Y %b %d")
+    except ValueError:
+        return 0.0  # unreadable: never old enough to delete
+    return (current - when).total_seconds()

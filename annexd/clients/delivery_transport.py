@@ -13,6 +13,9 @@ from annexd.clients.delivery_settings import Target
 from annexd.errors import PermanentProviderError
 
 ProgressCallback = Callable[[int, int], None]  # (bytes done, bytes total)
+# Every transport writes to a hidden ``.annexd-<random>.part`` in the destination directory first.
+TEMP_PREFIX = ".annexd-"
+TEMP_SUFFIX = ".part"
 CHUNK = 4 * 1024 * 1024
 
 
@@ -43,6 +46,10 @@ class Transport(Protocol):
 
     def remove(self, path: PurePosixPath) -> None:
         """Best effort; never raises for a missing file."""
+
+    def sweep(self, root: PurePosixPath, older_than_seconds: float) -> int:
+        """Remove the delivery temp files (``.annexd-*.part``) under ``root`` unchanged for longer than
+        ``older_than_seconds``; how many. ProviderError when the target cannot be reached."""
 
 
 def provider_name(target: Target) -> str:

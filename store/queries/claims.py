@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import peewee as pw
 
@@ -106,13 +106,13 @@ def claim_states(limit: int = 10_000) -> list[ItemState]:
     """Every item the invariant must be checked for (claims, DOWNLOADING, waits without a due time)."""
     checked = [s.value for s in CHECKED - WAITING_FOR_TIME]
     waits = [s.value for s in WAITING_FOR_TIME]
-    rows = list(ProcessingItem.select(
+    rows = cast(list[dict[str, Any]], list(ProcessingItem.select(
         ProcessingItem.id, ProcessingItem.status, ProcessingItem.claimed_by, ProcessingItem.heartbeat_at,
         ProcessingItem.next_retry_at, Download.state.alias("phase"),
     ).join(Download, pw.JOIN.LEFT_OUTER, on=(ProcessingItem.download == Download.id)).where(
         ProcessingItem.status.in_(checked)
         | (ProcessingItem.status.in_(waits) & ProcessingItem.next_retry_at.is_null())
-    ).order_by(ProcessingItem.id).limit(limit).dicts())
+    ).order_by(ProcessingItem.id).limit(limit).dicts()))
     encoding = _open_job_items() if any(r["status"] == S.ENCODING for r in rows) else set()
     delivering = _pending_transfer_items(r["id"] for r in rows if r["status"] == S.DELIVERING)
     return [ItemState(

@@ -1,13 +1,18 @@
-"""Deliveries: one row per item and target, so only the targets that failed are retried."""
+"""Deliveries: one row per item and target, so only the targets that failed are retried. A transfer in flight
+is the row too (owner, heartbeat, progress, the temporary name it writes), so a restarted deliverer or daemon
+finds every transfer, and a crash leftover is removed by its recorded name."""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from store.models import Delivery, utcnow
+from annexd.domain.pipeline import TERMINAL, Event, ProcessingStatus as S
+from store.db import write_transaction
+from store.models import Delivery, ProcessingItem, utcnow
+from store.queries.items import apply_transition, claim_items
 
 
 def deliveries_by_item(item_ids: Sequence[int]) -> dict[int, list[Delivery]]:
@@ -22,19 +27,108 @@ def delivered_targets(item_id: int) -> set[str]:
     return {d.target for d in Delivery.select().where((Delivery.item == item_id) & (Delivery.status == "done"))}
 
 
-def start_delivery(item_id: int, target: str) -> None:
-    """The item's delivery to ``target`` is pending (again)."""
-    Delivery.insert(item=item_id, target=target, status="pending", updated_at=utcnow()).on_conflict(
-        conflict_target=[Delivery.item, Delivery.target], update={"status": "pending"}).execute()
+def start_delivery(item_id: int, target: str, owner: str | None = None, now: datetime | None = None) -> None:
+    """The item's delivery to ``target`` is pending (again), held by ``owner``."""
+    now = now or utcnow()
+    values = {"status": "pending", "owner": owner, "heartbeat_at": now, "progress": 0.0, "updated_at": now}
+    Delivery.insert(item=item_id, target=target, **values).on_conflict(
+        conflict_target=[Delivery.item, Delivery.target], update=values).execute()
+
+
+def claim_deliveries(owner: str, now: datetime, limit: int, targets_for: Callable[[ProcessingItem], list[str]]
+                     ) -> list[list[ProcessingItem]]:
+    """Claim ENCODED items, with the ENCODED items sharing their file (a multi-episode file is delivered once),
+    and make each target's transfer row pending, in one transaction. Returns the groups, lead first."""
+    with write_transaction():
+        claimed = claim_items(S.ENCODED, Event.START_DELIVERY, now, limit, owner=owner)
+        if not claimed:
+            return []
+        items = list(ProcessingItem.select().where(ProcessingItem.id.in_(claimed)))
+        items += _claim_siblings(items, owner, now)
+        groups: dict[str, list[ProcessingItem]] = defaultdict(list)
+        for item in sorted(items, key=lambda i: (i.season, i.episode, i.id)):
+            groups[item.source_file_path or f"item:{item.id}"].append(item)
+        for item in items:
+            done = delivered_targets(item.id)
+            for target in targets_for(item):
+                if target not in done:
+                    start_delivery(item.id, target, owner, now)
+    return list(groups.values())
+
+
+def _claim_siblings(items: list[ProcessingItem], owner: str, now: datetime) -> list[ProcessingItem]:
+    sources = {i.source_file_path for i in items if i.source_file_path}
+    if not sources:
+        return []
+    ids = {i.id for i in items}
+    siblings = ProcessingItem.select().where(ProcessingItem.source_file_path.in_(list(sources))
+                                             & (ProcessingItem.status == S.ENCODED) & ProcessingItem.id.not_in(ids))
+    return [ProcessingItem.get_by_id(s.id) for s in list(siblings)
+            if apply_transition(s.id, S.ENCODED, Event.START_DELIVERY, now, attempts=s.attempts,
+                                fields={"claimed_by": owner})]
+
+
+def delivering_group(item: ProcessingItem, owner: str) -> list[ProcessingItem]:
+    """The DELIVERING items of ``owner`` sharing ``item``'s file (``item`` alone when it has none)."""
+    if not item.source_file_path:
+        return [item]
+    return list(ProcessingItem.select().where(
+        (ProcessingItem.source_file_path == item.source_file_path) & (ProcessingItem.status == S.DELIVERING)
+        & (ProcessingItem.claimed_by == owner)).order_by(ProcessingItem.season, ProcessingItem.episode))
+
+
+def start_transfer(item_ids: Sequence[int], target: str, owner: str, temp_path: str, now: datetime) -> None:
+    """A transfer begins: its temporary name is recorded before anything is written."""
+    Delivery.update(temp_path=temp_path, owner=owner, heartbeat_at=now, updated_at=now).where(
+        Delivery.item.in_(list(item_ids)) & (Delivery.target == target) & (Delivery.status == "pending")).execute()
+
+
+def pending_transfers(owner: str) -> list[Delivery]:
+    return list(Delivery.select().where((Delivery.owner == owner) & (Delivery.status == "pending"))
+                .order_by(Delivery.item, Delivery.target))
+
+
+def beat_deliveries(owner: str, now: datetime) -> None:
+    """The deliverer is alive: its pending transfers and their items beat."""
+    Delivery.update(heartbeat_at=now).where((Delivery.owner == owner) & (Delivery.status == "pending")).execute()
+    ProcessingItem.update(heartbeat_at=now).where(
+        (ProcessingItem.claimed_by == owner) & (ProcessingItem.status == S.DELIVERING)).execute()
+
+
+def transfer_progress(item_ids: Sequence[int], target: str, percent: float) -> None:
+    Delivery.update(progress=percent).where(
+        Delivery.item.in_(list(item_ids)) & (Delivery.target == target) & (Delivery.status == "pending")).execute()
 
 
 def finish_delivery(item_id: int, target: str, now: datetime, *, rescan: str | None, remote_path: str | None = None,
-                    size: int = 0, checksum: str | None = None, error: str | None = None) -> None:
-    """One attempt answered: done at ``remote_path`` (no ``error``), or failed with ``error``."""
-    row: dict[str, Any] = {"updated_at": now, "rescan": rescan, "attempts": Delivery.attempts + 1}
+                    size: int = 0, checksum: str | None = None, error: str | None = None,
+                    retriable: bool = True) -> None:
+    """One attempt answered: done at ``remote_path`` (no ``error``), or failed with ``error`` (``retriable``
+    False: retrying cannot help). Its temporary file is gone either way (committed, or removed on failure)."""
+    row: dict[str, Any] = {"updated_at": now, "rescan": rescan, "attempts": Delivery.attempts + 1, "temp_path": None,
+                           "retriable": retriable}
     if error is None:
         row.update(status="done", remote_path=remote_path, size=size, checksum=checksum, delivered_at=now,
-                   last_error=None)
+                   last_error=None, progress=100.0)
     else:
         row.update(status="failed", last_error=error)
     Delivery.update(row).where((Delivery.item == item_id) & (Delivery.target == target)).execute()
+
+
+def leftover_temp_files() -> list[Delivery]:
+    """Transfers that recorded a temporary file and did not finish (failed, released, or in flight)."""
+    return list(Delivery.select().where(Delivery.temp_path.is_null(False) & Delivery.status.in_(["pending", "failed"])))
+
+
+def temp_files_removed(row_ids: Sequence[int]) -> None:
+    if row_ids:
+        Delivery.update(temp_path=None).where(Delivery.id.in_(list(row_ids))).execute()
+
+
+def file_still_needed(item: ProcessingItem) -> bool:
+    """Whether another item sharing ``item``'s source file may still deliver it (not COMPLETED/CANCELLED)."""
+    if not item.source_file_path:
+        return False
+    others = ProcessingItem.select(ProcessingItem.status).where(
+        (ProcessingItem.source_file_path == item.source_file_path) & (ProcessingItem.id != item.id))
+    return any(S(o.status) not in TERMINAL for o in others)

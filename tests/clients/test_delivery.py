@@ -2,6 +2,7 @@ import hashlib
 import os
 import subprocess
 import threading
+import time
 from pathlib import Path, PurePosixPath
 
 import pytest
@@ -14,6 +15,7 @@ from annexd.clients.delivery import (
     decide_existing,
     deliver,
     make_transport,
+    sweep_temp_files,
 )
 from annexd.clients.delivery_local import LocalTransport
 from annexd.clients.delivery_settings import Target, validate_target
@@ -385,3 +387,26 @@ def test_changed_host_key_is_refused(sshd: SshdServer, tmp_path: Path, source: P
     with pytest.raises(ProviderError, match="connection failed"):
         deliver(target, source, "second.mkv")
     assert not (Path(target.movie_root) / "second.mkv").exists()
+
+
+@pytest.mark.parametrize("protocol", ["local", "rsync", "sftp"])
+def test_crash_leftovers_are_swept_on_every_target_kind(sshd: SshdServer, tmp_path: Path, protocol: str) -> None:
+    """A temp file a crash left (old), one still being written (fresh) and a delivered file: only the old temp
+    file goes, at any depth of the target's roots."""
+    target = (remote_target(sshd, tmp_path, protocol, protocol) if protocol != "local"
+              else Target("lib", movie_root=str(tmp_path / "lib" / "movies"), tv_root=str(tmp_path / "lib" / "tv")))
+    tv = Path(target.tv_root) / "Show" / "Season 01"
+    movies = Path(target.movie_root) / "Film (2020)"
+    for folder in (tv, movies):
+        folder.mkdir(parents=True, exist_ok=True)
+    old = [tv / ".annexd-0123456789abcdef.part", movies / ".annexd-fedcba9876543210.part"]
+    fresh = tv / ".annexd-1111111111111111.part"
+    kept = [fresh, tv / "Show - S01E01.mkv", movies / "annexd-not-ours.part"]
+    for path in (*old, *kept):
+        path.write_bytes(b"x" * 10)
+    two_hours_ago = time.time() - 7200
+    for path in (*old, kept[1], kept[2]):
+        os.utime(path, (two_hours_ago, two_hours_ago))
+    assert sweep_temp_files(target, older_than_seconds=3600) == 2
+    assert not any(p.exists() for p in old) and all(p.exists() for p in kept)
+    assert sweep_temp_files(target, older_than_seconds=3600) == 0
