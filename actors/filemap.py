@@ -10,6 +10,7 @@ files are never moved or changed.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -67,21 +68,30 @@ class FileMapWorker(Worker):
             mapping, roots = self.extract(download, files, mapping, wanted)
         elif not download.owned:
             roots = self.work_copies(download, roots, {m.path for m in mapping.matched.values()})
+        # One transaction: the items of a multi-episode file reach DOWNLOADED together (their encode is claimed
+        # together), and a crash mid-way leaves the download COMPLETED, to be mapped again in full.
+        with queries.atomically():
+            moved = self.apply_mapping(download, items, mapping, roots, now)
+        self.log.info("files_mapped", info_hash=download.info_hash, mapped=moved,
+                      unmatched={str(k): v for k, v in mapping.unmatched_expected.items()})
+        return moved
+
+    def apply_mapping(self, download: Download, items: list[ProcessingItem], mapping: Any, roots: dict[str, Any],
+                      now: datetime) -> int:
         queries.ignore_files(download.id, mapping.ignored)
         moved = 0
+        blocklist = queries.blocklisted_keys()
         for item in items:
             key = MOVIE_KEY if item.kind == "movie" else (item.season, item.episode)
             match = mapping.matched.get(key)
             if match is None:
                 reason = mapping.unmatched_expected.get(key, "no file in the torrent matches")
                 queries.retry_download_or_fail(item, f"file mapping: {reason}", now, self.ctx.config.download.retry,
-                                               queries.blocklisted_keys())
+                                               blocklist)
                 continue
             if queries.map_item_file(download.id, item, match.path, match.size, str(roots[match.path]), now):
                 moved += 1
         queries.download_mapped(download.id)
-        self.log.info("files_mapped", info_hash=download.info_hash, mapped=moved,
-                      unmatched={str(k): v for k, v in mapping.unmatched_expected.items()})
         return moved
 
     def work_copies(self, download: Download, roots: dict[str, Path], wanted: set[str]) -> dict[str, Path]:

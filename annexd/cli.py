@@ -1,5 +1,5 @@
-"""The `annexd` command: run, migrate, check-config, request add|list|show|cancel, status, maintenance
-recompute, announce, parse."""
+"""The `annexd` command: run, migrate, check-config, request add|list|show|cancel, item show|retry, status,
+maintenance recompute, announce, parse."""
 
 from __future__ import annotations
 
@@ -122,6 +122,34 @@ def cmd_request(args: argparse.Namespace) -> int:
                 view = views.request_view(row, queries.request_summary(row))
                 view["items"] = [views.item_view(i) for i in queries.request_items(req.id)]
                 _out(view)
+    return ExitCode.OK
+
+
+def cmd_item(args: argparse.Namespace) -> int:
+    """``item show ID`` and ``item retry ID [--from search]`` (a FAILED item resumes where it failed)."""
+    from annexd.errors import StateConflictError
+    from annexd.http import views
+    from store import queries
+    from store.migrate import require_current
+    from store.models import utcnow
+
+    cfg = _config(args)
+    db = _db(cfg)
+    with db.connection_context():
+        require_current(db)
+        try:
+            if args.action == "show":
+                item = queries.get_item(args.id)
+                _out(views.item_view(item, queries.deliveries_by_item([item.id]).get(item.id, [])))
+                return ExitCode.OK
+            status, stage = queries.retry_item(args.id, utcnow(), from_search=args.start == "search")
+        except NotFoundError as exc:
+            print(exc, file=sys.stderr)
+            return ExitCode.NOT_FOUND
+        except StateConflictError as exc:
+            print(exc, file=sys.stderr)
+            return ExitCode.FAILURE
+    _out({"id": args.id, "status": status.value, "resumed_at": stage})
     return ExitCode.OK
 
 
@@ -260,6 +288,13 @@ def build_parser() -> argparse.ArgumentParser:
         req.add_parser(action, parents=[common]).add_argument("id", type=int)
     for p in req.choices.values():
         p.set_defaults(func=cmd_request)
+    item = sub.add_parser("item", help="show or retry one work item").add_subparsers(dest="action", required=True)
+    item.add_parser("show", parents=[common]).add_argument("id", type=int)
+    retry = item.add_parser("retry", help="retry a FAILED item where it failed (or --from search)", parents=[common])
+    retry.add_argument("id", type=int)
+    retry.add_argument("--from", dest="start", choices=["search"], help="start over from the search")
+    for p in item.choices.values():
+        p.set_defaults(func=cmd_item)
     announce_cli.register(sub)
     parse = sub.add_parser("parse", help="show how annexd reads release names (for people and bug reports)")
     parse.add_argument("names", nargs="+", metavar="NAME", help="release name, torrent title, file name or path")

@@ -1,19 +1,18 @@
 """The wiring, in one place: what starts, in what order, with what; and the one shutdown function.
 
 Start: database (refusing pending migrations) -> supervisor -> writer -> workers (each stage only when it is
-configured) -> HTTP with the encoder hub -> the built-in encoder agent.
+configured) and the keeper of the built-in encoder agent -> HTTP with the encoder hub (the agent starts once it
+listens; a port already taken exits with code 8).
 Stop (one time budget, reverse order): encoder agent -> HTTP -> workers -> writer (final flush) -> supervisor
 -> pool.
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
+import errno
 import os
 import secrets
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -33,6 +32,7 @@ from actors.download import DownloadWorker
 from actors.encode import EncodeDispatcher, hub_callbacks
 from actors.feeds import FeedWorker
 from actors.filemap import FileMapWorker
+from actors.local_agent import LocalEncoderAgent
 from actors.messages import RemoveRequestTorrents
 from actors.monitor import ShowRefreshWorker
 from actors.progress import DownloadProgressWorker
@@ -50,7 +50,7 @@ from annexd.domain.pipeline import ProcessingStatus
 from annexd.domain.release_links import LinkCredentials, feed_credentials
 from annexd.domain.request_specs import RequestSpec
 from annexd.encoder.hub import EncoderHub, HubSettings
-from annexd.errors import InvalidInputError, StoreError
+from annexd.errors import AnnexdError, InvalidInputError, StoreError
 from annexd.exitcodes import ExitCode
 from annexd.http.app import HttpDeps, make_app
 from annexd.http.auth import Access, ApiKeys, metrics_public
@@ -65,7 +65,6 @@ log = structlog.get_logger("annexd.daemon")
 DUPLICATE_SIGNAL_WINDOW_S = 0.5
 SIGNAL_POLL_S = 0.2  # the longest a signal waits for its handler while the daemon runs
 GIL_SWITCH_INTERVAL_S = 0.001  # see Daemon.start
-PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 # Which worker to wake when the writer moves an item into a status (event-driven hand-offs).
 WAKE_ON_STATUS: dict[ProcessingStatus, str] = {
@@ -74,6 +73,10 @@ WAKE_ON_STATUS: dict[ProcessingStatus, str] = {
     ProcessingStatus.DOWNLOADED: "encode",
     ProcessingStatus.ENCODED: "deliver",
 }
+
+
+class HttpPortError(AnnexdError):
+    """The HTTP address cannot be bound (another process holds the port): exit code 8, no restart loop."""
 
 
 def open_store(cfg: Config) -> peewee.Database:
@@ -96,7 +99,6 @@ class Daemon:
         self.stop_requested = threading.Event()
         self.supervisor: pykka.ActorRef[Any] | None = None
         self.local_token = ""
-        self.local_agent: subprocess.Popen[bytes] | None = None
         self.hub = self._make_hub()
         self.qbt = {c.name: QbtClient(replace(c, password=self.secret(c.password))) for c in cfg.download_clients}
         self.http: HttpServer | None = None
@@ -136,6 +138,9 @@ class Daemon:
         if self.hub is not None:
             hub = self.hub
             children.append(ChildSpec("encode", lambda ctx: EncodeDispatcher.start(ctx, w.encoder_poll_interval, hub)))
+            if self.cfg.encoders.local and self.cfg.http.enabled:
+                children.append(ChildSpec(LocalEncoderAgent.name,
+                                          lambda ctx: LocalEncoderAgent.start(ctx, self._local_agent_command)))
         return children
 
     def indexer_clients(self) -> dict[str, TorznabClient]:
@@ -185,32 +190,24 @@ class Daemon:
         if ref is not None and ref.is_alive():
             ref.tell(message)
 
-    def _start_local_agent(self) -> None:
-        if not (self.hub is not None and self.cfg.encoders.local and self.http is not None):
-            return
+    def _local_agent_command(self, url: str) -> list[str]:
+        """The built-in agent's command line (its token in a 0600 file, never on the command line)."""
         token_file = self.cfg.state_path / "local-encoder.token"
         token_file.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(self.local_token)
-        self.local_agent = subprocess.Popen(
-            [sys.executable, "-m", "annexd.encoder.agent", "--server", self.http.url, "--token-file", str(token_file),
-             "--id", "local", "--max-jobs", str(self.cfg.encoders.local_max_jobs),
-             "--stall-seconds", str(self.cfg.encoders.stall_seconds), "--drain-seconds", "5"],
-            stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_die_with_parent,
-        )
-        log.info("local_encoder_started", pid=self.local_agent.pid)
+        return [sys.executable, "-m", "annexd.encoder.agent", "--server", url, "--token-file", str(token_file),
+                "--id", "local", "--max-jobs", str(self.cfg.encoders.local_max_jobs),
+                "--stall-seconds", str(self.cfg.encoders.stall_seconds), "--drain-seconds", "5"]
 
     def _stop_local_agent(self, timeout: float) -> None:
-        agent = self.local_agent
-        if agent is None or agent.poll() is not None:
-            return
-        agent.terminate()
-        try:
-            agent.wait(timeout)
-        except subprocess.TimeoutExpired:
-            agent.kill()
-            agent.wait(5)
+        ref = self.ctx.workers.get(LocalEncoderAgent.name)
+        if ref is not None and ref.is_alive():
+            try:
+                ref.stop(block=True, timeout=timeout)
+            except pykka.Timeout:
+                log.error("local_encoder_not_stopped_in_time")
 
     def _encode_check(self) -> tuple[bool, Any]:
         if self.hub is None:
@@ -288,9 +285,13 @@ class Daemon:
         if self.cfg.http.enabled:
             routes = [self.hub.add_routes] if self.hub is not None else []
             app = make_app(self.http_deps(), routes)
-            self.http = HttpServer(app, self.cfg.http.host, self.cfg.http.port).start()
+            try:
+                self.http = HttpServer(app, self.cfg.http.host, self.cfg.http.port).start()
+            except OSError as exc:
+                why = "the port is already in use" if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc))
+                raise HttpPortError(f"cannot listen on {self.cfg.http.host}:{self.cfg.http.port}: {why}") from exc
+            self.ctx.http_url = self.http.url  # the built-in encoder agent connects here
             log.info("http_listening", url=self.http.url)
-            self._start_local_agent()
         _notify_systemd("READY=1\nSTATUS=running")
 
     def _give_up(self, reason: str) -> None:
@@ -327,7 +328,14 @@ class Daemon:
 
     def run(self) -> ExitCode:
         self.install_signals()
-        self.start()
+        try:
+            self.start()
+        except HttpPortError as exc:
+            log.error("http_port_unavailable", error=str(exc))
+            print(f"annexd: {exc} (exit {int(ExitCode.HTTP_PORT_UNAVAILABLE)})", file=sys.stderr)
+            self.exit_code = ExitCode.HTTP_PORT_UNAVAILABLE
+            self.shutdown()
+            return self.exit_code
         # Wait in short slices: a signal the kernel hands to another thread only sets a flag, and its Python
         # handler runs when the main thread next wakes. An untimed wait could leave SIGTERM or SIGUSR1 unhandled.
         while not self.stop_requested.wait(SIGNAL_POLL_S):
@@ -373,15 +381,6 @@ def dump_threads(emit: Callable[..., Any] | None = None) -> None:
     names = {t.ident: t.name for t in threading.enumerate()}
     for ident, frame in sys._current_frames().items():
         emit("thread_stack", thread=names.get(ident, str(ident)), stack="".join(traceback.format_stack(frame)))
-
-
-def _die_with_parent() -> None:
-    """In the forked child: ask Linux to SIGTERM it when the daemon dies, even by SIGKILL (no orphan agents)."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):
-        pass  # not Linux: the agent still stops when its connection to the daemon is refused for good
 
 
 def _notify_systemd(state: str) -> None:

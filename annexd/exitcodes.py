@@ -12,6 +12,7 @@ class ExitCode(enum.IntEnum):
     DATABASE_UNAVAILABLE = 5
     SUPERVISOR_GAVE_UP = 6  # a worker kept failing past its restart budget; let systemd restart us
     NOT_FOUND = 7        # `request show/cancel` of an unknown id
+    HTTP_PORT_UNAVAILABLE = 8  # `run`: the HTTP address cannot be bound (the port is taken); restarting cannot help
     LEGACY_DATABASE = 9  # import-annex: the legacy database is unreachable or not an Annex database
     LEGACY_KEY = 10      # import-annex: the key file is unreadable, not 32 bytes, or decrypts no legacy secret
     ANNOUNCE_TESTS_FAILED = 11  # `announce test`: a definition's embedded test line did not give its expected vars

@@ -382,10 +382,33 @@ async def _move_item(request: web.Request, item_id: int, operation: Callable[[],
     return web.json_response({"id": item_id, "status": status.value})
 
 
+RETRY_FROM = ("search",)  # the stages a retry may be asked to start from (without one: where it failed)
+
+
 async def retry_item(request: web.Request) -> web.Response:
+    """A FAILED item resumes where it failed (its inputs permitting), or from the search with
+    ``{"from": "search"}``; the body is optional. 409 when the item is not FAILED."""
+    deps = request.app[DEPS]
     item_id = _id(request)
-    now = request.app[DEPS].ctx.clock()
-    return await _move_item(request, item_id, lambda: queries.retry_item(item_id, now), "search", "item retried")
+    from_search = False
+    if request.can_read_body:
+        try:
+            body = await _json_body(request) if (await request.read()).strip() else {}
+        except _BadRequest as exc:
+            return error(exc.status, exc.message)
+        if not isinstance(body, dict):
+            return error(422, "invalid request", {"body": "must be a JSON object"})
+        start = body.get("from")
+        if start is not None and start not in RETRY_FROM:
+            return error(422, "invalid request", {"from": f"must be one of {', '.join(RETRY_FROM)} (or absent)"})
+        from_search = start == "search"
+    now = deps.ctx.clock()
+    try:
+        status, stage = await in_db(request, lambda: queries.retry_item(item_id, now, from_search=from_search))
+    except (NotFoundError, StateConflictError) as exc:
+        return error(next(code for kind, code in REFUSAL_CODES if isinstance(exc, kind)), str(exc))
+    deps.ctx.wake(stage, "item retried")
+    return web.json_response({"id": item_id, "status": status.value, "resumed_at": stage})
 
 
 async def accept_release(request: web.Request) -> web.Response:

@@ -61,6 +61,15 @@ _ITEM_OUT = {
         "progress": {"type": "number"}, "error": {"type": ["string", "null"]},
     },
 }
+_RETRY_IN = {"type": "object", "properties": {"from": {"type": "string", "enum": ["search"]}}}
+_RETRY_OUT = {
+    "type": "object",
+    "required": ["id", "status", "resumed_at"],
+    "properties": {
+        "id": {"type": "integer"}, "status": {"type": "string", "enum": ["PENDING", "DOWNLOADED", "ENCODED"]},
+        "resumed_at": {"type": "string", "enum": ["search", "encode", "deliver"]},
+    },
+}
 _EPISODES_OUT = {
     "type": "object",
     "required": ["seasons"],
@@ -141,11 +150,13 @@ def document() -> dict[str, Any]:
                                                        "404": _err("unknown id")}}},
         "/api/v1/items/{id}": {"get": {"summary": "One work item", "parameters": [_ID], "responses": {
             "200": _json(_ITEM_OUT, "the item"), "404": _err("unknown id")}}},
-        "/api/v1/items/{id}/retry": {"post": {"summary": "Retry a FAILED item", "parameters": [_ID],
-                                               "security": _SECURED, "responses": {
-                                                   "200": _json({"type": "object"}, "now PENDING"),
-                                                   "401": _err("no or wrong API key"), "404": _err("unknown id"),
-                                                   "409": _err("not FAILED")}}},
+        "/api/v1/items/{id}/retry": {"post": {
+            "summary": "Retry a FAILED item where it failed (its inputs permitting), or from the search",
+            "parameters": [_ID], "security": _SECURED,
+            "requestBody": {"required": False, "content": {"application/json": {"schema": _RETRY_IN}}},
+            "responses": {"200": _json(_RETRY_OUT, "resumed"), "400": _err("not JSON"),
+                          "401": _err("no or wrong API key"), "404": _err("unknown id"), "409": _err("not FAILED"),
+                          "422": _err("unknown from")}}},
         "/api/v1/encoders": {"get": {"summary": "Connected encoder agents, capabilities and current jobs",
                                      "responses": {"200": _json({"type": "object"}, "agents")}}},
         "/api/v1/items/{id}/accept-release": {"post": {

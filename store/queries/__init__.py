@@ -7,6 +7,7 @@ module per topic; everything is re-exported here, so callers write ``from store 
 every function reads or writes the database bound to store.db.database_proxy, in the caller's connection.
 """
 
+from store.db import write_transaction as atomically
 from store.queries.claims import (
     adopt_claims,
     beat_claims,
@@ -125,7 +126,7 @@ from store.queries.request_status import (
 )
 
 __all__ = [
-    "PlannedJob", "abandon_jobs_of", "accept_release", "add_items", "add_to_blocklist", "adopt_claims",
+    "atomically", "PlannedJob", "abandon_jobs_of", "accept_release", "add_items", "add_to_blocklist", "adopt_claims",
     "apply_transition", "beat_claims", "beat_deliveries", "beat_encodes", "blocklisted_keys", "cancel_request",
     "claim_deliveries", "claim_downloads", "claim_encodes", "claim_items", "claim_states", "claim_task",
     "claimed_by", "complete_without_jobs", "computed_statuses", "create_request", "delete_request",

@@ -5,14 +5,23 @@ next alternative, record an encode)."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Sequence
+import os
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
 import peewee as pw
 
 from annexd import metrics
-from annexd.domain.pipeline import STAGE_OF, Event, ProcessingStatus, transition
+from annexd.domain.pipeline import (
+    RESUMED_AT,
+    STAGE_OF,
+    Event,
+    ProcessingStatus,
+    next_status,
+    resume_event,
+    transition,
+)
 from annexd.domain.retry import Failure
 from annexd.errors import InvalidInputError, NotFoundError, StateConflictError
 from store.db import database_proxy, is_postgres, write_transaction
@@ -150,15 +159,25 @@ def set_detail(item_id: int, status: ProcessingStatus, detail: str) -> None:
         (ProcessingItem.id == item_id) & (ProcessingItem.status == status)).execute()
 
 
-def retry_item(item_id: int, now: datetime) -> ProcessingStatus:
-    """A person retries a FAILED item: it goes back to PENDING. NotFoundError, or StateConflictError when the
-    item is not FAILED or changed meanwhile."""
+def retry_item(item_id: int, now: datetime, *, from_search: bool = False,
+               file_exists: Callable[[str], bool] = os.path.isfile) -> tuple[ProcessingStatus, str]:
+    """A person retries a FAILED item: it resumes where it failed when that stage's inputs still exist (its
+    encoded files: deliver again; its source file: encode again), else (or ``from_search``) from the search.
+    Returns the new status and the stage it resumed at. NotFoundError, or StateConflictError when the item is
+    not FAILED or changed meanwhile."""
     item = get_item(item_id)
     if item.status != S.FAILED:
         raise StateConflictError(f"only FAILED items can be retried; this one is {item.status}")
-    if not apply_transition(item_id, S.FAILED, Event.RETRY, now):
+    encoded = list((item.encoded_files or {}).values()) or ([item.encoded_file_path] if item.encoded_file_path else [])
+    event = resume_event(item.failed_stage, from_search=from_search,
+                         source_exists=bool(item.source_file_path) and file_exists(item.source_file_path),
+                         encoded_exists=bool(encoded) and all(file_exists(p) for p in encoded))
+    fields: dict[str, Any] = {"detail": f"retried by a person: resumes at {RESUMED_AT[event]}"}
+    if event is Event.RETRY:
+        fields.update(download=None, source_file_path=None, encoded_file_path=None, encoded_files=None)
+    if not apply_transition(item_id, S.FAILED, event, now, fields=fields):
         raise StateConflictError("the item changed meanwhile; reload and try again")
-    return S.PENDING
+    return next_status(S.FAILED, event), RESUMED_AT[event]
 
 
 def accept_release(item_id: int, release_id: str, now: datetime) -> ProcessingStatus:

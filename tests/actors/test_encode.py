@@ -1,6 +1,9 @@
 """The encode stage in a real in-process daemon: the built-in local agent (a real subprocess over the
 daemon's WebSocket) encodes with real ffmpeg; with no agent, items say they wait for an encoder."""
 
+import os
+import signal
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -8,14 +11,15 @@ import pytest
 
 from annexd.config import load_config
 from annexd.daemon import Daemon
+from annexd.domain.download_states import DownloadPhase
 from annexd.domain.pipeline import ProcessingStatus as S
-from annexd.domain.request_specs import RequestSpec
+from annexd.domain.request_specs import EpisodeSpec, RequestSpec
 from annexd.encoder.ffmpeg import probe
 from store import migrate, queries
 from store.db import open_database
 from store.models import ProcessingItem
 from tests.media import make_clip
-from tests.util import free_port, wait_until
+from tests.util import free_port, pid_alive, wait_until
 
 PROFILE = """
 [[encode_profiles]]
@@ -58,10 +62,16 @@ def clip(tmp_path, ffmpeg):
     return make_clip(tmp_path / "Clip.2024.1080p.WEB-DL.mkv", seconds=2, size="320x240")
 
 
+def _agent_pid(daemon: Daemon) -> int:
+    return wait_until(lambda: daemon.ctx.workers["local-encoder"].proxy().pid.get(timeout=5), timeout=30,
+                      what="the built-in agent started")
+
+
 def test_local_agent_encodes_and_the_output_verifies(tmp_path, clip):
     daemon = _daemon(tmp_path)
     item_id = _downloaded_item(daemon, clip)
     daemon.start()
+    agent = _agent_pid(daemon)
     try:
         item = wait_until(lambda: (lambda i: i if i.status in (S.ENCODED, S.FAILED) else None)(
             _item(daemon, item_id)), timeout=90, what="item ENCODED")
@@ -72,7 +82,7 @@ def test_local_agent_encodes_and_the_output_verifies(tmp_path, clip):
         assert item.encoded_at is not None and not list(out.parent.glob(".*partial*"))
     finally:
         daemon.shutdown()
-    assert daemon.local_agent is not None and daemon.local_agent.poll() is not None  # agent stopped too
+    assert not pid_alive(agent)  # the agent stopped too
 
 
 def test_without_an_agent_items_wait_for_an_encoder(tmp_path, clip):
@@ -84,5 +94,106 @@ def test_without_an_agent_items_wait_for_an_encoder(tmp_path, clip):
         item = wait_until(lambda: (lambda i: i if i.detail == "waiting for an encoder" else None)(
             _item(daemon, item_id)), timeout=30, what="waiting for an encoder")
         assert item.status == S.ENCODING
+    finally:
+        daemon.shutdown()
+
+
+def _ffmpeg_of(pid: int) -> list[int]:
+    """ffmpeg processes whose parent is ``pid``."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text()
+        except (OSError, NotADirectoryError):
+            continue
+        if stat[stat.index("(") + 1: stat.rindex(")")] == "ffmpeg" and int(stat[stat.rindex(")") + 2:].split()[1]) == pid:
+            out.append(int(entry.name))
+    return out
+
+
+SLOW = """
+[[encode_profiles]]
+name = "fast"
+codec = "libx265"
+crf = 28
+preset = "slower"
+audio = "aac"
+"""
+
+
+def test_the_built_in_agent_killed_mid_encode_is_restarted_and_leaves_no_ffmpeg(tmp_path, ffmpeg):
+    """SIGKILL the built-in agent while it encodes: its ffmpeg dies with it, the supervisor starts a new
+    agent, the job is requeued to it and the item is encoded once more, completely."""
+    clip = make_clip(tmp_path / "Clip.2024.1080p.WEB-DL.mkv", seconds=2, size="640x360")
+    cfg_file = tmp_path / "annexd.toml"
+    cfg_file.write_text(SLOW + "[encoders]\nreconnect_grace_seconds = 2.0\n[supervisor]\nrestart_backoff_seconds = 0.2\n"
+                        "[encoders.retry]\nbase_seconds = 0.5\n")
+    cfg = load_config(cfg_file, env={"ANNEX_STATE_DIR": str(tmp_path / "state"), "ANNEX_HTTP_PORT": str(free_port()),
+                                     "ANNEX_ENCODER_POLL_INTERVAL": "200"})
+    db = open_database(cfg.database_url)
+    with db.connection_context():
+        migrate.apply_all(db)
+    daemon = Daemon(cfg, db)
+    item_id = _downloaded_item(daemon, clip)
+    daemon.start()
+    try:
+        first = _agent_pid(daemon)
+        [encoder] = wait_until(lambda: _ffmpeg_of(first), timeout=60, what="ffmpeg running under the agent")
+        started = time.monotonic()
+        os.kill(first, signal.SIGKILL)
+        wait_until(lambda: not pid_alive(encoder), timeout=10, what="its ffmpeg dies with it")
+        second = wait_until(lambda: (lambda p: p if p and p != first else None)(
+            daemon.ctx.workers["local-encoder"].proxy().pid.get(timeout=5)), timeout=30, what="a new agent")
+        restarted_s = time.monotonic() - started
+        item = wait_until(lambda: (lambda i: i if i.status in (S.ENCODED, S.FAILED) else None)(
+            _item(daemon, item_id)), timeout=120, what="item ENCODED by the new agent")
+        assert item.status == S.ENCODED, item.last_error
+        assert "encoder local disconnected" in (item.last_error or "") or item.attempts == 0
+        info = probe(Path(item.encoded_file_path))
+        assert info.video_codec == "hevc" and info.duration and info.duration > 1.5
+        assert not list(Path(item.encoded_file_path).parent.glob(".*partial*"))
+        assert restarted_s < 15, restarted_s
+        status = daemon.supervisor.ask("status", timeout=5)
+        assert status["local-encoder"]["restarts"] == 1 and status["local-encoder"]["alive"]
+    finally:
+        daemon.shutdown()
+    assert not pid_alive(second) and _ffmpeg_of(second) == []
+
+
+def test_a_multi_episode_file_is_encoded_once_for_every_item_it_covers(tmp_path, clip):
+    daemon = _daemon(tmp_path)
+    with daemon.db.connection_context():
+        eps = (EpisodeSpec(1, 1), EpisodeSpec(1, 2))
+        req = queries.create_request(RequestSpec(kind="tv", title="Show", episodes=eps), datetime.now())
+        ProcessingItem.update(status=S.DOWNLOADED, source_file_path=str(clip)).where(
+            ProcessingItem.request == req.id).execute()
+        ids = [i.id for i in queries.request_items(req.id)]
+    daemon.start()
+    try:
+        items = [wait_until(lambda i=i: (lambda it: it if it.status in (S.ENCODED, S.FAILED) else None)(
+            _item(daemon, i)), timeout=90, what="both items ENCODED") for i in ids]
+        assert [i.status for i in items] == [S.ENCODED, S.ENCODED]
+        assert items[0].encoded_file_path == items[1].encoded_file_path
+        with daemon.db.connection_context():
+            jobs = queries.jobs_of_items(ids)
+        assert len(jobs) == 1 and sorted(jobs[0].items) == sorted(ids) and jobs[0].state == "done"
+    finally:
+        daemon.shutdown()
+
+
+def test_retry_of_a_failed_encode_resumes_at_encode_without_a_new_torrent(tmp_path, clip):
+    daemon = _daemon(tmp_path)
+    item_id = _downloaded_item(daemon, clip)
+    with daemon.db.connection_context():
+        ProcessingItem.update(status=S.FAILED, failed_stage="encode", last_error="encode failed").where(
+            ProcessingItem.id == item_id).execute()
+        assert queries.retry_item(item_id, datetime.now()) == (S.DOWNLOADED, "encode")
+    daemon.start()
+    try:
+        item = wait_until(lambda: (lambda i: i if i.status in (S.ENCODED, S.FAILED) else None)(
+            _item(daemon, item_id)), timeout=90, what="item ENCODED again")
+        assert item.status == S.ENCODED and item.download_id is None
+        with daemon.db.connection_context():
+            assert queries.downloads_in(*DownloadPhase) == []  # no torrent was grabbed for it
     finally:
         daemon.shutdown()

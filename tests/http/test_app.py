@@ -142,7 +142,52 @@ async def test_retry_only_failed_items(client):
     _, data = await _create(client, {"type": "movie", "title": "Again"})
     item_id = (await (await client.get(f"/api/v1/requests/{data['id']}", headers=AUTH)).json())["id"]
     resp = await client.post(f"/api/v1/items/{item_id}/retry", headers=AUTH)
-    assert resp.status == 409
+    assert resp.status == 409 and "only FAILED items" in (await resp.json())["error"]
+
+
+async def _failed_item(ctx, client, tmp_path, stage, source=True, encoded=True):
+    from store.models import ProcessingItem
+
+    _, data = await _create(client, {"type": "movie", "title": "Broke"})
+    src, enc = tmp_path / "src.mkv", tmp_path / "enc.mkv"
+    for path, exists in ((src, source), (enc, encoded)):
+        if exists:
+            path.write_bytes(b"x")
+    with ctx.db.connection_context():
+        [item] = ProcessingItem.select().where(ProcessingItem.request == data["id"])
+        ProcessingItem.update(status="FAILED", failed_stage=stage, source_file_path=str(src),
+                              encoded_files={"default": str(enc)}, last_error="boom").where(
+            ProcessingItem.id == item.id).execute()
+    return item.id
+
+
+@pytest.mark.parametrize("stage, source, encoded, body, status, resumed_at", [
+    ("encode", True, False, None, "DOWNLOADED", "encode"),
+    ("deliver", True, True, b"", "ENCODED", "deliver"),
+    ("deliver", True, False, {}, "DOWNLOADED", "encode"),
+    ("encode", False, False, None, "PENDING", "search"),
+    ("encode", True, True, {"from": "search"}, "PENDING", "search"),
+    ("download", True, True, None, "PENDING", "search"),
+])
+async def test_retry_resumes_where_the_item_failed(ctx, client, tmp_path, stage, source, encoded, body, status,
+                                                   resumed_at):
+    item_id = await _failed_item(ctx, client, tmp_path, stage, source, encoded)
+    kwargs = {"data": body} if isinstance(body, bytes) else {} if body is None else {"json": body}
+    resp = await client.post(f"/api/v1/items/{item_id}/retry", headers=AUTH, **kwargs)
+    assert resp.status == 200, await resp.text()
+    assert await resp.json() == {"id": item_id, "status": status, "resumed_at": resumed_at}
+    item = await (await client.get(f"/api/v1/items/{item_id}")).json()
+    assert item["status"] == status and item["attempts"] == 0
+
+
+@pytest.mark.parametrize("body, code", [({"from": "encode"}, 422), ({"from": 3}, 422), ([1], 422),
+                                        (b"{not json", 400)])
+async def test_a_retry_from_anything_but_the_search_is_refused(ctx, client, tmp_path, body, code):
+    item_id = await _failed_item(ctx, client, tmp_path, "encode")
+    kwargs = {"data": body} if isinstance(body, bytes) else {"json": body}
+    resp = await client.post(f"/api/v1/items/{item_id}/retry", headers=AUTH, **kwargs)
+    assert resp.status == code
+    assert (await (await client.get(f"/api/v1/items/{item_id}")).json())["status"] == "FAILED"
 
 
 async def test_health_reports_actors_and_database(ctx, aiohttp_client):
