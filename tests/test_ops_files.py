@@ -196,7 +196,8 @@ def test_daemon_unit() -> None:
     assert one(unit, "ExecStart") == f"{INSTALLED_BIN} --config /etc/annexd/annexd.toml run"
     assert one(unit, "ExecStartPre") == f"{INSTALLED_BIN} --config /etc/annexd/annexd.toml migrate"
     assert one(unit, "Restart") == "on-failure"
-    assert set(one(unit, "RestartPreventExitStatus").split()) == {"3", "4"}  # ExitCode.CONFIG, PENDING_MIGRATIONS
+    # ExitCode.CONFIG, PENDING_MIGRATIONS, HTTP_PORT_UNAVAILABLE: restarting cannot help
+    assert set(one(unit, "RestartPreventExitStatus").split()) == {"3", "4", "8"}
     for key, value in HARDENING.items():
         assert one(unit, key) == value, key
     assert one(unit, "StateDirectory") == "annexd"
@@ -233,6 +234,7 @@ def test_exit_codes_match_the_daemon() -> None:
     from annexd.exitcodes import ExitCode
 
     assert (ExitCode.CONFIG, ExitCode.PENDING_MIGRATIONS, ExitCode.SUPERVISOR_GAVE_UP) == (3, 4, 6)
+    assert ExitCode.HTTP_PORT_UNAVAILABLE == 8
 
 
 def test_unit_command_lines_parse() -> None:

@@ -62,6 +62,25 @@ def test_sigterm_shuts_down_cleanly_and_sigusr1_dumps_stacks(daemon):
     assert events.index("stopping") < events.index("stopped")
 
 
+def test_an_http_port_already_taken_exits_8_at_once(daemon):
+    """Another process holds the port: the daemon says so and exits with code 8 (no hang, no restart loop)."""
+    import socket
+
+    holder = socket.create_server(("127.0.0.1", daemon.port))
+    try:
+        started = time.monotonic()
+        daemon.start(wait=False)
+        code = daemon.wait(30)
+        took = time.monotonic() - started
+    finally:
+        holder.close()
+    assert code == ExitCode.HTTP_PORT_UNAVAILABLE == 8
+    assert took < 20, took  # well within the shutdown budget
+    text = daemon.log_path.read_text()
+    assert f"cannot listen on 127.0.0.1:{daemon.port}: the port is already in use" in text
+    assert '"event": "stopped"' in text
+
+
 def test_refuses_to_start_with_pending_migrations(daemon):
     result = daemon.cli("run", check=False)
     assert result.returncode == ExitCode.PENDING_MIGRATIONS
