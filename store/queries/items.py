@@ -169,8 +169,9 @@ def retry_item(item_id: int, now: datetime, *, from_search: bool = False,
     if item.status != S.FAILED:
         raise StateConflictError(f"only FAILED items can be retried; this one is {item.status}")
     encoded = list((item.encoded_files or {}).values()) or ([item.encoded_file_path] if item.encoded_file_path else [])
+    source: str = item.source_file_path or ""
     event = resume_event(item.failed_stage, from_search=from_search,
-                         source_exists=bool(item.source_file_path) and file_exists(item.source_file_path),
+                         source_exists=bool(source) and file_exists(source),
                          encoded_exists=bool(encoded) and all(file_exists(p) for p in encoded))
     fields: dict[str, Any] = {"detail": f"retried by a person: resumes at {RESUMED_AT[event]}"}
     if event is Event.RETRY:
