@@ -58,12 +58,14 @@ def _assert_clean(results: list[TrialResult]) -> None:
     assert stages == {"search", "download", "encode", "deliver"}, stages
 
 
+@pytest.mark.timeout(900)  # each trial's own deadlines bound a hang; two trials take about 3 minutes here
 def test_a_few_chaos_trials(components, tmp_path_factory, daemon_factory, capsys):
     _assert_clean(_trials(components, tmp_path_factory, daemon_factory, int(os.environ.get("CHAOS_FAST_TRIALS", 2)),
                           0, capsys, "chaos-fast"))
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(0)  # 30 trials take most of an hour on two loaded cores; each trial bounds its own waits
 def test_chaos_trials(components, tmp_path_factory, daemon_factory, capsys):
     _assert_clean(_trials(components, tmp_path_factory, daemon_factory, int(os.environ.get("CHAOS_TRIALS", 30)),
                           100, capsys, "chaos"))

@@ -7,12 +7,15 @@ from __future__ import annotations
 import dataclasses
 import time
 
+import pytest
+
 from tests.e2e.pipeline import Trial
 from tests.util import wait_until
 
 OUTAGE_S = 10.0
 
 
+@pytest.mark.timeout(600)
 def test_postgresql_stopped_for_10_s_mid_pipeline(components, postgres_factory, tmp_path, daemon_factory):
     env = dataclasses.replace(components, pg=postgres_factory())
     trial = Trial(env, tmp_path, 900, seed=1, daemon_factory=daemon_factory)
