@@ -142,8 +142,8 @@ class DeliverWorker(Worker):
         temp = temp_name()
         ids = tuple(i.id for i in group)
         temp_path = destination(target, relative, kind).parent / temp  # type: ignore[arg-type]
-        queries.start_transfer(ids, target.name, self.owner, str(temp_path), self.ctx.clock())
-        self.pool.submit(self.transfer, ids, target, local, relative, kind, temp)
+        earlier = queries.start_transfer(ids, target.name, self.owner, str(temp_path), self.ctx.clock())
+        self.pool.submit(self.transfer, ids, target, local, relative, kind, temp, tuple(earlier))
 
     def fail(self, group: list[ProcessingItem], why: str) -> None:
         now = self.ctx.clock()
@@ -178,9 +178,15 @@ class DeliverWorker(Worker):
 
     # --- in a pool thread: no database, only tells ---------------------------------------------------------
     def transfer(self, item_ids: tuple[int, ...], target: Target, local: Path, relative: PurePosixPath, kind: str,
-                 temp: str) -> None:
+                 temp: str, earlier: tuple[str, ...] = ()) -> None:
+        """Deliver one file to one target; first remove what an earlier transfer of it left (its name was just
+        replaced by this transfer's)."""
         progress = _Throttled(self.ctx, item_ids)
         try:
+            if earlier:
+                transport = make_transport(target)
+                for path in earlier:
+                    transport.remove(PurePosixPath(path))
             with self.limiter.slot(target, timeout=target.timeout):
                 result = deliver(target, local, relative, progress, kind=kind, temp=temp)  # type: ignore[arg-type]
         except (AnnexdError, OSError) as exc:
@@ -206,7 +212,7 @@ class DeliverWorker(Worker):
         transport = make_transport(target)
         for _, path in rows:
             transport.remove(PurePosixPath(path))
-        self.tell_current(TempFilesRemoved(tuple(row_id for row_id, _ in rows)))
+        self.tell_current(TempFilesRemoved(tuple(rows)))
 
     def sweep(self, target: Target, older_than_s: float) -> None:
         try:
@@ -221,8 +227,8 @@ class DeliverWorker(Worker):
     def handle(self, message: Any) -> Any:
         if isinstance(message, TempFilesRemoved):
             with self.ctx.db.connection_context():
-                queries.temp_files_removed(message.row_ids)
-            self.removing.difference_update(message.row_ids)
+                queries.temp_files_removed(message.removed)
+            self.removing.difference_update(row_id for row_id, _ in message.removed)
             return None
         if not isinstance(message, DeliveryFinished):
             return super().handle(message)

@@ -104,7 +104,7 @@ class DeliveryFinished:
 class TempFilesRemoved:
     """Told to the DeliverWorker by a clean-up thread: these transfers' leftover temporary files are gone."""
 
-    row_ids: tuple[int, ...]
+    removed: tuple[tuple[int, str], ...]  # (delivery row, the temporary name removed)
 
 
 # Told to the EncodeDispatcher by the EncoderHub's callbacks (on the HTTP loop thread).

@@ -77,10 +77,15 @@ def delivering_group(item: ProcessingItem, owner: str) -> list[ProcessingItem]:
         & (ProcessingItem.claimed_by == owner)).order_by(ProcessingItem.season, ProcessingItem.episode))
 
 
-def start_transfer(item_ids: Sequence[int], target: str, owner: str, temp_path: str, now: datetime) -> None:
-    """A transfer begins: its temporary name is recorded before anything is written."""
+def start_transfer(item_ids: Sequence[int], target: str, owner: str, temp_path: str, now: datetime) -> list[str]:
+    """A transfer begins: its temporary name is recorded before anything is written. Returns the temporary
+    names an earlier transfer of these rows left (the caller removes them first: their names are replaced)."""
+    rows = Delivery.select(Delivery.temp_path).where(
+        Delivery.item.in_(list(item_ids)) & (Delivery.target == target) & Delivery.temp_path.is_null(False))
+    earlier = sorted({r.temp_path for r in rows if r.temp_path and r.temp_path != temp_path})
     Delivery.update(temp_path=temp_path, owner=owner, heartbeat_at=now, updated_at=now).where(
         Delivery.item.in_(list(item_ids)) & (Delivery.target == target) & (Delivery.status == "pending")).execute()
+    return earlier
 
 
 def pending_transfers(owner: str) -> list[Delivery]:
@@ -120,9 +125,10 @@ def leftover_temp_files() -> list[Delivery]:
     return list(Delivery.select().where(Delivery.temp_path.is_null(False) & Delivery.status.in_(["pending", "failed"])))
 
 
-def temp_files_removed(row_ids: Sequence[int]) -> None:
-    if row_ids:
-        Delivery.update(temp_path=None).where(Delivery.id.in_(list(row_ids))).execute()
+def temp_files_removed(removed: Sequence[tuple[int, str]]) -> None:
+    """These (row, temporary name) are gone; a row that recorded a new name since keeps it."""
+    for row_id, path in removed:
+        Delivery.update(temp_path=None).where((Delivery.id == row_id) & (Delivery.temp_path == path)).execute()
 
 
 def file_still_needed(item: ProcessingItem) -> bool:
