@@ -26,8 +26,8 @@ def stage(tmp_path, sshd, pg):
     targets = [
         Target(name="library", protocol="local", movie_root=str(tmp_path / "lib/movies"), tv_root=str(tmp_path / "lib/tv")),
         Target(name="nas", protocol="rsync", host=sshd.host, port=sshd.port, user=sshd.user, key_file=str(sshd.key_file),
-               known_hosts_file=str(tmp_path / "known_hosts"), movie_root=str(sshd.root / "movies"),
-               tv_root=str(sshd.root / "tv"), connect_timeout=3, command_timeout=10),
+               known_hosts_file=str(tmp_path / "known_hosts"), movie_root=str(sshd.root / tmp_path.name / "movies"),
+               tv_root=str(sshd.root / tmp_path.name / "tv"), connect_timeout=3, command_timeout=10),
     ]
     for t in targets:
         Path(t.movie_root).mkdir(parents=True, exist_ok=True)
