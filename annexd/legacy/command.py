@@ -59,7 +59,7 @@ def plan_import(reader: LegacyReader, key_file: str | None, cfg: Config) -> Impo
     key = load_key_file(key_file) if key_file else None
     secrets = decrypt_all(config.secrets, key)
     config = config.with_secrets(secrets.carried_names)
-    settings = PlanSettings(now=utcnow(), search_retry=timedelta(hours=cfg.search.retry_hours),
+    settings = PlanSettings(now=utcnow(), search_retry=timedelta(seconds=cfg.search.retry.base_seconds),
                             target_names=config.target_names, indexer_names=config.indexer_names)
     requests = plan_requests(reader.requests(), settings)
     return ImportPlan(reader.shape, config, secrets, requests, plan_items(reader.work_rows(), requests, settings))

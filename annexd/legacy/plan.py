@@ -50,7 +50,7 @@ class PlanOrderError(ValueError):
 @dataclass(frozen=True, slots=True)
 class PlanSettings:
     now: datetime
-    search_retry: timedelta = timedelta(hours=6)  # annexd's search.retry_hours: when QUALITY_UNAVAILABLE is due
+    search_retry: timedelta = timedelta(hours=6)  # [search.retry] base_seconds: when QUALITY_UNAVAILABLE is due
     target_names: Mapping[str, str] = field(default_factory=dict)  # legacy StorageServer id -> annexd target
     indexer_names: Mapping[str, str] = field(default_factory=dict)  # legacy Indexer id -> annexd indexer
 

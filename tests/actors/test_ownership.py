@@ -74,8 +74,9 @@ def stage(qbt_pair, pg, tmp_path):
     clients = {"qbt": QbtClient(settings)}
     cfg = replace(Config(state_dir=str(tmp_path / "state")),
                   writer=replace(WriterConfig(), flush_interval_ms=100),
-                  download=replace(DownloadConfig(), vanished_grace_seconds=0.5, retry_delays_minutes=(0.0,),
-                                   max_attempts=5))
+                  download=replace(DownloadConfig(), vanished_grace_seconds=0.5,
+                                   retry=replace(DownloadConfig().retry, base_seconds=0.0, cap_seconds=0.0,
+                                                 max_attempts=5)))
     ctx = ActorContext(db=pg, config=cfg)
     ctx.writer = DbWriter.start(ctx)
     ctx.workers["download"] = DownloadWorker.start(ctx, 200, clients)

@@ -176,7 +176,7 @@ async def test_retry_resumes_where_the_item_failed(ctx, client, tmp_path, stage,
     resp = await client.post(f"/api/v1/items/{item_id}/retry", headers=AUTH, **kwargs)
     assert resp.status == 200, await resp.text()
     assert await resp.json() == {"id": item_id, "status": status, "resumed_at": resumed_at}
-    item = await (await client.get(f"/api/v1/items/{item_id}")).json()
+    item = await (await client.get(f"/api/v1/items/{item_id}", headers=AUTH)).json()
     assert item["status"] == status and item["attempts"] == 0
 
 
@@ -187,7 +187,7 @@ async def test_a_retry_from_anything_but_the_search_is_refused(ctx, client, tmp_
     kwargs = {"data": body} if isinstance(body, bytes) else {"json": body}
     resp = await client.post(f"/api/v1/items/{item_id}/retry", headers=AUTH, **kwargs)
     assert resp.status == code
-    assert (await (await client.get(f"/api/v1/items/{item_id}")).json())["status"] == "FAILED"
+    assert (await (await client.get(f"/api/v1/items/{item_id}", headers=AUTH)).json())["status"] == "FAILED"
 
 
 async def test_health_reports_actors_and_database(ctx, aiohttp_client):

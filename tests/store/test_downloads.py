@@ -4,6 +4,7 @@ removed credentials from stored releases (SQLite and PostgreSQL)."""
 import importlib
 import json
 import threading
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from annexd.config import DownloadConfig
@@ -91,7 +92,7 @@ def test_reusing_a_mapped_or_removed_row_revives_it(db):
 
 
 def test_a_vanished_torrent_is_grabbed_again_once_then_the_next_release(db):
-    policy = DownloadConfig(max_attempts=5, retry_delays_minutes=(0.0,))
+    policy = replace(DownloadConfig().retry, max_attempts=5, base_seconds=0.0, cap_seconds=0.0)
     download = _download(1)
     alternative = {"guid": "b" * 40, "info_hash": "b" * 40, "title": "Film.2020.720p"}
     item = _downloading_item(download, release={"guid": download.info_hash, "title": "T1"},
