@@ -76,6 +76,7 @@ from store.queries.media_requests import (
     request_items,
     request_row,
     request_summary,
+    submit_request,
 )
 from store.queries.progress import progress_baseline, write_progress
 from store.queries.request_status import (
@@ -87,19 +88,16 @@ from store.queries.request_status import (
 
 __all__ = [
     "CLAIMED", "accept_release", "add_items", "add_to_blocklist", "apply_transition", "attach_download",
-    "blocklisted_keys", "cancel_request", "claim_downloads", "claim_items", "create_request", "delete_request",
-    "delivered_targets", "deliveries_by_item", "download_added", "download_completed", "download_failed",
-    "download_in_use", "download_items", "download_mapped", "download_removed", "downloads_in",
-    "downloads_only_for", "due_retries", "finish_delivery", "forget_instances", "get_item",
-    "get_download", "get_or_create_download", "get_request", "heartbeat", "ignore_files", "import_requests",
-    "instances_on", "items_by_ids",
-    "items_by_status", "list_requests", "load_provider_state", "map_item_file", "orphaned_claims",
-    "progress_baseline", "provider_states", "record_encoded_file", "record_task_run", "request_download_ids",
-    "request_items", "request_summary", "retry_download_or_fail", "retry_item", "reuse_download",
-    "save_provider_state", "set_detail", "start_delivery", "torrent_vanished", "write_progress",
-    # feeds and show monitoring
-    "claim_task", "finish_task", "keep_alternatives", "monitored_requests", "season_sizes", "task_states",
-    "update_listing", "wanted_items",
-    "computed_statuses", "recompute_all", "refresh_request_status", "status_batch", "request_episode_rows",
-    "request_row",
+    "blocklisted_keys", "cancel_request", "claim_downloads", "claim_items", "claim_task", "computed_statuses",
+    "create_request", "delete_request", "delivered_targets", "deliveries_by_item", "download_added",
+    "download_completed", "download_failed", "download_in_use", "download_items", "download_mapped",
+    "download_removed", "downloads_in", "downloads_only_for", "due_retries", "finish_delivery", "finish_task",
+    "forget_instances", "get_download", "get_item", "get_or_create_download", "get_request", "heartbeat",
+    "ignore_files", "import_requests", "instances_on", "items_by_ids", "items_by_status", "keep_alternatives",
+    "list_requests", "load_provider_state", "map_item_file", "monitored_requests", "orphaned_claims",
+    "progress_baseline", "provider_states", "recompute_all", "record_encoded_file", "record_task_run",
+    "refresh_request_status", "request_download_ids", "request_episode_rows", "request_items", "request_row",
+    "request_summary", "retry_download_or_fail", "retry_item", "reuse_download", "save_provider_state",
+    "season_sizes", "set_detail", "start_delivery", "status_batch", "submit_request", "task_states",
+    "torrent_vanished", "update_listing", "wanted_items", "write_progress",
 ]
