@@ -50,7 +50,7 @@ from annexd.domain.pipeline import ProcessingStatus
 from annexd.domain.release_links import LinkCredentials, feed_credentials
 from annexd.domain.request_specs import RequestSpec
 from annexd.encoder.hub import EncoderHub, HubSettings
-from annexd.errors import InvalidInputError, StoreError
+from annexd.errors import InvalidInputError
 from annexd.exitcodes import ExitCode
 from annexd.http.app import HttpDeps, make_app
 from annexd.http.auth import Access, ApiKeys, metrics_public
@@ -58,7 +58,6 @@ from annexd.http.server import HttpServer
 from annexd.redaction import redact_url
 from annexd.secrets import MasterKey, SecretStore, resolve as resolve_secret
 from store import migrate
-from store.db import open_database
 from store.secret_backend import DbSecretBackend
 
 log = structlog.get_logger("annexd.daemon")
@@ -77,14 +76,9 @@ WAKE_ON_STATUS: dict[ProcessingStatus, str] = {
 
 
 def open_store(cfg: Config) -> peewee.Database:
-    db = open_database(cfg.database_url, cfg.database.max_connections, cfg.database.pool_timeout_seconds,
-                       cfg.database.sqlite_busy_timeout_ms)
-    try:
-        with db.connection_context():
-            migrate.require_current(db)
-    except (peewee.OperationalError, peewee.InterfaceError) as exc:
-        raise StoreError(f"database {redact_url(cfg.database_url)} unavailable: {str(exc).strip()[:200]}") from exc
-    return db
+    """The configured database, current (every migration applied); nothing is created when it is missing."""
+    return migrate.open_current(cfg.database_url, cfg.database.max_connections, cfg.database.pool_timeout_seconds,
+                                cfg.database.sqlite_busy_timeout_ms)
 
 
 class Daemon:
