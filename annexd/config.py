@@ -21,9 +21,9 @@ from typing import Any
 from annexd.clients.delivery_settings import Target, validate_target
 from annexd.clients.feed_settings import RssFeed, validate_feed, validate_interval
 from annexd.clients.mediaserver_settings import MediaServer, validate_media_server
-from annexd.clients.qbittorrent_settings import QbtClientSettings
-from annexd.clients.torznab_settings import TorznabIndexer
-from annexd.config_loader import load_dataclass
+from annexd.clients.qbittorrent_settings import QbtClientSettings, validate_client
+from annexd.clients.torznab_settings import TorznabIndexer, validate_indexer
+from annexd.config_loader import Disabled, http_url_problem, load_dataclass
 from annexd.domain.monitoring import MONITOR_MODES
 from annexd.domain.naming import NamingTemplates, validate_template
 from annexd.domain.quality import DEFAULT_PROFILE, QualityProfile
@@ -112,6 +112,16 @@ class DownloadConfig:
 
 
 @dataclass(frozen=True)
+class EncoderAgent:
+    """A remote encoder agent that sees the daemon's files under other paths (``[[encoders.agents]]``)."""
+
+    id: str  # the agent's --id
+    # (prefix as this daemon sees it, prefix as the agent sees it), e.g. ["/srv/media", "/mnt/media"]; the
+    # download directories and the encode work_dir must both be covered.
+    path_map: tuple[tuple[str, ...], ...] = ()
+
+
+@dataclass(frozen=True)
 class EncoderConfig:
     # A built-in agent on this machine, so one machine needs no extra process.
     local: bool = True
@@ -125,6 +135,7 @@ class EncoderConfig:
     profile: str = "default"
     # Where encoded files are written before delivery (default: <state_dir>/encode).
     work_dir: str = ""
+    agents: tuple[EncoderAgent, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -190,6 +201,8 @@ class Config:
     targets: tuple[Target, ...] = ()
     media_servers: tuple[MediaServer, ...] = ()
     feeds: tuple[RssFeed, ...] = ()
+    # Entries of any list written with `enabled = false`: (section, settings), checked but never started.
+    disabled: tuple[tuple[str, Any], ...] = field(default=(), metadata={"internal": True})
 
     def profile(self, name: str) -> QualityProfile:
         """The named quality profile; "default" (or an unknown name) is the first configured, else built-in."""
@@ -226,6 +239,13 @@ DEFAULT_STATE_DIR = "~/.local/state/annexd"
 
 
 def _validate(cfg: Config, problems: list[str]) -> None:
+    _validate_core(cfg, problems)
+    _validate_entries(cfg, problems)
+    for kind in ("movie", "episode", "daily"):
+        problems.extend(f"naming.{kind}: {p}" for p in validate_template(getattr(cfg.naming, kind), kind))
+
+
+def _validate_core(cfg: Config, problems: list[str]) -> None:
     url = cfg.database_url
     if not (url.startswith("sqlite:///") or url.startswith(("postgresql://", "postgres://"))):
         problems.append(f"database.url: must start with sqlite:/// or postgresql://, got {url.split(':')[0]!r}")
@@ -247,23 +267,43 @@ def _validate(cfg: Config, problems: list[str]) -> None:
         problems.append(f"logging.level: {cfg.logging.level!r} is not one of debug, info, warning, error")
     if cfg.logging.format not in ("auto", "json", "console"):
         problems.append(f"logging.format: {cfg.logging.format!r} is not one of auto, json, console")
-    for target in cfg.targets:
-        problems.extend(f"targets[{target.name}]: {p}" for p in validate_target(target))
-        if target.media_server and target.media_server not in {m.name for m in cfg.media_servers}:
-            problems.append(f"targets[{target.name}].media_server: no media server named {target.media_server!r}")
-        if target.encode_profile and target.encode_profile not in {p.name for p in cfg.encode_profiles}:
-            problems.append(f"targets[{target.name}].encode_profile: no encode profile named {target.encode_profile!r}")
-    for server in cfg.media_servers:
-        problems.extend(f"media_servers[{server.name}]: {p}" for p in validate_media_server(server))
-    for kind in ("movie", "episode", "daily"):
-        problems.extend(f"naming.{kind}: {p}" for p in validate_template(getattr(cfg.naming, kind), kind))
+    if (why := http_url_problem(cfg.tmdb.base_url)) is not None:
+        problems.append(f"tmdb.base_url: {why}")
     if cfg.supervisor.restart_budget < 0:
         problems.append("supervisor.restart_budget: must be >= 0")
+    for agent in cfg.encoders.agents:
+        problems.extend(_agent_problems(agent))
     _validate_feeds(cfg, problems)
 
 
+def _validate_entries(cfg: Config, problems: list[str]) -> None:
+    """Each entry's own settings, enabled or not; references between entries only for enabled ones (a
+    disabled entry may wait for what it points at)."""
+    validators: dict[str, Any] = {"targets": validate_target, "media_servers": validate_media_server,
+                                  "indexers": validate_indexer, "download_clients": validate_client}
+    entries = [(section, e) for section in validators for e in getattr(cfg, section)] + [
+        (section, e) for section, e in cfg.disabled if section in validators]
+    for section, entry in entries:
+        problems.extend(f"{section}[{entry.name}]: {p}" for p in validators[section](entry))
+    for target in cfg.targets:
+        if target.media_server and target.media_server not in {m.name for m in cfg.media_servers}:
+            problems.append(f"targets[{target.name}].media_server: no enabled media server named "
+                            f"{target.media_server!r}")
+        if target.encode_profile and target.encode_profile not in {p.name for p in cfg.encode_profiles}:
+            problems.append(f"targets[{target.name}].encode_profile: no encode profile named {target.encode_profile!r}")
+
+
+def _agent_problems(agent: EncoderAgent) -> list[str]:
+    key = f"encoders.agents[{agent.id or '?'}].path_map"
+    problems = []
+    for pair in agent.path_map:
+        if len(pair) != 2 or not all(p.startswith("/") and ".." not in p.split("/") for p in pair):
+            problems.append(f"{key}: {list(pair)!r} is not a pair of absolute paths [daemon prefix, agent prefix]")
+    return problems
+
+
 def _validate_feeds(cfg: Config, problems: list[str]) -> None:
-    for feed in cfg.feeds:
+    for feed in [*cfg.feeds, *(entry for section, entry in cfg.disabled if section == "feeds")]:
         problems.extend(f"feeds[{feed.name}].{p}" for p in validate_feed(feed))
     for idx in cfg.indexers:
         problems.extend(f"indexers[{idx.name}].{p}" for p in validate_interval("rss_interval_minutes",
@@ -293,20 +333,32 @@ def read_toml(path: Path | None, problems: list[str]) -> dict[str, Any]:
 def load_config(path: Path | str | None = None, env: Mapping[str, str] | None = None) -> Config:
     """Load and validate the configuration; raise ConfigError listing every problem."""
     env = os.environ if env is None else env
+    cfg, problems = load_with_problems(path, env)
+    if problems:
+        raise ConfigError(problems)
+    return cfg
+
+
+def load_with_problems(path: Path | str | None, env: Mapping[str, str]) -> tuple[Config, list[str]]:
+    """The configuration as far as it could be built, and every problem of the file and the environment."""
     problems: list[str] = []
+    disabled: Disabled = []
     raw = read_toml(Path(path) if path else None, problems)
-    cfg = load_dataclass(Config, raw, "", env, problems)
+    cfg = load_dataclass(Config, raw, "", env, problems, disabled)
     if not cfg.state_dir:
         cfg = dataclasses.replace(cfg, state_dir=DEFAULT_STATE_DIR)
     # Remote targets pin host keys in a state file unless the config names one.
     known_hosts = str(cfg.state_path / "known_hosts")
-    cfg = dataclasses.replace(cfg, targets=tuple(
-        dataclasses.replace(t, known_hosts_file=known_hosts) if t.protocol != "local" and not t.known_hosts_file
-        else t for t in cfg.targets))
+
+    def pinned(entry: Any) -> Any:
+        if isinstance(entry, Target) and entry.protocol != "local" and not entry.known_hosts_file:
+            return dataclasses.replace(entry, known_hosts_file=known_hosts)
+        return entry
+
+    cfg = dataclasses.replace(cfg, targets=tuple(pinned(t) for t in cfg.targets),
+                              disabled=tuple((section, pinned(e)) for section, e in disabled))
     _validate(cfg, problems)
-    if problems:
-        raise ConfigError(problems)
-    return cfg
+    return cfg, problems
 
 
 def secret_values(cfg: Any) -> list[str]:
@@ -314,7 +366,10 @@ def secret_values(cfg: Any) -> list[str]:
     found: list[str] = []
     for f in dataclasses.fields(cfg):
         value = getattr(cfg, f.name)
-        if isinstance(value, tuple) and value and dataclasses.is_dataclass(value[0]):
+        if f.name == "disabled" and isinstance(cfg, Config):
+            for _, entry in value:
+                found.extend(secret_values(entry))
+        elif isinstance(value, tuple) and value and dataclasses.is_dataclass(value[0]):
             for entry in value:
                 found.extend(secret_values(entry))
         elif dataclasses.is_dataclass(value):
@@ -329,7 +384,9 @@ def describe(cfg: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for f in dataclasses.fields(cfg):
         value = getattr(cfg, f.name)
-        if isinstance(value, tuple) and value and dataclasses.is_dataclass(value[0]):
+        if f.name == "disabled" and isinstance(cfg, Config):
+            out[f.name] = [{"section": section, **describe(entry)} for section, entry in value]
+        elif isinstance(value, tuple) and value and dataclasses.is_dataclass(value[0]):
             out[f.name] = [describe(entry) for entry in value]
         elif dataclasses.is_dataclass(value):
             out[f.name] = describe(value)

@@ -41,6 +41,7 @@ from actors.search import SearchWorker
 from actors.supervisor import ChildSpec, Supervisor
 from actors.writer import DbWriter
 from annexd import logs
+from annexd.clients.delivery_settings import Target
 from annexd.clients.feeds import FeedSource, IndexerFeed, RssFeedClient
 from annexd.clients.qbittorrent import QbtClient
 from annexd.clients.tmdb import TmdbClient, TmdbSettings
@@ -56,7 +57,7 @@ from annexd.http.app import HttpDeps, make_app
 from annexd.http.auth import Access, ApiKeys, metrics_public
 from annexd.http.server import HttpServer
 from annexd.redaction import redact_url
-from annexd.secrets import MasterKey, SecretStore, resolve as resolve_secret
+from annexd.secrets import MasterKey, SecretRef, SecretStore, resolve as resolve_secret
 from store import migrate
 from store.secret_backend import DbSecretBackend
 
@@ -124,7 +125,7 @@ class Daemon:
                 ChildSpec("filemap", lambda ctx: FileMapWorker.start(ctx, w.poll_interval * 2, qbt)),
             ]
         if self.cfg.targets:
-            targets = list(self.cfg.targets)
+            targets = [self._with_key_file(t) for t in self.cfg.targets]
             servers = {m.name: replace(m, token=self.secret(str(m.token))) for m in self.cfg.media_servers}
             children.append(ChildSpec("deliver", lambda ctx: DeliverWorker.start(ctx, w.poll_interval, targets, servers)))
         if self.hub is not None:
@@ -150,7 +151,7 @@ class Daemon:
         w = self.cfg.worker
         sources: list[FeedSource] = [IndexerFeed(client) for client in self.indexer_clients().values()
                                      if client.indexer.rss]
-        sources += [RssFeedClient(replace(feed, url=self.secret(feed.url))) for feed in self.cfg.feeds if feed.enabled]
+        sources += [RssFeedClient(replace(feed, url=self.secret(feed.url))) for feed in self.cfg.feeds]
         children = []
         if sources:
             children.append(ChildSpec("feeds", lambda ctx: FeedWorker.start(ctx, w.feed_poll_interval, sources)))
@@ -160,6 +161,19 @@ class Daemon:
             children.append(ChildSpec("monitor", lambda ctx: ShowRefreshWorker.start(
                 ctx, w.feed_poll_interval, tmdb, minutes)))
         return children
+
+    def _with_key_file(self, target: Target) -> Target:
+        """A target whose key_file is a secret reference gets the key written to <state_dir>/keys (0600)."""
+        if target.protocol == "local" or SecretRef.parse(target.key_file).kind == "literal":
+            return target
+        key = self.secret(target.key_file)
+        keys = self.cfg.state_path / "keys"
+        keys.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path = keys / f"{target.name}.key"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(key if key.endswith("\n") else key + "\n")
+        return replace(target, key_file=str(path))
 
     def _make_hub(self) -> EncoderHub | None:
         """The encoder hub: remote agents authenticate with a configured token, the local agent with its own."""

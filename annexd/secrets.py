@@ -68,6 +68,15 @@ class MasterKey:
         return cls(key, path)
 
     @classmethod
+    def load_existing(cls, path: str | Path) -> MasterKey:
+        """Read the key at ``path`` without ever creating one; ConfigError when it is missing or unusable."""
+        path = Path(path)
+        if not path.exists():
+            raise ConfigError([f"secrets.master_key_file: {path} does not exist (the key the secrets were "
+                               "stored with is needed to read them)"])
+        return cls._load(path)
+
+    @classmethod
     def _load(cls, path: Path) -> MasterKey:
         st = os.lstat(path)
         if not stat.S_ISREG(st.st_mode):
