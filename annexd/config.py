@@ -172,6 +172,16 @@ class SupervisorConfig:
 
 
 @dataclass(frozen=True)
+class HealthConfig:
+    # The checks behind /health run on this timer, never in a request.
+    interval_seconds: float = 10.0
+    # A check that has not answered after this long counts as failed.
+    timeout_seconds: float = 20.0
+    # An indexer paused by its backoff for at least this long makes the daemon "degraded".
+    indexer_backoff_minutes: float = 60.0
+
+
+@dataclass(frozen=True)
 class LoggingConfig:
     level: str = "info"
     format: str = "auto"
@@ -185,6 +195,7 @@ class Config:
     writer: WriterConfig = WriterConfig()
     worker: WorkerConfig = WorkerConfig()
     supervisor: SupervisorConfig = SupervisorConfig()
+    health: HealthConfig = HealthConfig()
     logging: LoggingConfig = LoggingConfig()
     search: SearchConfig = SearchConfig()
     download: DownloadConfig = DownloadConfig()
@@ -271,6 +282,8 @@ def _validate_core(cfg: Config, problems: list[str]) -> None:
         problems.append(f"tmdb.base_url: {why}")
     if cfg.supervisor.restart_budget < 0:
         problems.append("supervisor.restart_budget: must be >= 0")
+    if min(cfg.health.interval_seconds, cfg.health.timeout_seconds) <= 0:
+        problems.append("health: interval_seconds and timeout_seconds must be positive")
     for agent in cfg.encoders.agents:
         problems.extend(_agent_problems(agent))
     _validate_feeds(cfg, problems)

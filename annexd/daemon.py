@@ -40,7 +40,7 @@ from actors.recovery import RecoveryWorker
 from actors.search import SearchWorker
 from actors.supervisor import ChildSpec, Supervisor
 from actors.writer import DbWriter
-from annexd import logs
+from annexd import health_checks, logs
 from annexd.clients.delivery_settings import Target
 from annexd.clients.feeds import FeedSource, IndexerFeed, RssFeedClient
 from annexd.clients.qbittorrent import QbtClient
@@ -51,8 +51,10 @@ from annexd.domain.pipeline import ProcessingStatus
 from annexd.domain.release_links import LinkCredentials, feed_credentials
 from annexd.domain.request_specs import RequestSpec
 from annexd.encoder.hub import EncoderHub, HubSettings
+from annexd.encoder.protocol import PathMapping
 from annexd.errors import InvalidInputError
 from annexd.exitcodes import ExitCode
+from annexd.health import Check, HealthMonitor
 from annexd.http.app import HttpDeps, make_app
 from annexd.http.auth import Access, ApiKeys, metrics_public
 from annexd.http.server import HttpServer
@@ -94,6 +96,9 @@ class Daemon:
         self.local_agent: subprocess.Popen[bytes] | None = None
         self.hub = self._make_hub()
         self.qbt = {c.name: QbtClient(replace(c, password=self.secret(c.password))) for c in cfg.download_clients}
+        self.targets = [self._with_key_file(t) for t in cfg.targets]
+        self.servers = {m.name: replace(m, token=self.secret(str(m.token))) for m in cfg.media_servers}
+        self.health: HealthMonitor | None = None
         self.http: HttpServer | None = None
         self._indexer_clients: dict[str, TorznabClient] | None = None
         self._first_signal_at: float | None = None
@@ -124,9 +129,8 @@ class Daemon:
                 ChildSpec("progress", lambda ctx: DownloadProgressWorker.start(ctx, w.download_poll_interval, qbt)),
                 ChildSpec("filemap", lambda ctx: FileMapWorker.start(ctx, w.poll_interval * 2, qbt)),
             ]
-        if self.cfg.targets:
-            targets = [self._with_key_file(t) for t in self.cfg.targets]
-            servers = {m.name: replace(m, token=self.secret(str(m.token))) for m in self.cfg.media_servers}
+        if self.targets:
+            targets, servers = self.targets, self.servers
             children.append(ChildSpec("deliver", lambda ctx: DeliverWorker.start(ctx, w.poll_interval, targets, servers)))
         if self.hub is not None:
             hub = self.hub
@@ -184,7 +188,10 @@ class Daemon:
             tokens.add(self.local_token)
         if not tokens:
             return None
-        settings = HubSettings(tokens=frozenset(tokens), heartbeat_timeout=self.cfg.encoders.heartbeat_timeout)
+        mappings = {a.id: tuple(PathMapping(daemon, agent) for daemon, agent in a.path_map)
+                    for a in self.cfg.encoders.agents}
+        settings = HubSettings(tokens=frozenset(tokens), heartbeat_timeout=self.cfg.encoders.heartbeat_timeout,
+                               path_mappings=mappings)
         return EncoderHub(settings, **hub_callbacks(self._tell_encoder))
 
     def _tell_encoder(self, message: Any) -> None:
@@ -219,17 +226,6 @@ class Daemon:
             agent.kill()
             agent.wait(5)
 
-    def _encode_check(self) -> tuple[bool, Any]:
-        if self.hub is None:
-            return True, "idle: no encoder agents configured"
-        return True, {"agents": [agent["id"] for agent in self.hub.snapshot()["agents"]]}
-
-    def _download_check(self) -> tuple[bool, Any]:
-        if not self.qbt:
-            return True, "idle: no download clients configured"
-        states = {name: client.health() for name, client in self.qbt.items()}
-        return not any(s["auth_failed"] for s in states.values()), states
-
     def _request_cancelled(self, request_id: int, download_ids: tuple[int, ...]) -> None:
         ref = self.ctx.workers.get("download")
         if ref is not None and ref.is_alive() and download_ids:
@@ -259,7 +255,7 @@ class Daemon:
         tmdb = self.tmdb()
         return HttpDeps(
             ctx=self.ctx,
-            checks={"search": self._search_check, "download": self._download_check, "encode": self._encode_check},
+            health=self.health or HealthMonitor([]),
             expand_seasons=(lambda spec: expand_request(tmdb, spec)) if tmdb else None,
             on_request_created=lambda request_id: self.ctx.wake("search", f"request {request_id} created"),
             on_request_cancelled=self._request_cancelled,
@@ -272,10 +268,10 @@ class Daemon:
         http = self.cfg.http
         return Access(ApiKeys({"api": self.secret(http.api_key)}), metrics_public(http.metrics_public, http.host))
 
-    def _search_check(self) -> tuple[bool, Any]:
-        if not self.cfg.indexers:
-            return True, "idle: no indexers configured"
-        return True, {"indexers": [idx.name for idx in self.cfg.indexers]}
+    def health_checks(self) -> list[Check]:
+        return health_checks.core(self.ctx, self.cfg.health) + health_checks.stages(
+            self.ctx, self.cfg.health, qbt=self.qbt, hub=self.hub, targets=self.targets, servers=self.servers,
+            indexers=[idx.name for idx in self.cfg.indexers])
 
     def _handoff(self, item_id: int, status: ProcessingStatus) -> None:
         worker = WAKE_ON_STATUS.get(status)
@@ -290,6 +286,9 @@ class Daemon:
         log.info("starting", database=redact_url(self.cfg.database_url),
                  max_connections=self.cfg.database.max_connections)
         self.supervisor = Supervisor.start(self.ctx, self.children(), on_give_up=self._give_up)
+        # The supervisor answers once its on_start has started every child: the first checks see them.
+        self.supervisor.ask("status", timeout=self.cfg.supervisor.ask_timeout_seconds * 6)
+        self.health = HealthMonitor(self.health_checks(), self.cfg.health.interval_seconds).start()
         if self.cfg.http.enabled:
             routes = [self.hub.add_routes] if self.hub is not None else []
             app = make_app(self.http_deps(), routes)
@@ -313,6 +312,8 @@ class Daemon:
         deadline = time.monotonic() + budget
         _notify_systemd("STOPPING=1")
         log.info("stopping", budget_s=budget)
+        if self.health is not None:
+            self.health.stop()
         self._stop_local_agent(timeout=min(8.0, budget / 3))
         if self.http is not None:
             self.http.stop(timeout=min(2.0, budget / 4))  # queued API work is cancelled, not drained

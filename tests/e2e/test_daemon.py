@@ -28,15 +28,16 @@ def daemon(tmp_path, daemon_factory):
 
 def test_make_run_serves_health(tmp_path, daemon_factory):
     port = free_port()
-    env = {**os.environ, "ANNEX_STATE_DIR": str(tmp_path / "state"), "ANNEX_HTTP_PORT": str(port)}
+    env = {**os.environ, "ANNEX_STATE_DIR": str(tmp_path / "state"), "ANNEX_HTTP_PORT": str(port),
+           "ANNEX_API_KEY": API_KEY, "ANNEX_HEALTH_INTERVAL_SECONDS": "0.5"}
     proc = subprocess.Popen(["make", "-s", "run"], cwd=REPO, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, start_new_session=True)
     probe = daemon_factory(tmp_path / "probe")
     probe.port = port
     try:
-        body = wait_until(lambda: probe.get("/health")[1] if probe.get("/health")[0] == 200 else None,
-                          timeout=120, what="make run -> /health 200")
-        assert body["status"] == "ok" and body["checks"]["database"]["ok"]
+        body = wait_until(lambda: (lambda b: b if b.get("status") == "ok" else None)(probe.get("/health")[1]),
+                          timeout=120, what="make run -> /health ok (the built-in encoder agent connected)")
+        assert body["checks"]["database"]["ok"] and body["checks"]["encoders"]["ok"]
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         out, _ = proc.communicate(timeout=60)
