@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -33,10 +34,16 @@ class ActorContext:
     instance_id: str = ""
     # The latest progress of every item (published by the writer, read by the HTTP API).
     live: LiveProgress = field(default_factory=LiveProgress)
+    # When each ticking actor last handled a tick (monotonic seconds): what the systemd watchdog looks at.
+    beats: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.instance_id:
             self.instance_id = f"{self.host}:{self.pid}:{secrets.token_hex(3)}"
+
+    def beat(self, name: str) -> None:
+        """Actor ``name`` is ticking (a plain dict write: safe from any thread)."""
+        self.beats[name] = time.monotonic()
 
     def wake(self, name: str, reason: str) -> None:
         """Tell worker ``name`` that work may be waiting (hand-off without waiting for its next tick)."""

@@ -60,6 +60,7 @@ from annexd.http.auth import Access, ApiKeys, metrics_public
 from annexd.http.server import HttpServer
 from annexd.redaction import redact_url
 from annexd.secrets import MasterKey, SecretRef, SecretStore, resolve as resolve_secret
+from annexd.watchdog import Watchdog, ping_interval
 from store import migrate
 from store.secret_backend import DbSecretBackend
 
@@ -68,6 +69,7 @@ DUPLICATE_SIGNAL_WINDOW_S = 0.5
 SIGNAL_POLL_S = 0.2  # the longest a signal waits for its handler while the daemon runs
 GIL_SWITCH_INTERVAL_S = 0.001  # see Daemon.start
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
+WRITER_SILENCE_S = 15.0  # the writer ticks every flush interval; this long without a tick means it is stuck
 
 # Which worker to wake when the writer moves an item into a status (event-driven hand-offs).
 WAKE_ON_STATUS: dict[ProcessingStatus, str] = {
@@ -99,6 +101,7 @@ class Daemon:
         self.targets = [self._with_key_file(t) for t in cfg.targets]
         self.servers = {m.name: replace(m, token=self.secret(str(m.token))) for m in cfg.media_servers}
         self.health: HealthMonitor | None = None
+        self.watchdog: Watchdog | None = None
         self.http: HttpServer | None = None
         self._indexer_clients: dict[str, TorznabClient] | None = None
         self._first_signal_at: float | None = None
@@ -296,6 +299,24 @@ class Daemon:
             log.info("http_listening", url=self.http.url)
             self._start_local_agent()
         _notify_systemd("READY=1\nSTATUS=running")
+        interval = ping_interval(os.environ)
+        if interval is not None:
+            self.watchdog = Watchdog(self.core_alive, interval, _notify_systemd).start()
+
+    def core_alive(self) -> str | None:
+        """Why the supervisor or the writer is not alive and ticking, or None (the watchdog pings only then)."""
+        supervisor, writer = self.supervisor, self.ctx.writer
+        if supervisor is None or not supervisor.is_alive():
+            return "the supervisor is not running"
+        try:
+            supervisor.ask("status", timeout=self.cfg.supervisor.ask_timeout_seconds)
+        except pykka.Timeout:
+            return "the supervisor does not answer"
+        if writer is None or not writer.is_alive():
+            return "the database writer is not running"
+        silent = time.monotonic() - self.ctx.beats.get("writer", 0.0)
+        limit = max(WRITER_SILENCE_S, 10 * self.cfg.writer.flush_interval_ms / 1000)
+        return f"the database writer has not ticked for {silent:.0f} s" if silent > limit else None
 
     def _give_up(self, reason: str) -> None:
         log.error("supervisor_gave_up", reason=reason)
@@ -310,6 +331,8 @@ class Daemon:
         """Stop everything in reverse start order within one time budget."""
         budget = self.cfg.supervisor.shutdown_timeout_seconds
         deadline = time.monotonic() + budget
+        if self.watchdog is not None:
+            self.watchdog.stop()
         _notify_systemd("STOPPING=1")
         log.info("stopping", budget_s=budget)
         if self.health is not None:
