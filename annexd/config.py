@@ -249,6 +249,13 @@ class Config:
 DEFAULT_STATE_DIR = "~/.local/state/annexd"
 
 
+def default_state_dir(env: Mapping[str, str]) -> str:
+    """Where state lives when neither the file nor ANNEX_STATE_DIR says: ``$XDG_STATE_HOME/annexd``, else
+    ``~/.local/state/annexd``. `make run` and the CLI both use it, so the CLI finds the database `make run` made."""
+    xdg = env.get("XDG_STATE_HOME", "")
+    return str(Path(xdg) / "annexd") if xdg.startswith("/") else DEFAULT_STATE_DIR
+
+
 def _validate(cfg: Config, problems: list[str]) -> None:
     _validate_core(cfg, problems)
     _validate_entries(cfg, problems)
@@ -359,7 +366,7 @@ def load_with_problems(path: Path | str | None, env: Mapping[str, str]) -> tuple
     raw = read_toml(Path(path) if path else None, problems)
     cfg = load_dataclass(Config, raw, "", env, problems, disabled)
     if not cfg.state_dir:
-        cfg = dataclasses.replace(cfg, state_dir=DEFAULT_STATE_DIR)
+        cfg = dataclasses.replace(cfg, state_dir=default_state_dir(env))
     # Remote targets pin host keys in a state file unless the config names one.
     known_hosts = str(cfg.state_path / "known_hosts")
 

@@ -225,3 +225,27 @@ def test_encoder_agents_path_maps(tmp_path):
     assert cfg.encoders.agents[0].path_map == (("/srv/media", "/mnt/media"), ("/var/lib/annexd", "/state"))
     with pytest.raises(ConfigError, match=r"encoders.agents\[gpu\].path_map: \['relative', '/x'\]"):
         load_config(_write(tmp_path, text.replace('"/srv/media", "/mnt/media"', '"relative", "/x"')), env={})
+
+
+def test_the_example_config_is_complete_valid_and_uses_the_commands_defaults():
+    """etc/annexd.toml names every key (commented or not), loads as it is, and keeps the database where the
+    `annexd` command looks without --config: `make run` (which uses the file) and the CLI share one database."""
+    import dataclasses
+    import re
+    from pathlib import Path
+
+    from annexd.config import Config
+
+    example = Path(__file__).resolve().parents[1] / "etc" / "annexd.toml"
+    text = example.read_text()
+    missing = []
+    for f in dataclasses.fields(Config):
+        section = getattr(Config(), f.name)
+        if f.metadata.get("internal") or not dataclasses.is_dataclass(section):
+            continue
+        missing += [f"{f.name}.{g.name}" for g in dataclasses.fields(section)
+                    if not re.search(rf"^#? ?({g.name} =|\[\[{f.name}\.{g.name}\]\])", text, re.M)]
+    assert not missing, missing
+    for env in ({}, {"XDG_STATE_HOME": "/srv/state"}, {"ANNEX_STATE_DIR": "/var/lib/annexd"}):
+        assert load_config(example, env=env).database_url == load_config(None, env=env).database_url
+    assert load_config(None, env={"XDG_STATE_HOME": "/srv/state"}).state_path == Path("/srv/state/annexd")
