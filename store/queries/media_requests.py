@@ -48,6 +48,12 @@ def submit_request(spec: RequestSpec, now: datetime) -> SubmitOutcome:
         return SubmitOutcome(existing.id, created=False, added=added)
 
 
+def request_for_title(spec: RequestSpec) -> MediaRequest | None:
+    """The request that holds ``spec``'s title (not wholly CANCELLED), or None: what a lookup answers (the
+    *arr API's "already added")."""
+    return _live_request(_title_key(spec))
+
+
 def create_request(spec: RequestSpec, now: datetime) -> MediaRequest:
     """Insert a request and its items in one transaction, whatever else holds the title (tests, benches and
     bulk loads; everything a person or another program asks for goes through :func:`submit_request`)."""

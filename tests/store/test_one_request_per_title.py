@@ -57,7 +57,9 @@ def test_new_episodes_seasons_and_targets_are_added_to_the_request_holding_the_t
 
 def test_a_wholly_cancelled_request_frees_its_title(db):
     first = queries.submit_request(_tv((1, 1), (1, 2)), NOW)
+    assert queries.request_for_title(_tv(title="the SHOW")).id == first.request_id
     queries.cancel_request(first.request_id, NOW)
+    assert queries.request_for_title(_tv()) is None
     again = queries.submit_request(_tv((1, 1)), NOW)
     assert again.created and again.request_id != first.request_id
     # ...while a request with one live item still holds it
