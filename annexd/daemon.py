@@ -290,7 +290,10 @@ class Daemon:
                  max_connections=self.cfg.database.max_connections)
         self.supervisor = Supervisor.start(self.ctx, self.children(), on_give_up=self._give_up)
         # The supervisor answers once its on_start has started every child: the first checks see them.
-        self.supervisor.ask("status", timeout=self.cfg.supervisor.ask_timeout_seconds * 6)
+        try:
+            self.supervisor.ask("status", timeout=self.cfg.supervisor.ask_timeout_seconds * 6)
+        except pykka.Timeout:
+            log.warning("supervisor_slow_to_start")  # the health checks say so until it is up
         self.health = HealthMonitor(self.health_checks(), self.cfg.health.interval_seconds).start()
         if self.cfg.http.enabled:
             routes = [self.hub.add_routes] if self.hub is not None else []

@@ -4,6 +4,7 @@ decides ok, degraded or down). Not pure: checks reach the database, qBittorrent,
 
 A check returns ``(ok, detail)``; an exception is a failed check with its type and message. A check still
 running past its timeout is reported failed ("no answer within N s") and not started again until it returns.
+Each run is a daemon thread of its own, so a check hanging on the network never holds up the daemon's exit.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -23,7 +23,6 @@ from annexd.domain.health import CheckResult, Severity, overall, report
 
 log = structlog.get_logger("annexd.health")
 CheckFn = Callable[[], tuple[bool, Any]]
-MAX_THREADS = 8
 
 
 @dataclass(frozen=True)
@@ -46,7 +45,6 @@ class HealthMonitor:
         self._late: set[str] = set()  # running checks already reported as not answering
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._pool = ThreadPoolExecutor(max(1, min(MAX_THREADS, len(self.checks))), thread_name_prefix="health")
         self._thread = threading.Thread(target=self._loop, name="health-timer", daemon=True)
 
     # --- what /health shows ------------------------------------------------------------------------------
@@ -68,7 +66,6 @@ class HealthMonitor:
 
     def stop(self) -> None:
         self._stop.set()
-        self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _loop(self) -> None:
         next_round = 0.0
@@ -82,18 +79,15 @@ class HealthMonitor:
 
     def run_once(self, wait: float | None = None) -> None:
         """Start every check that is not still running; with ``wait``, return once they finished (tests)."""
-        futures = []
         with self._lock:
             due = [c for name, c in self.checks.items() if name not in self._started]
             for check in due:
                 self._started[check.name] = time.monotonic()
-        for check in due:
-            try:
-                futures.append(self._pool.submit(self._run, check))
-            except RuntimeError:  # stopping: the pool no longer takes work
-                return
-        for future in futures if wait is not None else ():
-            future.result(timeout=wait)
+        threads = [threading.Thread(target=self._run, args=(c,), name=f"health-{c.name}", daemon=True) for c in due]
+        for thread in threads:
+            thread.start()
+        for thread in threads if wait is not None else ():
+            thread.join(wait)
 
     def _run(self, check: Check) -> None:
         started = time.monotonic()
