@@ -9,8 +9,9 @@ each indexer not paused by its backoff for a long time.
 
 from __future__ import annotations
 
+import functools
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from actors.context import ActorContext
@@ -50,9 +51,10 @@ def stages(ctx: ActorContext, cfg: HealthConfig, *, qbt: Mapping[str, QbtClient]
               for name, client in qbt.items()]
     if hub is not None:
         checks.append(Check("encoders", "degraded", _encoders(hub), cfg.timeout_seconds))
-    checks += [Check(f"targets.{t.name}", "degraded", _target(t), cfg.timeout_seconds) for t in targets]
-    checks += [Check(f"media_servers.{name}", "degraded", _media_server(s), cfg.timeout_seconds)
-               for name, s in servers.items()]
+    checks += [Check(f"targets.{t.name}", "degraded", _answers(functools.partial(delivery.probe, t)),
+                     cfg.timeout_seconds) for t in targets]
+    checks += [Check(f"media_servers.{name}", "degraded", _answers(functools.partial(mediaservers.ping, s)),
+                     cfg.timeout_seconds) for name, s in servers.items()]
     checks += [Check(f"indexers.{name}", "degraded", _indexer(ctx, name, cfg.indexer_backoff_minutes * 60),
                      cfg.timeout_seconds) for name in indexers]
     return checks
@@ -76,19 +78,11 @@ def _encoders(hub: EncoderHub) -> Any:
     return check
 
 
-def _target(target: Target) -> Any:
+def _answers(probe: Callable[[], str]) -> Any:
+    """A check of a provider that answers (the probe's detail) or raises ProviderError (why not)."""
     def check() -> Result:
         try:
-            return True, delivery.probe(target)
-        except ProviderError as exc:
-            return False, str(exc)
-    return check
-
-
-def _media_server(server: MediaServer) -> Any:
-    def check() -> Result:
-        try:
-            return True, mediaservers.ping(server)
+            return True, probe()
         except ProviderError as exc:
             return False, str(exc)
     return check

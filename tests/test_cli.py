@@ -20,22 +20,7 @@ from annexd.exitcodes import ExitCode
 from store import migrate
 from store.db import open_database
 from store.models import ProcessingItem
-
-BAD = """
-[[indexers]]
-name = "idx"
-url = "notaurl"
-api_key = "env:ANNEX_TEST_UNSET_VARIABLE"
-[[download_clients]]
-name = "qbt"
-url = "ftp://x"
-password = "file:/nonexistent/qbt-password"
-[[media_servers]]
-name = "plex"
-kind = "plex"
-url = "http://127.0.0.1:32400"
-token = "secret:plex"
-"""
+from tests.test_config import ISSUE_CONFIG as BAD
 
 
 @pytest.fixture
