@@ -146,7 +146,7 @@ def cmd_request(args: argparse.Namespace) -> int:
         return _watch(args, db)
     with db.connection_context():
         if args.action == "add":
-            _show(args, _submit(args), render.submitted)
+            _show(args, _submit(args, cfg), render.submitted)
         elif args.action == "list":
             rows, total = queries.list_requests(None, 0, args.limit)
             from annexd.http import views
@@ -169,13 +169,14 @@ def _now() -> Any:
     return utcnow()
 
 
-def _submit(args: argparse.Namespace) -> dict[str, Any]:
+def _submit(args: argparse.Namespace, cfg: Config) -> dict[str, Any]:
     from annexd.domain.request_specs import RequestSpec
     from store import queries
 
     kind = "tv" if args.episode else "movie"
     spec = RequestSpec(kind=kind, title=" ".join(args.title.split()), year=args.year, tmdb_id=args.tmdb_id,
-                       episodes=tuple(args.episode or ()), targets=tuple(args.target or ()), requested_by="cli")
+                       episodes=tuple(args.episode or ()), targets=tuple(args.target or ()), requested_by="cli",
+                       monitor=cfg.requests.monitor if kind == "tv" else "none")
     outcome = queries.submit_request(spec, _now())
     return {"id": outcome.request_id, "created": outcome.created, "added": outcome.added.as_dict()}
 

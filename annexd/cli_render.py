@@ -122,7 +122,8 @@ def submitted(outcome: Mapping[str, Any]) -> Text:
     added = outcome["added"]
     parts = [", ".join(f"S{e['season']:02}E{e['episode']:02}" for e in added["episodes"]),
              ", ".join(f"season {s}" for s in added["seasons"]),
-             ", ".join(f"target {t}" for t in added["targets"])]
+             ", ".join(f"target {t}" for t in added["targets"]),
+             f"following the show ({added['monitor']})" if added.get("monitor") else ""]
     what = "; ".join(p for p in parts if p)
     if what:
         return Text(f"request {rid} already holds this title: added {what}")

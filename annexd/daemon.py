@@ -59,8 +59,8 @@ from annexd.http.app import HttpDeps, make_app
 from annexd.http.auth import Access, ApiKeys, metrics_public
 from annexd.http.server import HttpServer
 from annexd.redaction import redact_url
-from annexd.secrets import MasterKey, SecretRef, SecretStore, resolve as resolve_secret
-from annexd.watchdog import Watchdog, ping_interval
+from annexd.secrets import MasterKey, SecretRef, SecretStore, resolve as resolve_secret, write_private_file
+from annexd.watchdog import Watchdog, core_alive, ping_interval
 from store import migrate
 from store.secret_backend import DbSecretBackend
 
@@ -174,12 +174,8 @@ class Daemon:
         if target.protocol == "local" or SecretRef.parse(target.key_file).kind == "literal":
             return target
         key = self.secret(target.key_file)
-        keys = self.cfg.state_path / "keys"
-        keys.mkdir(mode=0o700, parents=True, exist_ok=True)
-        path = keys / f"{target.name}.key"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(key if key.endswith("\n") else key + "\n")
+        path = write_private_file(self.cfg.state_path / "keys" / f"{target.name}.key",
+                                  key if key.endswith("\n") else key + "\n")
         return replace(target, key_file=str(path))
 
     def _make_hub(self) -> EncoderHub | None:
@@ -205,11 +201,7 @@ class Daemon:
     def _start_local_agent(self) -> None:
         if not (self.hub is not None and self.cfg.encoders.local and self.http is not None):
             return
-        token_file = self.cfg.state_path / "local-encoder.token"
-        token_file.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(self.local_token)
+        token_file = write_private_file(self.cfg.state_path / "local-encoder.token", self.local_token)
         self.local_agent = subprocess.Popen(
             [sys.executable, "-m", "annexd.encoder.agent", "--server", self.http.url, "--token-file", str(token_file),
              "--id", "local", "--max-jobs", str(self.cfg.encoders.local_max_jobs),
@@ -308,18 +300,8 @@ class Daemon:
 
     def core_alive(self) -> str | None:
         """Why the supervisor or the writer is not alive and ticking, or None (the watchdog pings only then)."""
-        supervisor, writer = self.supervisor, self.ctx.writer
-        if supervisor is None or not supervisor.is_alive():
-            return "the supervisor is not running"
-        try:
-            supervisor.ask("status", timeout=self.cfg.supervisor.ask_timeout_seconds)
-        except pykka.Timeout:
-            return "the supervisor does not answer"
-        if writer is None or not writer.is_alive():
-            return "the database writer is not running"
-        silent = time.monotonic() - self.ctx.beats.get("writer", 0.0)
-        limit = max(WRITER_SILENCE_S, 10 * self.cfg.writer.flush_interval_ms / 1000)
-        return f"the database writer has not ticked for {silent:.0f} s" if silent > limit else None
+        return core_alive(self.ctx, self.cfg.supervisor.ask_timeout_seconds,
+                          max(WRITER_SILENCE_S, 10 * self.cfg.writer.flush_interval_ms / 1000))
 
     def _give_up(self, reason: str) -> None:
         log.error("supervisor_gave_up", reason=reason)

@@ -271,6 +271,15 @@ def _resolve(ref: SecretRef, store: SecretStore | None, environ: Mapping[str, st
     return secret
 
 
+def write_private_file(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` readable by its owner only (0600; the directory 0700 when created)."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    return path
+
+
 def generate_token(nbytes: int = 32) -> str:
     """A random URL-safe token (for API keys and agent credentials)."""
     return base64.urlsafe_b64encode(os.urandom(nbytes)).rstrip(b"=").decode("ascii")

@@ -1,15 +1,20 @@
 """The systemd watchdog: ``WATCHDOG=1`` every half ``WatchdogSec`` (systemd passes it as WATCHDOG_USEC) while the
-daemon's core is alive and ticking, and nothing otherwise, so systemd restarts a daemon that hangs. Not pure: a
-thread and the notify socket. What "alive" means is the daemon's (``alive()`` returns why not, or None).
+daemon's core is alive and ticking (:func:`core_alive`: the supervisor answers, the DB writer has ticked
+recently), and nothing otherwise, so systemd restarts a daemon that hangs. Not pure: a thread and the notify
+socket.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable, Mapping
 
+import pykka
 import structlog
+
+from actors.context import ActorContext
 
 log = structlog.get_logger("annexd.watchdog")
 
@@ -23,6 +28,21 @@ def ping_interval(env: Mapping[str, str], pid: int | None = None) -> float | Non
     if for_pid.isdigit() and int(for_pid) != (os.getpid() if pid is None else pid):
         return None
     return int(usec) / 1_000_000 / 2
+
+
+def core_alive(ctx: ActorContext, ask_timeout: float, writer_silence: float) -> str | None:
+    """Why the supervisor or the writer is not alive and ticking, or None."""
+    supervisor, writer = ctx.supervisor, ctx.writer
+    if supervisor is None or not supervisor.is_alive():
+        return "the supervisor is not running"
+    try:
+        supervisor.ask("status", timeout=ask_timeout)
+    except pykka.Timeout:
+        return "the supervisor does not answer"
+    if writer is None or not writer.is_alive():
+        return "the database writer is not running"
+    silent = time.monotonic() - ctx.beats.get("writer", 0.0)
+    return f"the database writer has not ticked for {silent:.0f} s" if silent > writer_silence else None
 
 
 class Watchdog:

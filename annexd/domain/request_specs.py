@@ -62,22 +62,27 @@ class Additions:
     episodes: tuple[EpisodeSpec, ...] = ()
     seasons: tuple[int, ...] = ()
     targets: tuple[str, ...] = ()
+    monitor: str | None = None  # a new way of following the show (with the spec's monitor_seasons)
 
     def __bool__(self) -> bool:
-        return bool(self.episodes or self.seasons or self.targets)
+        return bool(self.episodes or self.seasons or self.targets or self.monitor)
 
-    def as_dict(self) -> dict[str, list[Any]]:
+    def as_dict(self) -> dict[str, Any]:
         return {"episodes": [{"season": e.season, "episode": e.episode} for e in self.episodes],
-                "seasons": list(self.seasons), "targets": list(self.targets)}
+                "seasons": list(self.seasons), "targets": list(self.targets), "monitor": self.monitor}
 
 
 def additions(spec: RequestSpec, episodes: set[tuple[int, int]], seasons: tuple[int, ...] | None,
-              targets: tuple[str, ...]) -> Additions:
-    """What ``spec`` asks for that the existing request (its items' episodes, requested seasons, targets) lacks."""
+              targets: tuple[str, ...], following: tuple[str, tuple[int, ...] | None] = ("none", None)
+              ) -> Additions:
+    """What ``spec`` asks for that the existing request (its items' episodes, requested seasons, targets, how it
+    follows its show) lacks. A request never stops following a show by asking again without following it."""
+    follows = (spec.monitor, spec.monitor_seasons)
     return Additions(
         episodes=tuple(e for e in spec.episodes if (e.season, e.episode) not in episodes),
         seasons=tuple(s for s in (spec.seasons or ()) if s not in set(seasons or ())),
         targets=tuple(t for t in spec.targets if t not in targets),
+        monitor=spec.monitor if spec.monitor != "none" and follows != following else None,
     )
 
 

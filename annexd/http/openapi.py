@@ -62,11 +62,12 @@ SCHEMAS: dict[str, JsonSchema] = {
     "Created": _obj(["id"], id={"type": "integer"}),
     "Added": _obj(
         ["id", "added"], id={"type": "integer"},
-        added=_obj(["episodes", "seasons", "targets"],
+        added=_obj(["episodes", "seasons", "targets", "monitor"],
                    episodes={"type": "array", "items": _obj(["season", "episode"], season={"type": "integer"},
                                                             episode={"type": "integer"})},
                    seasons={"type": "array", "items": {"type": "integer"}},
-                   targets={"type": "array", "items": {"type": "string"}})),
+                   targets={"type": "array", "items": {"type": "string"}},
+                   monitor={"type": ["string", "null"], "description": "how the request now follows its show"})),
     "Request": _obj(
         ["id", "type", "title", "status", "progress", "items", "counts"],
         id={"type": "integer"}, type={"type": "string", "enum": ["movie", "tv"]}, title={"type": "string"},

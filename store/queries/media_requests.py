@@ -32,7 +32,7 @@ from store.queries.request_status import request_touched, status_batch
 def submit_request(spec: RequestSpec, now: datetime) -> SubmitOutcome:
     """The one way in for a request (API, CLI, importer, the *arr API): a title has at most one request that is
     not wholly CANCELLED. A new title is created; a title already requested gets what is new (episodes,
-    seasons, targets) added to its request; nothing new changes nothing (``outcome.changed`` is False).
+    seasons, targets, a new way of following the show) added to its request; nothing new changes nothing (``outcome.changed`` is False).
 
     Two submits of one title never both create: the write lock (SQLite) or an advisory lock on the title
     (PostgreSQL, held to the end of the transaction) serialises them."""
@@ -101,7 +101,8 @@ def _additions(req: MediaRequest, spec: RequestSpec) -> Additions:
         ProcessingItem.request == req.id).tuples()
     episodes = {(int(s), int(e)) for s, e in cast(Iterable[tuple[int, int]], rows)}
     seasons = tuple(req.requested_seasons) if req.requested_seasons is not None else None
-    return additions(spec, episodes, seasons, tuple(req.targets or ()))
+    monitor_seasons = tuple(req.monitor_seasons) if req.monitor_seasons is not None else None
+    return additions(spec, episodes, seasons, tuple(req.targets or ()), (req.monitor, monitor_seasons))
 
 
 def _add_to(req: MediaRequest, spec: RequestSpec, added: Additions, now: datetime) -> None:
@@ -112,6 +113,10 @@ def _add_to(req: MediaRequest, spec: RequestSpec, added: Additions, now: datetim
         updates[MediaRequest.requested_seasons] = sorted({*(req.requested_seasons or ()), *added.seasons})
     if added.targets:
         updates[MediaRequest.targets] = [*(req.targets or ()), *added.targets]
+    if added.monitor:
+        updates[MediaRequest.monitor] = added.monitor
+        updates[MediaRequest.monitor_seasons] = list(spec.monitor_seasons) if spec.monitor_seasons is not None \
+            else None
     MediaRequest.update(updates).where(MediaRequest.id == req.id).execute()
 
 

@@ -296,7 +296,7 @@ async def test_one_request_per_title_201_then_200_with_what_was_added_then_409(c
             "targets": ["nas"]}
     status, added = await _create(client, more)
     assert status == 200 and added == {"id": first["id"], "added": {
-        "episodes": [{"season": 1, "episode": 2}], "seasons": [], "targets": ["nas"]}}
+        "episodes": [{"season": 1, "episode": 2}], "seasons": [], "targets": ["nas"], "monitor": None}}
     status, conflict = await _create(client, more)
     assert status == 409 and conflict["id"] == first["id"] and "already holds" in conflict["error"]
     eps = (await (await client.get(f"/api/v1/requests/{first['id']}/episodes", headers=AUTH)).json())["seasons"][0]["episodes"]

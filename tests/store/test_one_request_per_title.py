@@ -3,6 +3,7 @@ that request, nothing new changes nothing, a wholly cancelled request frees the 
 submits of a new title create one request."""
 
 import threading
+from dataclasses import replace
 from datetime import datetime
 
 import pytest
@@ -47,12 +48,24 @@ def test_new_episodes_seasons_and_targets_are_added_to_the_request_holding_the_t
                                       targets=["nas", "box"], seasons=(1, 2)), NOW)
     assert (more.request_id, more.created, more.changed) == (first.request_id, False, True)
     assert more.added.as_dict() == {"episodes": [{"season": 1, "episode": 3}, {"season": 2, "episode": 1}],
-                                    "seasons": [2], "targets": ["box"]}
+                                    "seasons": [2], "targets": ["box"], "monitor": None}
     req = queries.get_request(first.request_id)
     assert _episodes(req.id) == [(1, 1), (1, 2), (1, 3), (2, 1)]
     assert req.targets == ["nas", "box"] and req.requested_seasons == [1, 2] and req.title == "The Show"
     nothing = queries.submit_request(_tv((2, 1), tmdb_id=42, targets=["box"]), NOW)
     assert not nothing.changed and nothing.request_id == first.request_id
+
+
+def test_following_the_show_is_new_but_asking_again_without_following_is_not(db):
+    first = queries.submit_request(_tv((1, 1), tmdb_id=5), NOW)
+    follow = replace(_tv((1, 1), tmdb_id=5), monitor="future", monitor_seasons=(1, 2))
+    outcome = queries.submit_request(follow, NOW)
+    assert outcome.request_id == first.request_id and outcome.added.monitor == "future"
+    req = queries.get_request(first.request_id)
+    assert (req.monitor, req.monitor_seasons) == ("future", [1, 2])
+    assert not queries.submit_request(follow, NOW).changed
+    assert not queries.submit_request(_tv((1, 1), tmdb_id=5), NOW).changed  # "none" never unfollows
+    assert queries.get_request(first.request_id).monitor == "future"
 
 
 def test_a_wholly_cancelled_request_frees_its_title(db):
@@ -89,11 +102,13 @@ def test_two_concurrent_submits_of_a_new_title_create_one_request(db):
 
 
 def test_the_migration_fills_in_the_title_of_existing_requests(db):
-    assert migrate.rollback(db, 1) == ["040_add_request_title_key"]
+    done = migrate.applied(db)
+    undone = migrate.rollback(db, len(done) - done.index("040_add_request_title_key"))
+    assert undone[-1] == "040_add_request_title_key"
     db.execute_sql("INSERT INTO media_request (kind, title, year, tmdb_id, targets, quality_profile, requested_by,"
                    " approval, priority, created_at, updated_at) VALUES ('movie', 'Alien!', 1979, NULL, '[]', "
                    "'default', 'api', 'approved', 0, '2026-01-01 00:00:00', '2026-01-01 00:00:00')")
-    assert migrate.apply_all(db) == ["040_add_request_title_key"]
+    assert migrate.apply_all(db) == list(reversed(undone))
     assert MediaRequest.get().title_key == "movie:title:alien:1979"
     outcome = queries.submit_request(RequestSpec(kind="movie", title="Alien", year=1979), NOW)
     assert not outcome.created
