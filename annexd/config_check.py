@@ -20,8 +20,6 @@ from annexd.config import SECRET_FIELDS, Config, load_with_problems
 from annexd.errors import ConfigError, StoreError
 from annexd.secrets import MasterKey, SecretRef, SecretStore, resolve
 
-# Fields holding a literal that is compared as it is, never resolved as a reference.
-LITERAL_SECRETS = frozenset({"http.api_key"})
 REFERENCE_KINDS = ("env", "file", "secret")
 
 # (key in the config, reference): what a lookup in the encrypted store is asked for.
@@ -65,7 +63,7 @@ def references(cfg: Config) -> Iterator[tuple[str, str]]:
 def _secret_fields(settings: Any, prefix: str) -> Iterator[tuple[str, str]]:
     for f in dataclasses.fields(settings):
         key, value = f"{prefix}{f.name}", getattr(settings, f.name)
-        if key in LITERAL_SECRETS or not (f.name in SECRET_FIELDS or f.metadata.get("secret")) or not value:
+        if not (f.name in SECRET_FIELDS or f.metadata.get("secret")) or not value:
             continue
         if isinstance(value, tuple):
             yield from ((f"{key}[{i}]", str(v)) for i, v in enumerate(value) if v)

@@ -249,3 +249,9 @@ def test_the_example_config_is_complete_valid_and_uses_the_commands_defaults():
     for env in ({}, {"XDG_STATE_HOME": "/srv/state"}, {"ANNEX_STATE_DIR": "/var/lib/annexd"}):
         assert load_config(example, env=env).database_url == load_config(None, env=env).database_url
     assert load_config(None, env={"XDG_STATE_HOME": "/srv/state"}).state_path == Path("/srv/state/annexd")
+
+
+def test_the_api_key_is_a_reference_checked_like_the_others(tmp_path):
+    with pytest.raises(ConfigError, match=r"http.api_key: env:ANNEX_TEST_NO_SUCH_KEY: environment variable is not set"):
+        _check(None, {"ANNEX_API_KEY": "env:ANNEX_TEST_NO_SUCH_KEY"})
+    assert _check(None, {"ANNEX_API_KEY": "a-literal-key-is-fine-too"}).http.api_key == "a-literal-key-is-fine-too"

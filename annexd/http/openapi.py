@@ -222,7 +222,7 @@ OPERATIONS: list[Operation] = [
               {"200": json_response("Request", "the request")}, errors=("404", "503")),
     Operation("delete", "/api/v1/requests/{id}", "deleteRequest", "requests",
               "Cancel and delete a request (its torrents too)", {"204": {"description": "deleted"}},
-              secured=True, errors=("404", "503")),
+              errors=("404", "503")),
     Operation("get", "/api/v1/requests/{id}/episodes", "listRequestEpisodes", "requests",
               "Episodes grouped by season", {"200": json_response("Episodes", "episodes")}, errors=("404", "503")),
     Operation("get", "/api/v1/requests/{id}/items", "listRequestItems", "items",
