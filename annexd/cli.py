@@ -1,5 +1,6 @@
-"""The `annexd` command: run, migrate, check-config, request add|list|show|cancel|watch, status, maintenance
-recompute, secret, encoder, announce, parse. People get tables (rich); ``--json`` gives scripts the same views the API answers with.
+"""The `annexd` command: run, migrate, check-config, request add|list|show|cancel|watch (annexd.cli_requests),
+status, maintenance recompute, secret, encoder, announce, parse. People get tables (rich, annexd.cli_render);
+``--json`` gives scripts the same views the API answers with.
 
 Commands that use the database open it as it is (``store.migrate.open_current``): a database with pending
 migrations is refused with exit 4 and its migrations listed, and a missing SQLite file is never created (only
@@ -11,49 +12,25 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
 import peewee
 
-from annexd import __version__, announce_cli
-from annexd.config import Config, describe, dumps, load_config
+from annexd import __version__, announce_cli, cli_requests
+from annexd.cli_common import (
+    config as _config,
+    config_path as _config_path,
+    create_db as _db,
+    existing_db as _existing_db,
+    out as _out,
+    show as _show,
+)
+from annexd.config import Config, describe, dumps
 from annexd.errors import AnnexdError, ConfigError, NotFoundError, PendingMigrationsError, StoreError
 from annexd.exitcodes import ExitCode
-
-PIPE_WIDTH = 160
-_EPISODE = re.compile(r"^S(\d{1,4})E(\d{1,5})(?:@(\d{4}-\d{2}-\d{2}))?$", re.IGNORECASE)
-
-
-def _out(data: Any) -> None:
-    print(json.dumps(data, indent=2, default=str))
-
-
-def _console() -> Any:
-    """rich's console; into a pipe or a file, 160 columns rather than 80 so tables are not wrapped."""
-    from rich.console import Console
-
-    return Console(highlight=False, width=None if sys.stdout.isatty() else PIPE_WIDTH)
-
-
-def _show(args: argparse.Namespace, data: Any, render: Callable[[Any], Any]) -> None:
-    """``data`` as JSON with --json, else what ``render`` makes of it, printed by rich."""
-    if getattr(args, "json", False):
-        _out(data)
-        return
-    _console().print(render(data))
-
-
-def _config_path(args: argparse.Namespace) -> str | None:
-    return args.config or os.environ.get("ANNEX_CONFIG") or None
-
-
-def _config(args: argparse.Namespace) -> Config:
-    return load_config(_config_path(args))
 
 
 def _checked_config(args: argparse.Namespace) -> Config:
@@ -62,22 +39,6 @@ def _checked_config(args: argparse.Namespace) -> Config:
 
     return check_config(_config_path(args), os.environ,
                         lambda cfg, wanted: store_problems(cfg, wanted, _existing_db))
-
-
-def _db(cfg: Config) -> peewee.Database:
-    """The database, created if needed (only `annexd migrate` uses this)."""
-    from store.db import open_database
-
-    return open_database(cfg.database_url, cfg.database.max_connections, cfg.database.pool_timeout_seconds,
-                         cfg.database.sqlite_busy_timeout_ms)
-
-
-def _existing_db(cfg: Config) -> peewee.Database:
-    """The database with every migration applied; never created (PendingMigrationsError, StoreError)."""
-    from store.migrate import open_current
-
-    return open_current(cfg.database_url, cfg.database.max_connections, cfg.database.pool_timeout_seconds,
-                        cfg.database.sqlite_busy_timeout_ms)
 
 
 # --- commands --------------------------------------------------------------------------------------------
@@ -119,102 +80,6 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         else:
             applied = migrate.apply_all(db)
             print(f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else ""))
-    return ExitCode.OK
-
-
-def episode_arg(value: str) -> Any:
-    """``S01E02`` or ``S01E02@2024-05-01`` (an air date); a usage error (exit 2) otherwise."""
-    from annexd.domain.request_specs import EpisodeSpec
-
-    m = _EPISODE.match(value)
-    try:
-        air = date.fromisoformat(m.group(3)) if m and m.group(3) else None
-    except ValueError:
-        m = None
-    if not m:
-        raise argparse.ArgumentTypeError(f"{value!r}: expected S01E02 or S01E02@2024-05-01")
-    return EpisodeSpec(int(m.group(1)), int(m.group(2)), "", air)
-
-
-def cmd_request(args: argparse.Namespace) -> int:
-    from annexd import cli_render as render
-    from store import queries
-
-    cfg = _config(args)
-    db = _existing_db(cfg)
-    if args.action == "watch":
-        return _watch(args, db)
-    with db.connection_context():
-        if args.action == "add":
-            _show(args, _submit(args, cfg), render.submitted)
-        elif args.action == "list":
-            rows, total = queries.list_requests(None, 0, args.limit)
-            from annexd.http import views
-
-            data = {"total": total, "requests": [views.request_view(r, s) for r, s in rows]}
-            _show(args, data, lambda d: render.requests_table(d["requests"], d["total"]))
-        elif args.action == "cancel":
-            queries.get_request(args.id)
-            data = {"id": args.id, "cancelled_items": queries.cancel_request(args.id, _now())}
-            _show(args, data, lambda d: f"request {d['id']}: {d['cancelled_items']} item(s) cancelled")
-        else:
-            view, items = _request_views(args.id)
-            _show(args, {**view, "items": items}, lambda d: render.request_detail(d, d["items"]))
-    return ExitCode.OK
-
-
-def _now() -> Any:
-    from store.models import utcnow
-
-    return utcnow()
-
-
-def _submit(args: argparse.Namespace, cfg: Config) -> dict[str, Any]:
-    from annexd.domain.request_specs import RequestSpec
-    from store import queries
-
-    kind = "tv" if args.episode else "movie"
-    spec = RequestSpec(kind=kind, title=" ".join(args.title.split()), year=args.year, tmdb_id=args.tmdb_id,
-                       episodes=tuple(args.episode or ()), targets=tuple(args.target or ()), requested_by="cli",
-                       monitor=cfg.requests.monitor if kind == "tv" else "none")
-    outcome = queries.submit_request(spec, _now())
-    return {"id": outcome.request_id, "created": outcome.created, "added": outcome.added.as_dict()}
-
-
-def _request_views(request_id: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The request and its items as the API shows them (NotFoundError for an unknown id)."""
-    from annexd.http import views
-    from store import queries
-
-    row = queries.request_row(request_id)
-    return views.request_view(row, queries.request_summary(row)), [
-        views.item_view(i) for i in queries.request_items(request_id)]
-
-
-def _watch(args: argparse.Namespace, db: peewee.Database) -> int:
-    """Each item's stage and progress until every item is COMPLETED, FAILED or CANCELLED (the database's
-    checkpoints: progress is at most writer.progress_min_interval_ms behind the daemon's live view)."""
-    from rich.live import Live
-
-    from annexd import cli_render as render
-
-    def frame() -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        with db.connection_context():
-            return _request_views(args.id)
-
-    view, items = frame()
-    if args.json:
-        while True:
-            print(json.dumps({"request": view, "items": items}, default=str), flush=True)
-            if render.all_done(items):
-                return ExitCode.OK
-            time.sleep(args.interval)
-            view, items = frame()
-    with Live(render.watch_frame(view, items), console=_console(), auto_refresh=False) as live:
-        while not render.all_done(items):
-            time.sleep(args.interval)
-            view, items = frame()
-            live.update(render.watch_frame(view, items), refresh=True)
     return ExitCode.OK
 
 
@@ -338,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     maint = sub.add_parser("maintenance", help="database upkeep").add_subparsers(dest="action", required=True)
     maint.add_parser("recompute", help="rebuild every request's derived status from its items",
                      parents=[common]).set_defaults(func=cmd_maintenance)
-    _request_parsers(sub, shown)
+    cli_requests.register(sub, shown)
     announce_cli.register(sub)
     parse = sub.add_parser("parse", help="show how annexd reads release names (for people and bug reports)")
     parse.add_argument("names", nargs="+", metavar="NAME", help="release name, torrent title, file name or path")
@@ -354,29 +219,6 @@ def _secret_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         sp.add_argument("name")
         sp.set_defaults(func=cmd_secret)
     sec.add_parser("list", help="names only, never values", parents=[common]).set_defaults(func=cmd_secret)
-
-
-def _request_parsers(sub: Any, shown: argparse.ArgumentParser) -> None:
-    req = sub.add_parser("request", help="add, list, show, watch or cancel requests").add_subparsers(
-        dest="action", required=True)
-    add = req.add_parser("add", help="request a movie, or TV episodes with --episode (one request per title: "
-                                     "what is new is added to the request that holds it)", parents=[shown])
-    add.add_argument("title")
-    add.add_argument("--year", type=int)
-    add.add_argument("--tmdb-id", type=int)
-    add.add_argument("--episode", action="append", type=episode_arg,
-                     help="S01E02 or S01E02@2024-05-01 (repeatable)")
-    add.add_argument("--target", action="append", help="storage target name (repeatable)")
-    lst = req.add_parser("list", help="the newest requests with their status and progress", parents=[shown])
-    lst.add_argument("--limit", type=int, default=50)
-    for action, text in (("show", "one request and its items"), ("cancel", "cancel every unfinished item")):
-        req.add_parser(action, help=text, parents=[shown]).add_argument("id", type=int)
-    watch = req.add_parser("watch", help="each item's stage and progress, until every item is done",
-                           parents=[shown])
-    watch.add_argument("id", type=int)
-    watch.add_argument("--interval", type=float, default=2.0, help="seconds between refreshes (default 2)")
-    for p in req.choices.values():
-        p.set_defaults(func=cmd_request)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

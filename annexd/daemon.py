@@ -1,9 +1,11 @@
-"""The wiring, in one place: what starts, in what order, with what; and the one shutdown function.
+"""The wiring, in one place: what starts, in what order, with what; and the one shutdown function. It stays one
+file past 400 lines on purpose: reading it is reading what the daemon is (DESIGN: wiring in one place).
 
 Start: database (refusing pending migrations) -> supervisor -> writer -> workers (each stage only when it is
-configured) -> HTTP with the encoder hub -> the built-in encoder agent.
-Stop (one time budget, reverse order): encoder agent -> HTTP -> workers -> writer (final flush) -> supervisor
--> pool.
+configured) -> health checks on their timer -> HTTP with the encoder hub -> the built-in encoder agent ->
+READY=1 -> the systemd watchdog.
+Stop (one time budget, reverse order): watchdog -> health checks -> encoder agent -> HTTP -> workers -> writer
+(final flush) -> supervisor -> pool.
 """
 
 from __future__ import annotations
