@@ -106,8 +106,8 @@ def test_the_migration_fills_in_the_title_of_existing_requests(db):
     undone = migrate.rollback(db, len(done) - done.index("040_add_request_title_key"))
     assert undone[-1] == "040_add_request_title_key"
     db.execute_sql("INSERT INTO media_request (kind, title, year, tmdb_id, targets, quality_profile, requested_by,"
-                   " approval, priority, created_at, updated_at) VALUES ('movie', 'Alien!', 1979, NULL, '[]', "
-                   "'default', 'api', 'approved', 0, '2026-01-01 00:00:00', '2026-01-01 00:00:00')")
+                   " approval, priority, status, created_at, updated_at) VALUES ('movie', 'Alien!', 1979, NULL, "
+                   "'[]', 'default', 'api', 'approved', 0, 'EMPTY', '2026-01-01 00:00:00', '2026-01-01 00:00:00')")
     assert migrate.apply_all(db) == list(reversed(undone))
     assert MediaRequest.get().title_key == "movie:title:alien:1979"
     outcome = queries.submit_request(RequestSpec(kind="movie", title="Alien", year=1979), NOW)
