@@ -5,7 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CONFIG ?= etc/annexd.toml
-export ANNEX_STATE_DIR ?= $(CURDIR)/state
+# `make run` keeps its state (the SQLite database) where the `annexd` command looks by default:
+# $ANNEX_STATE_DIR if exported, else $XDG_STATE_HOME/annexd, else ~/.local/state/annexd.
 # Debian packages the tests, the bench and the demo start for real (PostgreSQL 15 is usually preinstalled;
 # InspIRCd + Anope are the IRC network with NickServ/SASL of the announce tests).
 SYSTEM_PACKAGES := qbittorrent-nox ffmpeg prometheus rsync openssh-server openssh-client postgresql-15 libarchive-tools inspircd anope openssl wrk

@@ -6,6 +6,7 @@ import os
 import secrets
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -40,6 +41,8 @@ class ActorContext:
     # The daemon's HTTP address once it listens (the built-in encoder agent connects to it).
     http_url: str | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # When each ticking actor last handled a tick (monotonic seconds): what the systemd watchdog looks at.
+    beats: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.instance_id:
@@ -56,6 +59,10 @@ class ActorContext:
         """This daemon's workers that are alive, with the start counter of the running incarnation."""
         return {name: self.starts[name] for name, ref in list(self.workers.items())
                 if name in self.starts and ref.is_alive()}
+
+    def beat(self, name: str) -> None:
+        """Actor ``name`` is ticking (a plain dict write: safe from any thread)."""
+        self.beats[name] = time.monotonic()
 
     def wake(self, name: str, reason: str) -> None:
         """Tell worker ``name`` that work may be waiting (hand-off without waiting for its next tick)."""

@@ -68,6 +68,7 @@ class DbWriter(pykka.ThreadingActor):
 
     # --- lifecycle ---------------------------------------------------------------------------------
     def on_start(self) -> None:
+        self.ctx.beat(self.name)
         try:
             self._load_baseline()
             self._ticker = Ticker(self.actor_ref, self.interval_s, Tick, self.name).start()
@@ -117,6 +118,7 @@ class DbWriter(pykka.ThreadingActor):
             self.status_queue.append(message)
             self._received(1)
         elif isinstance(message, Tick):
+            self.ctx.beat(self.name)
             self.flush()
         elif isinstance(message, Flush):
             self.flush(force=True)

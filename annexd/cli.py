@@ -1,12 +1,18 @@
-"""The `annexd` command: run, migrate, check-config, request add|list|show|cancel, item show|retry, status,
-maintenance recompute, announce, parse."""
+"""The `annexd` command: run, migrate, check-config, request add|list|show|cancel|watch and item
+show|retry (annexd.cli_requests),
+status, maintenance recompute, secret, encoder, announce, parse. People get tables (rich, annexd.cli_render);
+``--json`` gives scripts the same views the API answers with.
+
+Commands that use the database open it as it is (``store.migrate.open_current``): a database with pending
+migrations is refused with exit 4 and its migrations listed, and a missing SQLite file is never created (only
+``annexd migrate`` creates it). ``run`` and ``check-config`` share one validation (annexd.config_check).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import re
 import sys
 from collections.abc import Sequence
 from datetime import date
@@ -14,51 +20,57 @@ from typing import Any
 
 import peewee
 
-from annexd import __version__, announce_cli
-from annexd.config import Config, describe, dumps, load_config
-from annexd.errors import ConfigError, NotFoundError, PendingMigrationsError, StoreError
+from annexd import __version__, announce_cli, cli_requests
+from annexd.cli_common import (
+    config as _config,
+    config_path as _config_path,
+    create_db as _db,
+    existing_db as _existing_db,
+    out as _out,
+    show as _show,
+)
+from annexd.config import Config, describe, dumps
+from annexd.errors import AnnexdError, ConfigError, NotFoundError, PendingMigrationsError, StoreError
 from annexd.exitcodes import ExitCode
 
-_EPISODE = re.compile(r"^S(\d{1,4})E(\d{1,5})(?:@(\d{4}-\d{2}-\d{2}))?$", re.IGNORECASE)
 
+def _checked_config(args: argparse.Namespace) -> Config:
+    """The one validation (check-config and run): the file, the environment and every reference in it."""
+    from annexd.config_check import check_config, store_problems
 
-def _out(data: Any) -> None:
-    print(json.dumps(data, indent=2, default=str))
-
-
-def _config(args: argparse.Namespace) -> Config:
-    return load_config(args.config or os.environ.get("ANNEX_CONFIG") or None)
-
-
-def _db(cfg: Config) -> peewee.Database:
-    from store.db import open_database
-
-    return open_database(cfg.database_url, cfg.database.max_connections, cfg.database.pool_timeout_seconds,
-                         cfg.database.sqlite_busy_timeout_ms)
+    return check_config(_config_path(args), os.environ,
+                        lambda cfg, wanted: store_problems(cfg, wanted, _existing_db))
 
 
 # --- commands --------------------------------------------------------------------------------------------
 def cmd_run(args: argparse.Namespace) -> int:
     from annexd.daemon import Daemon, configure_logging
 
-    cfg = _config(args)
+    cfg = _checked_config(args)
     configure_logging(cfg)
     return int(Daemon(cfg).run())
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    cfg = _config(args)
+    cfg = _checked_config(args)
     for notice in cfg.notices:
         print(f"warning: {notice}", file=sys.stderr)
-    print("configuration OK")
+    if not args.json:
+        print("configuration OK")
     print(dumps(describe(cfg)))
     return ExitCode.OK
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     from store import migrate
+    from store.db import sqlite_file
 
     cfg = _config(args)
+    missing = (path := sqlite_file(cfg.database_url)) is not None and not path.exists()
+    if args.list and missing:  # listing creates nothing
+        for name in migrate.all_names():
+            print(f"[ ] {name}")
+        return ExitCode.OK
     db = _db(cfg)
     with db.connection_context():
         if args.list:
@@ -74,109 +86,34 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-def _episodes(values: Sequence[str]) -> list[Any]:
-    from annexd.domain.request_specs import EpisodeSpec
-
-    out = []
-    for value in values:
-        m = _EPISODE.match(value)
-        if not m:
-            raise SystemExit(f"--episode {value!r}: expected S01E02 or S01E02@2024-05-01")
-        air = date.fromisoformat(m.group(3)) if m.group(3) else None
-        out.append(EpisodeSpec(int(m.group(1)), int(m.group(2)), "", air))
-    return out
-
-
-def cmd_request(args: argparse.Namespace) -> int:
-    from annexd.domain.request_specs import RequestSpec
-    from annexd.http import views
-    from store import queries
-    from store.models import utcnow
-
-    cfg = _config(args)
-    db = _db(cfg)
-    with db.connection_context():
-        from store.migrate import require_current
-
-        require_current(db)
-        if args.action == "add":
-            kind = "tv" if args.episode else "movie"
-            spec = RequestSpec(kind=kind, title=args.title, year=args.year, tmdb_id=args.tmdb_id,
-                                       episodes=tuple(_episodes(args.episode or [])), targets=tuple(args.target or ()),
-                                       requested_by="cli")
-            req = queries.create_request(spec, utcnow())
-            _out({"id": req.id})
-        elif args.action == "list":
-            rows, total = queries.list_requests(None, 0, args.limit)
-            _out({"total": total, "requests": [views.request_view(r, s) for r, s in rows]})
-        else:
-            try:
-                req = queries.get_request(args.id)
-            except NotFoundError as exc:
-                print(exc, file=sys.stderr)
-                return ExitCode.NOT_FOUND
-            if args.action == "cancel":
-                _out({"id": req.id, "cancelled_items": queries.cancel_request(req.id, utcnow())})
-            else:
-                row = queries.request_row(req.id)
-                view = views.request_view(row, queries.request_summary(row))
-                view["items"] = [views.item_view(i) for i in queries.request_items(req.id)]
-                _out(view)
-    return ExitCode.OK
-
-
-def cmd_item(args: argparse.Namespace) -> int:
-    """``item show ID`` and ``item retry ID [--from search]`` (a FAILED item resumes where it failed)."""
-    from annexd.errors import StateConflictError
-    from annexd.http import views
-    from store import queries
-    from store.migrate import require_current
-    from store.models import utcnow
-
-    cfg = _config(args)
-    db = _db(cfg)
-    with db.connection_context():
-        require_current(db)
-        try:
-            if args.action == "show":
-                item = queries.get_item(args.id)
-                _out(views.item_view(item, queries.deliveries_by_item([item.id]).get(item.id, [])))
-                return ExitCode.OK
-            status, stage = queries.retry_item(args.id, utcnow(), from_search=args.start == "search")
-        except NotFoundError as exc:
-            print(exc, file=sys.stderr)
-            return ExitCode.NOT_FOUND
-        except StateConflictError as exc:
-            print(exc, file=sys.stderr)
-            return ExitCode.FAILURE
-    _out({"id": args.id, "status": status.value, "resumed_at": stage})
-    return ExitCode.OK
-
-
 def cmd_status(args: argparse.Namespace) -> int:
+    from annexd import cli_render as render
     from annexd.redaction import redact_url
-    from store import migrate, queries
+    from store import queries
     from store.db import pool_snapshot
 
     cfg = _config(args)
-    db = _db(cfg)
+    try:
+        db = _existing_db(cfg)
+    except PendingMigrationsError as exc:
+        data: dict[str, Any] = {"version": __version__, "database": redact_url(cfg.database_url),
+                                "pending_migrations": exc.pending}
+        _show(args, data, render.status_tables)
+        print(f"annexd: {exc}", file=sys.stderr)
+        return ExitCode.PENDING_MIGRATIONS
     with db.connection_context():
-        _out({
-            "version": __version__, "database": redact_url(cfg.database_url),
-            "pending_migrations": migrate.pending(db), "items": queries.items_by_status(),
-            "pool": pool_snapshot(db),
-        })
+        data = {"version": __version__, "database": redact_url(cfg.database_url), "pending_migrations": [],
+                "items": queries.items_by_status(), "pool": pool_snapshot(db)}
+    _show(args, data, render.status_tables)
     return ExitCode.OK
 
 
 def cmd_maintenance(args: argparse.Namespace) -> int:
     """``maintenance recompute``: rebuild every request's derived status from its items."""
     from store import queries
-    from store.migrate import require_current
 
-    db = _db(_config(args))
+    db = _existing_db(_config(args))
     with db.connection_context():
-        require_current(db)
         seen, changed = queries.recompute_all()
     _out({"requests": seen, "corrected": changed})
     return ExitCode.OK
@@ -185,12 +122,10 @@ def cmd_maintenance(args: argparse.Namespace) -> int:
 def cmd_secret(args: argparse.Namespace) -> int:
     from annexd.daemon import open_secret_store
     from annexd.errors import InvalidInputError
-    from store.migrate import require_current
 
     cfg = _config(args)
-    db = _db(cfg)
+    db = _existing_db(cfg)
     with db.connection_context():
-        require_current(db)
         store = open_secret_store(cfg)
         if args.action == "set":
             value = sys.stdin.read().rstrip("\r\n")
@@ -252,16 +187,13 @@ def build_parser() -> argparse.ArgumentParser:
     # --config is also accepted after the command (`annexd run --config FILE`).
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-c", "--config", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    shown = argparse.ArgumentParser(add_help=False, parents=[common])
+    shown.add_argument("--json", action="store_true", help="JSON for scripts instead of tables")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="run the daemon", parents=[common]).set_defaults(func=cmd_run)
-    sub.add_parser("check-config", help="validate the config, listing every problem", parents=[common]).set_defaults(
-        func=cmd_check_config)
-    sec = sub.add_parser("secret", help="the encrypted secret store").add_subparsers(dest="action", required=True)
-    for action, text in (("set", "store NAME, reading the value from stdin"), ("delete", "remove NAME")):
-        sp = sec.add_parser(action, help=text, parents=[common])
-        sp.add_argument("name")
-        sp.set_defaults(func=cmd_secret)
-    sec.add_parser("list", help="names only, never values", parents=[common]).set_defaults(func=cmd_secret)
+    sub.add_parser("check-config", help="validate the config and what it points at, listing every problem",
+                   parents=[shown]).set_defaults(func=cmd_check_config)
+    _secret_parsers(sub, common)
     enc = sub.add_parser("encoder", help="run a remote encoder agent (see `annexd encoder --help`)", add_help=False)
     enc.add_argument("agent_args", nargs=argparse.REMAINDER)
     enc.set_defaults(func=cmd_encoder)
@@ -269,32 +201,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--list", action="store_true", help="list migrations and whether they are applied")
     p.add_argument("--rollback", type=int, metavar="N", help="roll back the last N migrations")
     p.set_defaults(func=cmd_migrate)
-    sub.add_parser("status", help="items by status and database state", parents=[common]).set_defaults(
+    sub.add_parser("status", help="items by status, pending migrations, pool", parents=[shown]).set_defaults(
         func=cmd_status)
     maint = sub.add_parser("maintenance", help="database upkeep").add_subparsers(dest="action", required=True)
     maint.add_parser("recompute", help="rebuild every request's derived status from its items",
                      parents=[common]).set_defaults(func=cmd_maintenance)
-    req = sub.add_parser("request", help="add, list, show or cancel requests").add_subparsers(
-        dest="action", required=True)
-    add = req.add_parser("add", help="request a movie, or TV episodes with --episode", parents=[common])
-    add.add_argument("title")
-    add.add_argument("--year", type=int)
-    add.add_argument("--tmdb-id", type=int)
-    add.add_argument("--episode", action="append", help="S01E02 or S01E02@2024-05-01 (repeatable)")
-    add.add_argument("--target", action="append", help="storage target name (repeatable)")
-    lst = req.add_parser("list", parents=[common])
-    lst.add_argument("--limit", type=int, default=50)
-    for action in ("show", "cancel"):
-        req.add_parser(action, parents=[common]).add_argument("id", type=int)
-    for p in req.choices.values():
-        p.set_defaults(func=cmd_request)
-    item = sub.add_parser("item", help="show or retry one work item").add_subparsers(dest="action", required=True)
-    item.add_parser("show", parents=[common]).add_argument("id", type=int)
-    retry = item.add_parser("retry", help="retry a FAILED item where it failed (or --from search)", parents=[common])
-    retry.add_argument("id", type=int)
-    retry.add_argument("--from", dest="start", choices=["search"], help="start over from the search")
-    for p in item.choices.values():
-        p.set_defaults(func=cmd_item)
+    cli_requests.register(sub, shown)
     announce_cli.register(sub)
     parse = sub.add_parser("parse", help="show how annexd reads release names (for people and bug reports)")
     parse.add_argument("names", nargs="+", metavar="NAME", help="release name, torrent title, file name or path")
@@ -302,6 +214,14 @@ def build_parser() -> argparse.ArgumentParser:
     parse.set_defaults(func=cmd_parse)
     return parser
 
+
+def _secret_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
+    sec = sub.add_parser("secret", help="the encrypted secret store").add_subparsers(dest="action", required=True)
+    for action, text in (("set", "store NAME, reading the value from stdin"), ("delete", "remove NAME")):
+        sp = sec.add_parser(action, help=text, parents=[common])
+        sp.add_argument("name")
+        sp.set_defaults(func=cmd_secret)
+    sec.add_parser("list", help="names only, never values", parents=[common]).set_defaults(func=cmd_secret)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -316,11 +236,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(str(exc), file=sys.stderr)
         return ExitCode.CONFIG
     except PendingMigrationsError as exc:
-        print(f"refusing to start: {exc}", file=sys.stderr)
+        print(f"annexd: {exc}", file=sys.stderr)
         return ExitCode.PENDING_MIGRATIONS
     except (StoreError, peewee.OperationalError, peewee.InterfaceError) as exc:
         print(f"database unavailable: {str(exc).strip()[:300]}", file=sys.stderr)
         return ExitCode.DATABASE_UNAVAILABLE
+    except NotFoundError as exc:
+        print(f"annexd: {exc}", file=sys.stderr)
+        return ExitCode.NOT_FOUND
+    except KeyboardInterrupt:
+        return ExitCode.FORCED_EXIT
+    except AnnexdError as exc:  # expected, named errors: one line, no traceback
+        print(f"annexd: {exc}", file=sys.stderr)
+        return ExitCode.FAILURE
 
 
 if __name__ == "__main__":

@@ -18,15 +18,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from annexd.clients.delivery_settings import Target, validate_target
-from annexd.clients.feed_settings import RssFeed, validate_feed, validate_interval
-from annexd.clients.mediaserver_settings import MediaServer, validate_media_server
+from annexd.clients.delivery_settings import Target
+from annexd.clients.feed_settings import RssFeed
+from annexd.clients.mediaserver_settings import MediaServer
 from annexd.clients.qbittorrent_settings import QbtClientSettings
 from annexd.clients.torznab_settings import TorznabIndexer
-from annexd.config_loader import load_dataclass
+from annexd.config_loader import Disabled, load_dataclass
+from annexd.config_rules import validate
 from annexd.domain import retry as stage_retry
-from annexd.domain.monitoring import MONITOR_MODES
-from annexd.domain.naming import NamingTemplates, validate_template
+from annexd.domain.naming import NamingTemplates
 from annexd.domain.quality import DEFAULT_PROFILE, QualityProfile
 from annexd.domain.retry import RetryPolicy
 from annexd.domain.search import SearchConfig
@@ -116,6 +116,16 @@ class DownloadConfig:
 
 
 @dataclass(frozen=True)
+class EncoderAgent:
+    """A remote encoder agent that sees the daemon's files under other paths (``[[encoders.agents]]``)."""
+
+    id: str  # the agent's --id
+    # (prefix as this daemon sees it, prefix as the agent sees it), e.g. ["/srv/media", "/mnt/media"]; the
+    # download directories and the encode work_dir must both be covered.
+    path_map: tuple[tuple[str, ...], ...] = ()
+
+
+@dataclass(frozen=True)
 class EncoderConfig:
     # A built-in agent on this machine, so one machine needs no extra process.
     local: bool = True
@@ -133,6 +143,7 @@ class EncoderConfig:
     profile: str = "default"
     # Where encoded files are written before delivery (default: <state_dir>/encode).
     work_dir: str = ""
+    agents: tuple[EncoderAgent, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -176,6 +187,16 @@ class SupervisorConfig:
 
 
 @dataclass(frozen=True)
+class HealthConfig:
+    # The checks behind /health run on this timer, never in a request.
+    interval_seconds: float = 10.0
+    # A check that has not answered after this long counts as failed.
+    timeout_seconds: float = 20.0
+    # An indexer paused by its backoff for at least this long makes the daemon "degraded".
+    indexer_backoff_minutes: float = 60.0
+
+
+@dataclass(frozen=True)
 class LoggingConfig:
     level: str = "info"
     format: str = "auto"
@@ -189,6 +210,7 @@ class Config:
     writer: WriterConfig = WriterConfig()
     worker: WorkerConfig = WorkerConfig()
     supervisor: SupervisorConfig = SupervisorConfig()
+    health: HealthConfig = HealthConfig()
     logging: LoggingConfig = LoggingConfig()
     search: SearchConfig = SearchConfig()
     download: DownloadConfig = DownloadConfig()
@@ -207,6 +229,8 @@ class Config:
     feeds: tuple[RssFeed, ...] = ()
     # Warnings about the config that are not errors (deprecated keys and what they were mapped to).
     notices: tuple[str, ...] = field(default=(), init=False, compare=False)
+    # Entries of any list written with `enabled = false`: (section, settings), checked but never started.
+    disabled: tuple[tuple[str, Any], ...] = field(default=(), metadata={"internal": True})
 
     def profile(self, name: str) -> QualityProfile:
         """The named quality profile; "default" (or an unknown name) is the first configured, else built-in."""
@@ -242,64 +266,11 @@ class Config:
 DEFAULT_STATE_DIR = "~/.local/state/annexd"
 
 
-def _validate(cfg: Config, problems: list[str]) -> None:
-    url = cfg.database_url
-    if not (url.startswith("sqlite:///") or url.startswith(("postgresql://", "postgres://"))):
-        problems.append(f"database.url: must start with sqlite:/// or postgresql://, got {url.split(':')[0]!r}")
-    if not 1 <= cfg.database.max_connections <= 100:
-        problems.append("database.max_connections: must be between 1 and 100")
-    if not 0 <= cfg.http.port <= 65535:
-        problems.append(f"http.port: {cfg.http.port} is not a TCP port")
-    if cfg.writer.progress_threshold < 0:
-        problems.append("writer.progress_threshold: must be >= 0 (percentage points)")
-    if cfg.writer.progress_min_interval_ms < 0:
-        problems.append("writer.progress_min_interval_ms: must be >= 0 (milliseconds)")
-    for name in ("flush_interval_ms", "max_batch", "retry_max_ms"):
-        if getattr(cfg.writer, name) <= 0:
-            problems.append(f"writer.{name}: must be > 0")
-    for f in dataclasses.fields(WorkerConfig):
-        if f.type in ("int", int) and f.name.endswith("interval") and getattr(cfg.worker, f.name) < 10:
-            problems.append(f"worker.{f.name}: must be at least 10 ms")
-    if cfg.logging.level.lower() not in ("debug", "info", "warning", "error"):
-        problems.append(f"logging.level: {cfg.logging.level!r} is not one of debug, info, warning, error")
-    if cfg.logging.format not in ("auto", "json", "console"):
-        problems.append(f"logging.format: {cfg.logging.format!r} is not one of auto, json, console")
-    for target in cfg.targets:
-        problems.extend(f"targets[{target.name}]: {p}" for p in validate_target(target))
-        if target.media_server and target.media_server not in {m.name for m in cfg.media_servers}:
-            problems.append(f"targets[{target.name}].media_server: no media server named {target.media_server!r}")
-        if target.encode_profile and target.encode_profile not in {p.name for p in cfg.encode_profiles}:
-            problems.append(f"targets[{target.name}].encode_profile: no encode profile named {target.encode_profile!r}")
-    for server in cfg.media_servers:
-        problems.extend(f"media_servers[{server.name}]: {p}" for p in validate_media_server(server))
-    for kind in ("movie", "episode", "daily"):
-        problems.extend(f"naming.{kind}: {p}" for p in validate_template(getattr(cfg.naming, kind), kind))
-    if cfg.supervisor.restart_budget < 0:
-        problems.append("supervisor.restart_budget: must be >= 0")
-    for section, policy in retry_policies(cfg).items():
-        problems.extend(f"{section}.retry: {p}" for p in policy.problems())
-    _validate_feeds(cfg, problems)
-
-
-def _validate_feeds(cfg: Config, problems: list[str]) -> None:
-    for feed in cfg.feeds:
-        problems.extend(f"feeds[{feed.name}].{p}" for p in validate_feed(feed))
-    for idx in cfg.indexers:
-        problems.extend(f"indexers[{idx.name}].{p}" for p in validate_interval("rss_interval_minutes",
-                                                                               idx.rss_interval_minutes))
-    names = [f.name for f in cfg.feeds] + [i.name for i in cfg.indexers if i.rss]
-    problems.extend(f"feeds[{n}]: the name is also an indexer's or another feed's (feeds are counted by name)"
-                    for n in sorted({n for n in names if names.count(n) > 1}))
-    if cfg.requests.monitor not in MONITOR_MODES:
-        problems.append(f"requests.monitor: {cfg.requests.monitor!r} is not one of {', '.join(MONITOR_MODES)}")
-    if cfg.requests.refresh_interval_minutes < 10:
-        problems.append("requests.refresh_interval_minutes: must be at least 10")
-
-
-def retry_policies(cfg: Config) -> dict[str, RetryPolicy]:
-    """Each stage's retry policy, by the config section that holds it."""
-    return {"search": cfg.search.retry, "download": cfg.download.retry, "encoders": cfg.encoders.retry,
-            "delivery": cfg.delivery.retry}
+def default_state_dir(env: Mapping[str, str]) -> str:
+    """Where state lives when neither the file nor ANNEX_STATE_DIR says: ``$XDG_STATE_HOME/annexd``, else
+    ``~/.local/state/annexd``. `make run` and the CLI both use it, so the CLI finds the database `make run` made."""
+    xdg = env.get("XDG_STATE_HOME", "")
+    return str(Path(xdg) / "annexd") if xdg.startswith("/") else DEFAULT_STATE_DIR
 
 
 # Deprecated key -> (policy section, how its value sets the policy). The new [<section>.retry] wins when both
@@ -363,22 +334,34 @@ def read_toml(path: Path | None, problems: list[str]) -> dict[str, Any]:
 def load_config(path: Path | str | None = None, env: Mapping[str, str] | None = None) -> Config:
     """Load and validate the configuration; raise ConfigError listing every problem."""
     env = os.environ if env is None else env
-    problems: list[str] = []
-    raw = read_toml(Path(path) if path else None, problems)
-    cfg = load_dataclass(Config, raw, "", env, problems)
-    if not cfg.state_dir:
-        cfg = dataclasses.replace(cfg, state_dir=DEFAULT_STATE_DIR)
-    # Remote targets pin host keys in a state file unless the config names one.
-    known_hosts = str(cfg.state_path / "known_hosts")
-    cfg = dataclasses.replace(cfg, targets=tuple(
-        dataclasses.replace(t, known_hosts_file=known_hosts) if t.protocol != "local" and not t.known_hosts_file
-        else t for t in cfg.targets))
-    cfg, notices = map_legacy_retry_keys(cfg, raw, env)
-    _validate(cfg, problems)
+    cfg, problems = load_with_problems(path, env)
     if problems:
         raise ConfigError(problems)
-    object.__setattr__(cfg, "notices", tuple(notices))
     return cfg
+
+
+def load_with_problems(path: Path | str | None, env: Mapping[str, str]) -> tuple[Config, list[str]]:
+    """The configuration as far as it could be built, and every problem of the file and the environment."""
+    problems: list[str] = []
+    disabled: Disabled = []
+    raw = read_toml(Path(path) if path else None, problems)
+    cfg = load_dataclass(Config, raw, "", env, problems, disabled)
+    if not cfg.state_dir:
+        cfg = dataclasses.replace(cfg, state_dir=default_state_dir(env))
+    # Remote targets pin host keys in a state file unless the config names one.
+    known_hosts = str(cfg.state_path / "known_hosts")
+
+    def pinned(entry: Any) -> Any:
+        if isinstance(entry, Target) and entry.protocol != "local" and not entry.known_hosts_file:
+            return dataclasses.replace(entry, known_hosts_file=known_hosts)
+        return entry
+
+    cfg = dataclasses.replace(cfg, targets=tuple(pinned(t) for t in cfg.targets),
+                              disabled=tuple((section, pinned(e)) for section, e in disabled))
+    cfg, notices = map_legacy_retry_keys(cfg, raw, env)
+    object.__setattr__(cfg, "notices", tuple(notices))
+    validate(cfg, problems)
+    return cfg, problems
 
 
 def secret_values(cfg: Any) -> list[str]:
@@ -386,7 +369,10 @@ def secret_values(cfg: Any) -> list[str]:
     found: list[str] = []
     for f in dataclasses.fields(cfg):
         value = getattr(cfg, f.name)
-        if isinstance(value, tuple) and value and dataclasses.is_dataclass(value[0]):
+        if f.name == "disabled" and isinstance(cfg, Config):
+            for _, entry in value:
+                found.extend(secret_values(entry))
+        elif isinstance(value, tuple) and value and dataclasses.is_dataclass(value[0]):
             for entry in value:
                 found.extend(secret_values(entry))
         elif dataclasses.is_dataclass(value):
@@ -401,7 +387,9 @@ def describe(cfg: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for f in dataclasses.fields(cfg):
         value = getattr(cfg, f.name)
-        if isinstance(value, tuple) and value and dataclasses.is_dataclass(value[0]):
+        if f.name == "disabled" and isinstance(cfg, Config):
+            out[f.name] = [{"section": section, **describe(entry)} for section, entry in value]
+        elif isinstance(value, tuple) and value and dataclasses.is_dataclass(value[0]):
             out[f.name] = [describe(entry) for entry in value]
         elif dataclasses.is_dataclass(value):
             out[f.name] = describe(value)

@@ -3,7 +3,10 @@
 mistakes is reported once, in full.
 
 A scalar key ``[section] key`` is overridden by ``ANNEX_SECTION_KEY`` (or the alias named in the field's
-``env`` metadata); a list-of-tables section (``[[indexers]]``) by ``ANNEX_INDEXERS`` holding JSON.
+``env`` metadata); a list-of-tables section (``[[indexers]]``) by ``ANNEX_INDEXERS`` holding JSON. Every entry of
+every list takes ``enabled = false``: it is built and checked like the others but set aside (``disabled``), so a
+half-configured entry can wait in the file without being started. Fields marked ``internal`` in their metadata
+are not keys of the file.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import difflib
 import json
 import types
 import typing
+import urllib.parse
 from collections.abc import Mapping
 from typing import Any, get_type_hints
 
@@ -47,9 +51,14 @@ def _parse_scalar(kind: type, raw: Any, key: str, problems: list[str], from_env:
     return None
 
 
+# A list entry's switch; not a field of the entry's settings type.
+ENABLED_KEY = "enabled"
+Disabled = list[tuple[str, Any]]  # (section, built entry) of every entry with enabled = false
+
+
 def _known_fields(cls: type, raw: Mapping[str, Any], prefix: str, problems: list[str]) -> dict[str, Any]:
     """The init fields of settings dataclass ``cls``; every key of ``raw`` that is none of them is a problem."""
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init and not f.metadata.get("internal")}
     for unknown in sorted(set(raw) - set(fields)):
         guess = difflib.get_close_matches(unknown, fields, n=1)
         problems.append(f"{prefix}{unknown}: unknown key" + (f" (did you mean {prefix}{guess[0]}?)" if guess else ""))
@@ -57,16 +66,18 @@ def _known_fields(cls: type, raw: Mapping[str, Any], prefix: str, problems: list
 
 
 def load_dataclass(cls: type, raw: Mapping[str, Any], prefix: str, env: Mapping[str, str], problems: list[str],
-                   base: Any = None) -> Any:
+                   disabled: Disabled | None = None, base: Any = None) -> Any:
     """Settings ``cls`` from a TOML table and the environment; keys not given keep ``base``'s values (a section's
-    own default, e.g. one stage's retry policy), else the class defaults."""
+    own default, e.g. one stage's retry policy), else the class defaults. Entries with ``enabled = false`` go to
+    ``disabled``."""
+    disabled = [] if disabled is None else disabled
     hints = get_type_hints(cls)
     fields = _known_fields(cls, raw, prefix, problems)
     values: dict[str, Any] = {}
     for name, f in fields.items():
         kind, key = hints[name], f"{prefix}{name}"
         if typing.get_origin(kind) is tuple and dataclasses.is_dataclass(typing.get_args(kind)[0]):
-            values[name] = build_list(typing.get_args(kind)[0], raw.get(name), key, problems, env)
+            values[name] = build_list(typing.get_args(kind)[0], raw.get(name), key, problems, env, disabled)
             continue
         if dataclasses.is_dataclass(kind):
             sub = raw.get(name, {})
@@ -74,7 +85,7 @@ def load_dataclass(cls: type, raw: Mapping[str, Any], prefix: str, env: Mapping[
                 problems.append(f"{key}: expected a table")
                 sub = {}
             default = f.default if dataclasses.is_dataclass(f.default) else None
-            values[name] = load_dataclass(typing.cast(type, kind), sub, f"{key}.", env, problems, default)
+            values[name] = load_dataclass(typing.cast(type, kind), sub, f"{key}.", env, problems, disabled, default)
             continue
         env_name = f.metadata.get("env") or ENV_PREFIX + key.replace(".", "_").upper()
         value = None
@@ -162,9 +173,11 @@ def build(cls: type, raw: Mapping[str, Any], prefix: str, problems: list[str]) -
         return None
 
 
-def build_list(cls: type, raw: Any, section: str, problems: list[str], env: Mapping[str, str]) -> tuple[Any, ...]:
-    """A ``[[section]]`` list of tables (or ANNEX_<SECTION> as JSON), each built as ``cls``; names unique."""
-    env_name = ENV_PREFIX + section.upper()
+def build_list(cls: type, raw: Any, section: str, problems: list[str], env: Mapping[str, str],
+               disabled: Disabled | None = None) -> tuple[Any, ...]:
+    """A ``[[section]]`` list of tables (or ANNEX_<SECTION> as JSON), each built as ``cls``; names unique. The
+    enabled entries are returned; those with ``enabled = false`` are appended to ``disabled``."""
+    env_name = ENV_PREFIX + section.replace(".", "_").upper()
     if env_name in env:
         try:
             raw = json.loads(env[env_name])
@@ -176,8 +189,42 @@ def build_list(cls: type, raw: Any, section: str, problems: list[str], env: Mapp
     if not isinstance(raw, list) or not all(isinstance(r, Mapping) for r in raw):
         problems.append(f"{section}: expected a list of tables ([[{section}]])")
         return ()
-    built = [build(cls, entry, f"{section}[{i}].", problems) for i, entry in enumerate(raw)]
-    names = [getattr(b, "name", None) for b in built if b is not None]
+    built = [(_enabled(entry, f"{section}[{i}].", problems), build(cls, _settings_of(entry), f"{section}[{i}].", problems))
+             for i, entry in enumerate(raw)]
+    names = [_name_of(b) for _, b in built if b is not None]
     for dup in sorted({n for n in names if n is not None and names.count(n) > 1}):
         problems.append(f"{section}: the name {dup!r} is used twice")
-    return tuple(b for b in built if b is not None)
+    if disabled is not None:
+        disabled.extend((section, b) for on, b in built if b is not None and not on)
+    return tuple(b for on, b in built if b is not None and on)
+
+
+def _enabled(entry: Mapping[str, Any], prefix: str, problems: list[str]) -> bool:
+    value = entry.get(ENABLED_KEY, True)
+    if not isinstance(value, bool):
+        problems.append(f"{prefix}{ENABLED_KEY}: expected bool, got {type(value).__name__} {value!r}")
+        return True
+    return value
+
+
+def _settings_of(entry: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in entry.items() if k != ENABLED_KEY}
+
+
+def _name_of(entry: Any) -> str | None:
+    name = getattr(entry, "name", None)
+    return name if isinstance(name, str) else getattr(entry, "id", None)
+
+
+def http_url_problem(url: str) -> str | None:
+    """Why ``url`` is not a usable http(s) URL with a host, or None (for settings modules' validation)."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number or out of range
+    except ValueError as exc:
+        return f"{url!r} is not a valid URL ({exc})"
+    if parts.scheme not in ("http", "https"):
+        return f"{url!r} is not an http(s) URL" + (f" (scheme {parts.scheme!r})" if parts.scheme else "")
+    if not parts.hostname:
+        return f"{url!r} has no host"
+    return None

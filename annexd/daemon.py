@@ -1,10 +1,11 @@
-"""The wiring, in one place: what starts, in what order, with what; and the one shutdown function.
+"""The wiring, in one place: what starts, in what order, with what; and the one shutdown function. It stays one
+file past 400 lines on purpose: reading it is reading what the daemon is (DESIGN: wiring in one place).
 
 Start: database (refusing pending migrations) -> supervisor -> writer -> workers (each stage only when it is
-configured) and the keeper of the built-in encoder agent -> HTTP with the encoder hub (the agent starts once it
-listens; a port already taken exits with code 8).
-Stop (one time budget, reverse order): encoder agent -> HTTP -> workers -> writer (final flush) -> supervisor
--> pool.
+configured) and the keeper of the built-in encoder agent -> health checks on their timer -> HTTP with the encoder
+hub (the agent starts once it listens; a port already taken exits with code 8) -> READY=1 -> the systemd watchdog.
+Stop (one time budget, reverse order): watchdog -> health checks -> encoder agent -> HTTP -> workers -> writer
+(final flush) -> supervisor -> pool.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ from actors.recovery import RecoveryWorker
 from actors.search import SearchWorker
 from actors.supervisor import ChildSpec, Supervisor
 from actors.writer import DbWriter
-from annexd import logs
+from annexd import health_checks, logs
+from annexd.clients.delivery_settings import Target
 from annexd.clients.feeds import FeedSource, IndexerFeed, RssFeedClient
 from annexd.clients.qbittorrent import QbtClient
 from annexd.clients.tmdb import TmdbClient, TmdbSettings
@@ -50,21 +52,24 @@ from annexd.domain.pipeline import ProcessingStatus
 from annexd.domain.release_links import LinkCredentials, feed_credentials
 from annexd.domain.request_specs import RequestSpec
 from annexd.encoder.hub import EncoderHub, HubSettings
-from annexd.errors import AnnexdError, InvalidInputError, StoreError
+from annexd.encoder.protocol import PathMapping
+from annexd.errors import AnnexdError, InvalidInputError
 from annexd.exitcodes import ExitCode
+from annexd.health import Check, HealthMonitor
 from annexd.http.app import HttpDeps, make_app
 from annexd.http.auth import Access, ApiKeys, metrics_public
 from annexd.http.server import HttpServer
 from annexd.redaction import redact_url
-from annexd.secrets import MasterKey, SecretStore, resolve as resolve_secret
+from annexd.secrets import MasterKey, SecretRef, SecretStore, resolve as resolve_secret, write_private_file
+from annexd.watchdog import Watchdog, core_alive, ping_interval
 from store import migrate
-from store.db import open_database
 from store.secret_backend import DbSecretBackend
 
 log = structlog.get_logger("annexd.daemon")
 DUPLICATE_SIGNAL_WINDOW_S = 0.5
 SIGNAL_POLL_S = 0.2  # the longest a signal waits for its handler while the daemon runs
 GIL_SWITCH_INTERVAL_S = 0.001  # see Daemon.start
+WRITER_SILENCE_S = 15.0  # the writer ticks every flush interval; this long without a tick means it is stuck
 
 # Which worker to wake when the writer moves an item into a status (event-driven hand-offs).
 WAKE_ON_STATUS: dict[ProcessingStatus, str] = {
@@ -80,14 +85,9 @@ class HttpPortError(AnnexdError):
 
 
 def open_store(cfg: Config) -> peewee.Database:
-    db = open_database(cfg.database_url, cfg.database.max_connections, cfg.database.pool_timeout_seconds,
-                       cfg.database.sqlite_busy_timeout_ms)
-    try:
-        with db.connection_context():
-            migrate.require_current(db)
-    except (peewee.OperationalError, peewee.InterfaceError) as exc:
-        raise StoreError(f"database {redact_url(cfg.database_url)} unavailable: {str(exc).strip()[:200]}") from exc
-    return db
+    """The configured database, current (every migration applied); nothing is created when it is missing."""
+    return migrate.open_current(cfg.database_url, cfg.database.max_connections, cfg.database.pool_timeout_seconds,
+                                cfg.database.sqlite_busy_timeout_ms)
 
 
 class Daemon:
@@ -101,6 +101,10 @@ class Daemon:
         self.local_token = ""
         self.hub = self._make_hub()
         self.qbt = {c.name: QbtClient(replace(c, password=self.secret(c.password))) for c in cfg.download_clients}
+        self.targets = [self._with_key_file(t) for t in cfg.targets]
+        self.servers = {m.name: replace(m, token=self.secret(str(m.token))) for m in cfg.media_servers}
+        self.health: HealthMonitor | None = None
+        self.watchdog: Watchdog | None = None
         self.http: HttpServer | None = None
         self._indexer_clients: dict[str, TorznabClient] | None = None
         self._first_signal_at: float | None = None
@@ -131,9 +135,8 @@ class Daemon:
                 ChildSpec("progress", lambda ctx: DownloadProgressWorker.start(ctx, w.download_poll_interval, qbt)),
                 ChildSpec("filemap", lambda ctx: FileMapWorker.start(ctx, w.poll_interval * 2, qbt)),
             ]
-        if self.cfg.targets:
-            targets = list(self.cfg.targets)
-            servers = {m.name: replace(m, token=self.secret(str(m.token))) for m in self.cfg.media_servers}
+        if self.targets:
+            targets, servers = self.targets, self.servers
             children.append(ChildSpec("deliver", lambda ctx: DeliverWorker.start(ctx, w.poll_interval, targets, servers)))
         if self.hub is not None:
             hub = self.hub
@@ -161,7 +164,7 @@ class Daemon:
         w = self.cfg.worker
         sources: list[FeedSource] = [IndexerFeed(client) for client in self.indexer_clients().values()
                                      if client.indexer.rss]
-        sources += [RssFeedClient(replace(feed, url=self.secret(feed.url))) for feed in self.cfg.feeds if feed.enabled]
+        sources += [RssFeedClient(replace(feed, url=self.secret(feed.url))) for feed in self.cfg.feeds]
         children = []
         if sources:
             children.append(ChildSpec("feeds", lambda ctx: FeedWorker.start(ctx, w.feed_poll_interval, sources)))
@@ -172,6 +175,15 @@ class Daemon:
                 ctx, w.feed_poll_interval, tmdb, minutes)))
         return children
 
+    def _with_key_file(self, target: Target) -> Target:
+        """A target whose key_file is a secret reference gets the key written to <state_dir>/keys (0600)."""
+        if target.protocol == "local" or SecretRef.parse(target.key_file).kind == "literal":
+            return target
+        key = self.secret(target.key_file)
+        path = write_private_file(self.cfg.state_path / "keys" / f"{target.name}.key",
+                                  key if key.endswith("\n") else key + "\n")
+        return replace(target, key_file=str(path))
+
     def _make_hub(self) -> EncoderHub | None:
         """The encoder hub: remote agents authenticate with a configured token, the local agent with its own."""
         tokens = {self.secret(t) for t in self.cfg.encoders.tokens}
@@ -181,8 +193,10 @@ class Daemon:
             tokens.add(self.local_token)
         if not tokens:
             return None
+        mappings = {a.id: tuple(PathMapping(daemon, agent) for daemon, agent in a.path_map)
+                    for a in self.cfg.encoders.agents}
         settings = HubSettings(tokens=frozenset(tokens), heartbeat_timeout=self.cfg.encoders.heartbeat_timeout,
-                               reconnect_grace=self.cfg.encoders.reconnect_grace_seconds)
+                               reconnect_grace=self.cfg.encoders.reconnect_grace_seconds, path_mappings=mappings)
         return EncoderHub(settings, **hub_callbacks(self._tell_encoder))
 
     def _tell_encoder(self, message: Any) -> None:
@@ -192,11 +206,7 @@ class Daemon:
 
     def _local_agent_command(self, url: str) -> list[str]:
         """The built-in agent's command line (its token in a 0600 file, never on the command line)."""
-        token_file = self.cfg.state_path / "local-encoder.token"
-        token_file.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(self.local_token)
+        token_file = write_private_file(self.cfg.state_path / "local-encoder.token", self.local_token)
         return [sys.executable, "-m", "annexd.encoder.agent", "--server", url, "--token-file", str(token_file),
                 "--id", "local", "--max-jobs", str(self.cfg.encoders.local_max_jobs),
                 "--stall-seconds", str(self.cfg.encoders.stall_seconds), "--drain-seconds", "5"]
@@ -208,17 +218,6 @@ class Daemon:
                 ref.stop(block=True, timeout=timeout)
             except pykka.Timeout:
                 log.error("local_encoder_not_stopped_in_time")
-
-    def _encode_check(self) -> tuple[bool, Any]:
-        if self.hub is None:
-            return True, "idle: no encoder agents configured"
-        return True, {"agents": [agent["id"] for agent in self.hub.snapshot()["agents"]]}
-
-    def _download_check(self) -> tuple[bool, Any]:
-        if not self.qbt:
-            return True, "idle: no download clients configured"
-        states = {name: client.health() for name, client in self.qbt.items()}
-        return not any(s["auth_failed"] for s in states.values()), states
 
     def _request_cancelled(self, request_id: int, download_ids: tuple[int, ...]) -> None:
         ref = self.ctx.workers.get("download")
@@ -249,7 +248,7 @@ class Daemon:
         tmdb = self.tmdb()
         return HttpDeps(
             ctx=self.ctx,
-            checks={"search": self._search_check, "download": self._download_check, "encode": self._encode_check},
+            health=self.health or HealthMonitor([]),
             expand_seasons=(lambda spec: expand_request(tmdb, spec)) if tmdb else None,
             on_request_created=lambda request_id: self.ctx.wake("search", f"request {request_id} created"),
             on_request_cancelled=self._request_cancelled,
@@ -262,10 +261,10 @@ class Daemon:
         http = self.cfg.http
         return Access(ApiKeys({"api": self.secret(http.api_key)}), metrics_public(http.metrics_public, http.host))
 
-    def _search_check(self) -> tuple[bool, Any]:
-        if not self.cfg.indexers:
-            return True, "idle: no indexers configured"
-        return True, {"indexers": [idx.name for idx in self.cfg.indexers]}
+    def health_checks(self) -> list[Check]:
+        return health_checks.core(self.ctx, self.cfg.health) + health_checks.stages(
+            self.ctx, self.cfg.health, qbt=self.qbt, hub=self.hub, targets=self.targets, servers=self.servers,
+            indexers=[idx.name for idx in self.cfg.indexers])
 
     def _handoff(self, item_id: int, status: ProcessingStatus) -> None:
         worker = WAKE_ON_STATUS.get(status)
@@ -282,6 +281,12 @@ class Daemon:
         for notice in self.cfg.notices:
             log.warning("config_notice", notice=notice)
         self.supervisor = Supervisor.start(self.ctx, self.children(), on_give_up=self._give_up)
+        # The supervisor answers once its on_start has started every child: the first checks see them.
+        try:
+            self.supervisor.ask("status", timeout=self.cfg.supervisor.ask_timeout_seconds * 6)
+        except pykka.Timeout:
+            log.warning("supervisor_slow_to_start")  # the health checks say so until it is up
+        self.health = HealthMonitor(self.health_checks(), self.cfg.health.interval_seconds).start()
         if self.cfg.http.enabled:
             routes = [self.hub.add_routes] if self.hub is not None else []
             app = make_app(self.http_deps(), routes)
@@ -293,6 +298,14 @@ class Daemon:
             self.ctx.http_url = self.http.url  # the built-in encoder agent connects here
             log.info("http_listening", url=self.http.url)
         _notify_systemd("READY=1\nSTATUS=running")
+        interval = ping_interval(os.environ)
+        if interval is not None:
+            self.watchdog = Watchdog(self.core_alive, interval, _notify_systemd).start()
+
+    def core_alive(self) -> str | None:
+        """Why the supervisor or the writer is not alive and ticking, or None (the watchdog pings only then)."""
+        return core_alive(self.ctx, self.cfg.supervisor.ask_timeout_seconds,
+                          max(WRITER_SILENCE_S, 10 * self.cfg.writer.flush_interval_ms / 1000))
 
     def _give_up(self, reason: str) -> None:
         log.error("supervisor_gave_up", reason=reason)
@@ -307,8 +320,12 @@ class Daemon:
         """Stop everything in reverse start order within one time budget."""
         budget = self.cfg.supervisor.shutdown_timeout_seconds
         deadline = time.monotonic() + budget
+        if self.watchdog is not None:
+            self.watchdog.stop()
         _notify_systemd("STOPPING=1")
         log.info("stopping", budget_s=budget)
+        if self.health is not None:
+            self.health.stop()
         self._stop_local_agent(timeout=min(8.0, budget / 3))
         if self.http is not None:
             self.http.stop(timeout=min(2.0, budget / 4))  # queued API work is cancelled, not drained

@@ -23,6 +23,16 @@ class PendingMigrationsError(StoreError):
         super().__init__(f"{len(pending)} pending migration(s): {', '.join(pending)}; run `annexd migrate`")
 
 
+class MissingDatabaseError(PendingMigrationsError):
+    """The SQLite database file does not exist yet: every migration is pending (and nothing was created)."""
+
+    def __init__(self, path: str, pending: list[str]):
+        StoreError.__init__(self, f"the database {path} does not exist yet: {len(pending)} pending migration(s): "
+                            f"{', '.join(pending)}; run `annexd migrate`")
+        self.pending = pending
+        self.path = path
+
+
 class TransitionError(AnnexdError):
     """A status change that the pipeline's transition table does not allow."""
 

@@ -17,6 +17,8 @@ DB_POOL_MAX = Gauge("annexd_db_pool_max_connections", "Configured database conne
 ACTOR_MAILBOX_DEPTH = Gauge("annexd_actor_mailbox_depth", "Messages waiting per actor", ["actor"], registry=REGISTRY)
 ACTOR_RESTARTS = Counter("annexd_actor_restarts_total", "Actor restarts by the supervisor", ["actor"], registry=REGISTRY)
 ACTOR_UP = Gauge("annexd_actor_up", "1 when the actor is running", ["actor"], registry=REGISTRY)
+HEALTH_CHECK_OK = Gauge("annexd_health_check_ok", "1 when the health check's last result was ok (see /health)",
+                        ["check"], registry=REGISTRY)
 WRITER_RECEIVED = Counter(
     "annexd_writer_updates_received_total", "Updates received by the DB writer", registry=REGISTRY
 )

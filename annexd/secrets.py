@@ -68,6 +68,15 @@ class MasterKey:
         return cls(key, path)
 
     @classmethod
+    def load_existing(cls, path: str | Path) -> MasterKey:
+        """Read the key at ``path`` without ever creating one; ConfigError when it is missing or unusable."""
+        path = Path(path)
+        if not path.exists():
+            raise ConfigError([f"secrets.master_key_file: {path} does not exist (the key the secrets were "
+                               "stored with is needed to read them)"])
+        return cls._load(path)
+
+    @classmethod
     def _load(cls, path: Path) -> MasterKey:
         st = os.lstat(path)
         if not stat.S_ISREG(st.st_mode):
@@ -260,6 +269,15 @@ def _resolve(ref: SecretRef, store: SecretStore | None, environ: Mapping[str, st
     if secret is None:
         raise ConfigError([f"secret:{ref.target}: not in the secret store (run `annexd secret set {ref.target}`)"])
     return secret
+
+
+def write_private_file(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` readable by its owner only (0600; the directory 0700 when created)."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    return path
 
 
 def generate_token(nbytes: int = 32) -> str:

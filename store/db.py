@@ -74,6 +74,14 @@ def _postgres(url: str, max_connections: int, timeout: float) -> peewee.Database
     )
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite URL (None for PostgreSQL and in-memory databases)."""
+    if not url.startswith("sqlite:///"):
+        return None
+    path = unquote(url[len("sqlite:///"):])
+    return None if path == ":memory:" else Path(path)
+
+
 def make_database(url: str, max_connections: int = 5, timeout: float = 10.0, busy_ms: int = 5000) -> peewee.Database:
     if url.startswith("sqlite:///"):
         return _sqlite(url, max_connections, timeout, busy_ms)

@@ -60,6 +60,8 @@ class MediaRequest(BaseModel):
     status = pw.CharField(max_length=24, default="EMPTY")
     created_at = pw.DateTimeField(default=utcnow)
     updated_at = pw.DateTimeField(default=utcnow)
+    # annexd.domain.request_specs.title_key: at most one request per title is not wholly CANCELLED.
+    title_key = pw.CharField(max_length=600, null=True, index=True)
 
     class Meta:
         indexes = ((("status", "id"), False),)

@@ -104,3 +104,184 @@ def test_bad_retry_parameters_are_listed(tmp_path):
         load_config(_write(tmp_path, "[delivery.retry]\nfactor = 0.5\nmax_attempts = -1\n"), env={})
     assert "delivery.retry: factor must be >= 1" in str(err.value)
     assert "delivery.retry: max_attempts must be >= 0" in str(err.value)
+
+
+# --- the one validation (check-config and run) ---------------------------------------------------------------
+
+def _check(path, env, stored=()):
+    """annexd.config_check with a fake store holding ``stored`` names (the real store is tested in test_cli)."""
+    from annexd.config_check import check_config
+
+    def store_check(cfg, wanted):
+        return [f"{key}: {ref} is not in the secret store" for key, ref in wanted
+                if ref.removeprefix("secret:") not in stored]
+
+    return check_config(path, env, store_check)
+
+
+ISSUE_CONFIG = """
+[[indexers]]
+name = "idx"
+url = "notaurl"
+api_key = "env:ANNEX_TEST_UNSET_VARIABLE"
+[[download_clients]]
+name = "qbt"
+url = "ftp://x"
+password = "file:/nonexistent/qbt-password"
+[[media_servers]]
+name = "plex"
+kind = "plex"
+url = "http://127.0.0.1:32400"
+token = "secret:plex"
+"""
+
+
+def test_every_problem_of_the_config_and_what_it_points_at_is_listed_at_once(tmp_path):
+    with pytest.raises(ConfigError) as err:
+        _check(_write(tmp_path, ISSUE_CONFIG), env={"ANNEX_STATE_DIR": str(tmp_path)})
+    problems = "\n".join(err.value.problems)
+    for needle in ("indexers[idx]: indexers.idx.url: 'notaurl' is not an http(s) URL",
+                   "download_clients[qbt]: download_clients.qbt.url: 'ftp://x' is not an http(s) URL (scheme 'ftp')",
+                   "indexers[idx].api_key: env:ANNEX_TEST_UNSET_VARIABLE: environment variable is not set",
+                   "download_clients[qbt].password: file:/nonexistent/qbt-password: cannot be read",
+                   "media_servers[plex].token: secret:plex is not in the secret store"):
+        assert needle in problems, (needle, problems)
+    assert len(err.value.problems) == 5, problems
+
+
+def test_a_config_whose_references_resolve_passes(tmp_path):
+    secret_file = tmp_path / "pw"
+    secret_file.write_text("qbt-password-1\n")
+    text = ISSUE_CONFIG.replace("notaurl", "http://127.0.0.1:9696/1").replace("ftp://x", "http://127.0.0.1:8080")
+    text = text.replace("/nonexistent/qbt-password", str(secret_file))
+    cfg = _check(_write(tmp_path, text), {"ANNEX_TEST_UNSET_VARIABLE": "idx-key-123"}, stored={"plex"})
+    assert [i.name for i in cfg.indexers] == ["idx"]
+
+
+def test_key_files_must_be_readable_and_private(tmp_path):
+    key = tmp_path / "id_ed25519"
+    key.write_text("key material")
+    key.chmod(0o644)
+    text = f"""
+[[targets]]
+name = "nas"
+protocol = "rsync"
+host = "nas.lan"
+user = "media"
+key_file = "{key}"
+tv_root = "/tv"
+[[targets]]
+name = "box"
+protocol = "sftp"
+host = "box.lan"
+user = "media"
+key_file = "{tmp_path}/missing_key"
+tv_root = "/tv"
+[[targets]]
+name = "vault"
+protocol = "sftp"
+host = "vault.lan"
+user = "media"
+key_file = "secret:vault-ssh-key"
+tv_root = "/tv"
+"""
+    with pytest.raises(ConfigError) as err:
+        _check(_write(tmp_path, text), {})
+    problems = "\n".join(err.value.problems)
+    assert "targets[nas].key_file" in problems and "chmod 600" in problems
+    assert f"targets[box].key_file: {tmp_path}/missing_key cannot be read" in problems
+    assert "targets[vault].key_file: secret:vault-ssh-key is not in the secret store" in problems
+    key.chmod(0o600)
+    (tmp_path / "missing_key").write_text("k")
+    (tmp_path / "missing_key").chmod(0o600)
+    assert len(_check(_write(tmp_path, text), {}, stored={"vault-ssh-key"}).targets) == 3
+
+
+DISABLED = """
+[[indexers]]
+name = "later"
+enabled = false
+url = "http://fill-in.invalid"
+api_key = "secret:not-stored-yet"
+[[download_clients]]
+name = "usenet"
+enabled = false
+url = "http://127.0.0.1:6789"
+password = "env:UNSET_FOR_A_DISABLED_CLIENT"
+[[targets]]
+name = "seedbox"
+enabled = false
+protocol = "rsync"
+host = "seedbox.lan"
+user = "me"
+key_file = "/etc/annexd/keys/seedbox"
+tv_root = "/tv"
+media_server = "emby"
+[[targets]]
+name = "library"
+tv_root = "/srv/tv"
+[[media_servers]]
+name = "emby"
+kind = "emby"
+enabled = false
+url = "http://127.0.0.1:8096"
+token = "secret:emby"
+"""
+
+
+def test_every_list_entry_takes_enabled_false_and_is_checked_but_not_started(tmp_path):
+    cfg = _check(_write(tmp_path, DISABLED), {})
+    assert cfg.indexers == () and cfg.download_clients == () and cfg.media_servers == ()
+    assert [t.name for t in cfg.targets] == ["library"]
+    assert sorted((section, e.name) for section, e in cfg.disabled) == [
+        ("download_clients", "usenet"), ("indexers", "later"), ("media_servers", "emby"), ("targets", "seedbox")]
+    assert "seedbox" in dumps(describe(cfg))
+    # A disabled entry's own settings are still checked; so is the switch itself.
+    bad = DISABLED.replace('url = "http://127.0.0.1:6789"', 'url = "ftp://x"').replace(
+        'name = "later"\nenabled = false', 'name = "later"\nenabled = "no"')
+    with pytest.raises(ConfigError) as err:
+        _check(_write(tmp_path, bad), {})
+    problems = "\n".join(err.value.problems)
+    assert "download_clients.usenet.url: 'ftp://x' is not an http(s) URL" in problems
+    assert "indexers[0].enabled: expected bool, got str 'no'" in problems
+    # An enabled target may not point at a disabled media server.
+    with pytest.raises(ConfigError, match="no enabled media server named 'emby'"):
+        _check(_write(tmp_path, DISABLED.replace('name = "seedbox"\nenabled = false', 'name = "seedbox"')), {})
+
+
+def test_encoder_agents_path_maps(tmp_path):
+    text = '[[encoders.agents]]\nid = "gpu"\npath_map = [["/srv/media", "/mnt/media"], ["/var/lib/annexd", "/state"]]\n'
+    cfg = load_config(_write(tmp_path, text), env={})
+    assert cfg.encoders.agents[0].path_map == (("/srv/media", "/mnt/media"), ("/var/lib/annexd", "/state"))
+    with pytest.raises(ConfigError, match=r"encoders.agents\[gpu\].path_map: \['relative', '/x'\]"):
+        load_config(_write(tmp_path, text.replace('"/srv/media", "/mnt/media"', '"relative", "/x"')), env={})
+
+
+def test_the_example_config_is_complete_valid_and_uses_the_commands_defaults():
+    """etc/annexd.toml names every key (commented or not), loads as it is, and keeps the database where the
+    `annexd` command looks without --config: `make run` (which uses the file) and the CLI share one database."""
+    import dataclasses
+    import re
+    from pathlib import Path
+
+    from annexd.config import Config
+
+    example = Path(__file__).resolve().parents[1] / "etc" / "annexd.toml"
+    text = example.read_text()
+    missing = []
+    for f in dataclasses.fields(Config):
+        section = getattr(Config(), f.name)
+        if f.metadata.get("internal") or not dataclasses.is_dataclass(section):
+            continue
+        missing += [f"{f.name}.{g.name}" for g in dataclasses.fields(section)
+                    if not re.search(rf"^#? ?({g.name} =|\[\[{f.name}\.{g.name}\]\])", text, re.M)]
+    assert not missing, missing
+    for env in ({}, {"XDG_STATE_HOME": "/srv/state"}, {"ANNEX_STATE_DIR": "/var/lib/annexd"}):
+        assert load_config(example, env=env).database_url == load_config(None, env=env).database_url
+    assert load_config(None, env={"XDG_STATE_HOME": "/srv/state"}).state_path == Path("/srv/state/annexd")
+
+
+def test_the_api_key_is_a_reference_checked_like_the_others(tmp_path):
+    with pytest.raises(ConfigError, match=r"http.api_key: env:ANNEX_TEST_NO_SUCH_KEY: environment variable is not set"):
+        _check(None, {"ANNEX_API_KEY": "env:ANNEX_TEST_NO_SUCH_KEY"})
+    assert _check(None, {"ANNEX_API_KEY": "a-literal-key-is-fine-too"}).http.api_key == "a-literal-key-is-fine-too"

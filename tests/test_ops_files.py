@@ -193,6 +193,8 @@ def test_daemon_unit() -> None:
     unit = read_unit("annexd.service")
     svc = unit["Service"]
     assert one(unit, "Type") == "notify"  # annexd run sends READY=1 through sdnotify
+    assert one(unit, "NotifyAccess") == "main"  # the watchdog pings come from the daemon's own process
+    assert 10 <= float(one(unit, "WatchdogSec")) <= 300
     assert one(unit, "ExecStart") == f"{INSTALLED_BIN} --config /etc/annexd/annexd.toml run"
     assert one(unit, "ExecStartPre") == f"{INSTALLED_BIN} --config /etc/annexd/annexd.toml migrate"
     assert one(unit, "Restart") == "on-failure"

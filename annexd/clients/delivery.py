@@ -87,6 +87,17 @@ def make_transport(target: Target) -> Transport:
     raise InvalidInputError(f"target {target.name}: unknown protocol {target.protocol!r}")
 
 
+def probe(target: Target) -> str:
+    """Whether the target answers, over its own transport: one stat of its first root (the health check).
+    Raises ProviderError when it cannot be reached."""
+    root = PurePosixPath(target.movie_root or target.tv_root)
+    try:
+        found = make_transport(target).stat(root)
+    except DestinationConflictError:  # not a file: a directory, as a root should be
+        return f"{root} reachable"
+    return f"{root} reachable" + (" (not created yet)" if found is None else "")
+
+
 # --- delivery -----------------------------------------------------------------------------------------
 
 def _noop_progress(done: int, total: int) -> None:

@@ -11,12 +11,12 @@ from annexd.domain.feeds import DEFAULT_INTERVAL_MINUTES, MIN_INTERVAL_MINUTES
 @dataclass(frozen=True)
 class RssFeed:
     """One feed. ``url`` may carry a tracker passkey: it is a secret reference like any other (``env:NAME``,
-    ``file:/path``, ``secret:NAME`` or a literal) and is never logged."""
+    ``file:/path``, ``secret:NAME`` or a literal) and is never logged. ``enabled = false`` (which every list
+    entry takes: annexd.config_loader) keeps it out of ``Config.feeds``."""
 
     name: str
     url: str = field(default="", repr=False, metadata={"secret": True})
     interval_minutes: float = DEFAULT_INTERVAL_MINUTES
-    enabled: bool = True
     timeout: float = 20.0
     max_response_bytes: int = 8 * 1024 * 1024
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urlsplit
 
+from annexd.config_loader import http_url_problem
 from annexd.redaction import Secret, reveal
 
 ServerKind = Literal["plex", "emby", "jellyfin"]
@@ -30,9 +31,9 @@ def validate_media_server(s: MediaServer) -> list[str]:
     problems = []
     if s.kind not in KINDS:
         problems.append(f"{key}.kind: {s.kind!r} is not one of {', '.join(KINDS)}")
+    if (why := http_url_problem(s.url)) is not None:
+        problems.append(f"{key}.url: {why}")
     parts = urlsplit(s.url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        problems.append(f"{key}.url: must be an http(s) URL")
     if parts.query or parts.username or parts.password:
         problems.append(f"{key}.url: must not hold a query or credentials (put the token in `token`)")
     if not reveal(s.token):

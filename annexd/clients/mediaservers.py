@@ -126,6 +126,10 @@ class PlexClient(_Client):
             raise ProviderError(f"media_server:{self.server.name}",
                                 f"unreadable section list: {type(exc).__name__}") from None
 
+    def ping(self) -> str:
+        """The server answers and takes the token (the health check)."""
+        return f"{len(self.sections())} library section(s)"
+
     def refresh(self, path: str) -> str:
         """Refresh only the folder of ``path`` in the section that contains it."""
         folder = posixpath.dirname(path.rstrip("/")) or "/"
@@ -143,6 +147,12 @@ class PlexClient(_Client):
 class EmbyClient(_Client):
     def _headers(self) -> dict[str, str]:
         return {"X-Emby-Token": reveal(self.server.token), "User-Agent": USER_AGENT}
+
+    def ping(self) -> str:
+        """The server answers and takes the token (the health check)."""
+        response = self._request("GET", "/System/Info")
+        self._ok(response, "system info")
+        return "answering"
 
     def refresh(self, path: str) -> str:
         """Tell the server about the new file; fall back to a full library refresh if that is unsupported."""
@@ -168,6 +178,12 @@ def client_for(server: MediaServer, session: requests.Session | None = None) -> 
     if server.kind not in clients:
         raise ProviderError(f"media_server:{server.name}", f"unknown kind {server.kind!r}")
     return clients[server.kind](server, session)
+
+
+def ping(server: MediaServer) -> str:
+    """Whether ``server`` answers and takes its token; ProviderError (or ProviderAuthError) when not."""
+    with requests.Session() as session:
+        return client_for(server, session).ping()
 
 
 def rescan(server: MediaServer, path: str, session: requests.Session | None = None) -> RescanResult:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from annexd.config_loader import http_url_problem
+
 
 @dataclass(frozen=True)
 class TorznabIndexer:
@@ -31,3 +33,16 @@ class TorznabIndexer:
     @property
     def endpoint(self) -> str:
         return self.url.rstrip("/") + self.api_path
+
+
+def validate_indexer(idx: TorznabIndexer) -> list[str]:
+    """Every problem of an indexer's settings, each naming its key."""
+    key = f"indexers.{idx.name or '?'}"
+    problems = []
+    if (why := http_url_problem(idx.url)) is not None:
+        problems.append(f"{key}.url: {why}")
+    if not idx.api_path.startswith("/"):
+        problems.append(f"{key}.api_path: must start with '/'")
+    if idx.timeout <= 0 or idx.min_interval < 0:
+        problems.append(f"{key}: timeout must be positive and min_interval not negative")
+    return problems

@@ -1,15 +1,13 @@
 """The aiohttp application. API handlers read the store on a bounded executor (one pooled connection per call;
 past its queue they answer 503 with Retry-After) and tell actors; they never wait on a pykka future.
-``/health`` checks the database on its own thread and ``/metrics`` reads item counts from a cache refreshed on
-its own thread, so neither ever queues behind API work. At shutdown the queued API calls are cancelled."""
+``/health`` reports the last results of checks run on their own timer (annexd.health) and ``/metrics`` reads
+item counts from a cache refreshed on its own thread, so neither ever queues behind API work. At shutdown the queued API calls are cancelled."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import Awaitable, Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
@@ -27,6 +25,7 @@ from annexd.domain.monitoring import Monitoring
 from annexd.domain.pipeline import ProcessingStatus, RequestStatus
 from annexd.domain.request_specs import RequestSpec
 from annexd.errors import AnnexdError, InvalidInputError, NotFoundError, StateConflictError
+from annexd.health import HealthMonitor
 from annexd.http import openapi, page, views
 from annexd.http.auth import SESSION_COOKIE, Access, ApiKeys, metrics_public, presented_key
 from annexd.http.executors import BoundedExecutor, Cached, Overloaded
@@ -41,8 +40,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 @dataclass
 class HttpDeps:
     ctx: ActorContext
-    # Extra /health checks contributed by integrations: name -> () -> (ok, detail).
-    checks: dict[str, Callable[[], tuple[bool, Any]]] = field(default_factory=dict)
+    # The checks behind /health, run on their own timer (an empty monitor: nothing is checked).
+    health: HealthMonitor = field(default_factory=lambda: HealthMonitor([]))
     # Turns a TV request with seasons but no episodes into episodes (TMDB), or None when not configured.
     expand_seasons: Callable[[Any], Any] | None = None
     on_request_created: Callable[[int], None] | None = None
@@ -50,8 +49,6 @@ class HttpDeps:
     on_request_cancelled: Callable[[int, tuple[int, ...]], None] | None = None
     executor: BoundedExecutor = field(
         default_factory=lambda: BoundedExecutor(API_THREADS, API_MAX_PENDING, "http-db"))
-    health_executor: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="http-health"))
     counts: Cached[dict[str, int]] | None = None  # made by make_app over ctx.db unless given
     metrics_body: Cached[bytes] | None = None  # made by make_app
     # Who may call: built from the config (http.api_key as given) unless the daemon passes the resolved key.
@@ -65,7 +62,6 @@ class HttpDeps:
     def shutdown(self) -> None:
         """Cancel the queued work of every executor (running calls finish on their own)."""
         self.executor.shutdown()
-        self.health_executor.shutdown(wait=False, cancel_futures=True)
         for cache in (self.counts, self.metrics_body):
             if cache is not None:
                 cache.shutdown()
@@ -76,7 +72,7 @@ PRINCIPAL = web.RequestKey("principal", str)  # who holds the key a call came wi
 BIG_BODY = 64 * 1024  # bodies larger than this are parsed off the event loop
 API_THREADS = 2  # threads for API database work (each holds one pooled connection while it runs)
 API_MAX_PENDING = 64  # API calls running or queued; past it 503 + Retry-After
-HEALTH_DB_TIMEOUT_S = 2.0
+COUNTS_TIMEOUT_S = 10.0  # the longest /metrics waits for fresh item counts
 COUNTS_MAX_AGE_S = 5.0
 METRICS_MAX_AGE_S = 1.0  # a scrape body is at most this old (plus its rendering); rendered once per period
 
@@ -148,6 +144,11 @@ async def count_requests(request: web.Request, handler: Handler) -> web.StreamRe
         return error(500, "internal error (logged)")
     metrics.HTTP_REQUESTS.labels(route, str(response.status)).inc()
     return response
+
+
+def has_valid_key(request: web.Request) -> bool:
+    """Whether the caller holds an API key (what /health shows depends on it): the middleware's own check."""
+    return access_of(request).keys.check(presented_key(request.headers)) is not None
 
 
 @web.middleware
@@ -224,11 +225,19 @@ async def create_request(request: web.Request) -> web.Response:
         elif not spec.episodes:
             return error(422, "invalid request", {"seasons": "TMDB lists no episodes for these seasons"})
     now = deps.ctx.clock()
-    req = await in_db(request, lambda: queries.create_request(spec, now))
-    log.info("request_created", request_id=req.id, kind=spec.kind, title=spec.title, items=len(spec.episodes) or 1)
+    outcome = await in_db(request, lambda: queries.submit_request(spec, now))
+    rid = outcome.request_id
+    headers = {"Location": f"/api/v1/requests/{rid}"}
+    if not outcome.changed:
+        return web.json_response({"error": f"request {rid} already holds this title and everything asked for",
+                                  "id": rid}, status=409, headers=headers)
+    log.info("request_submitted", request_id=rid, created=outcome.created, kind=spec.kind, title=spec.title,
+             added=outcome.added.as_dict() if not outcome.created else None)
     if deps.on_request_created:
-        deps.on_request_created(req.id)
-    return web.json_response({"id": req.id}, status=201, headers={"Location": f"/api/v1/requests/{req.id}"})
+        deps.on_request_created(rid)
+    if outcome.created:
+        return web.json_response({"id": rid}, status=201, headers=headers)
+    return web.json_response({"id": rid, "added": outcome.added.as_dict()}, status=200, headers=headers)
 
 
 def followed_only(spec: RequestSpec, today: date) -> RequestSpec:
@@ -427,11 +436,6 @@ async def accept_release(request: web.Request) -> web.Response:
                             "download", "release accepted")
 
 
-def _ping(db: peewee.Database) -> None:
-    with db.connection_context():
-        db.execute_sql("SELECT 1").fetchone()
-
-
 def _counts(request: web.Request) -> Awaitable[dict[str, int]]:
     counts = request.app[DEPS].counts
     assert counts is not None  # make_app sets it
@@ -439,26 +443,14 @@ def _counts(request: web.Request) -> Awaitable[dict[str, int]]:
 
 
 async def health(request: web.Request) -> web.Response:
-    deps = request.app[DEPS]
-    checks: dict[str, Any] = {}
-    started = time.perf_counter()
-    try:
-        await asyncio.wait_for(asyncio.wrap_future(deps.health_executor.submit(_ping, deps.ctx.db)),
-                               HEALTH_DB_TIMEOUT_S)
-        checks["database"] = {"ok": True, "seconds": round(time.perf_counter() - started, 4)}
-    except Exception as exc:  # any failure to reach the database is a failed check, reported as such
-        checks["database"] = {"ok": False, "error": type(exc).__name__}
-    actors = views.actor_states(deps.ctx)
-    checks["actors"] = {"ok": all(a["alive"] for a in actors.values()) and bool(actors), "detail": actors}
-    for name, check in deps.checks.items():
-        try:
-            ok, detail = check()
-        except Exception as exc:  # a broken check is reported, not raised
-            ok, detail = False, f"check failed: {type(exc).__name__}"
-        checks[name] = {"ok": ok, "detail": detail}
-    healthy = checks["database"]["ok"] and checks["actors"]["ok"]
-    return web.json_response({"status": "ok" if healthy else "unavailable", "version": __version__,
-                              "checks": checks}, status=200 if healthy else 503)
+    """The checks' last results, from their own timer (nothing is checked here): ok and degraded answer 200,
+    down 503. Only callers with the API key see each check, its detail and its age."""
+    monitor = request.app[DEPS].health
+    status = monitor.status()
+    body: dict[str, Any] = {"status": status}
+    if has_valid_key(request):
+        body.update(version=__version__, checks=monitor.report())
+    return web.json_response(body, status=503 if status == "down" else 200)
 
 
 def _render_metrics(deps: HttpDeps) -> bytes:
@@ -467,7 +459,7 @@ def _render_metrics(deps: HttpDeps) -> bytes:
     export_pool_metrics(deps.ctx.db)
     assert deps.counts is not None
     try:
-        counts = deps.counts.get_blocking(HEALTH_DB_TIMEOUT_S * 5)
+        counts = deps.counts.get_blocking(COUNTS_TIMEOUT_S)
         for status in ProcessingStatus:
             metrics.ITEMS.labels(status.value).set(counts.get(status.value, 0))
     except (peewee.OperationalError, peewee.InterfaceError, TimeoutError):

@@ -1,4 +1,5 @@
-"""JSON views of store rows and actor state (pure shaping, no I/O beyond reading actor refs)."""
+"""JSON views of store rows and actor state (pure shaping, no I/O beyond reading actor refs). Statuses are shown
+as their upper-case enum values everywhere (items, episodes, deliveries, requests)."""
 
 from __future__ import annotations
 
@@ -66,6 +67,14 @@ def _release_name(item: ProcessingItem) -> str | None:
     return release.get("title") if isinstance(release, dict) else None
 
 
+def alternatives_view(releases: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """The kept lower-quality releases a person may accept: ``id`` is what accept-release takes as
+    ``release_id`` (the release's stable id: its info hash, else a hash of the indexer's guid). Links stay out."""
+    return [{"id": r.get("guid") or r.get("info_hash"), "title": r.get("title"), "size": r.get("size"),
+             "indexer": r.get("indexer"), "seeders": r.get("seeders"), "published": r.get("published")}
+            for r in releases or [] if isinstance(r, dict)]
+
+
 def _progress_fields(item: ProcessingItem, live: LiveProgress | None) -> dict[str, Any]:
     """Progress, speed, ETA and detail: live from memory while the item reports them, else the stored copy."""
     entry = live.get(item.id, item.status, item.status_changed_at) if live is not None else None
@@ -78,7 +87,7 @@ def _progress_fields(item: ProcessingItem, live: LiveProgress | None) -> dict[st
 def item_view(item: ProcessingItem, deliveries: list[Any] | None = None, live: LiveProgress | None = None
               ) -> dict[str, Any]:
     return {
-        "deliveries": [{"target": d.target, "status": d.status, "remote_path": d.remote_path, "size": d.size,
+        "deliveries": [{"target": d.target, "status": str(d.status).upper(), "remote_path": d.remote_path, "size": d.size,
                         "error": d.last_error, "rescan": d.rescan, "delivered_at": _iso(d.delivered_at)}
                        for d in deliveries or []],
         "created_at": _iso(item.created_at),
@@ -86,7 +95,7 @@ def item_view(item: ProcessingItem, deliveries: list[Any] | None = None, live: L
         "episode": item.episode, "title": item.title, "status": item.status,
         "attempts": item.attempts, "error": item.last_error, "next_retry_at": _iso(item.next_retry_at),
         "air_date": _iso(item.air_date), "release": _release_name(item), "quality_met": item.quality_met,
-        "available_releases": item.available_releases or [], "source_file_path": item.source_file_path,
+        "available_releases": alternatives_view(item.available_releases), "source_file_path": item.source_file_path,
         "downloaded_at": _iso(item.downloaded_at), "encoded_at": _iso(item.encoded_at),
         "delivered_at": _iso(item.delivered_at), "status_changed_at": _iso(item.status_changed_at),
         **_progress_fields(item, live),
@@ -102,7 +111,7 @@ def episodes_view(rows: Sequence[Mapping[str, Any]], live: LiveProgress | None =
             changed = row["status_changed_at"]
             entry = live.get(row["id"], row["status"], datetime.fromisoformat(changed) if changed else None)
         seasons.setdefault(row["season"], []).append({
-            "id": row["id"], "episode": row["episode"], "title": row["title"], "status": row["status"].lower(),
+            "id": row["id"], "episode": row["episode"], "title": row["title"], "status": row["status"],
             "progress": entry.progress if entry else row["progress"], "error": row["last_error"],
             "air_date": row["air_date"], "downloaded_at": _iso_text(row["downloaded_at"]),
             "encoded_at": _iso_text(row["encoded_at"]), "delivered_at": _iso_text(row["delivered_at"]),

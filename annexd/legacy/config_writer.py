@@ -5,9 +5,8 @@ The file is complete for the imported parts: ``state_dir`` and the database URL 
 ``secret:NAME`` references find the same secret store and master key; a URL holding a password is left to
 ``ANNEX_DATABASE_URL``), ``[tmdb]``, and every list entry. Secrets appear only as ``secret:NAME``.
 
-Disabled entries are written with ``enabled = false`` and a comment saying what to fill in (``style="flag"``).
-Until annexd's loader accepts ``enabled`` on list entries, ``style="commented"`` writes them as TOML comments
-instead, so the file checks as written either way.
+Disabled entries are written with ``enabled = false`` and a comment saying what to fill in (``style="flag"``):
+annexd's loader checks them and sets them aside. ``style="commented"`` writes them as TOML comments instead.
 """
 
 from __future__ import annotations

@@ -113,9 +113,11 @@ from store.queries.media_requests import (
     list_requests,
     request_download_ids,
     request_episode_rows,
+    request_for_title,
     request_items,
     request_row,
     request_summary,
+    submit_request,
 )
 from store.queries.progress import progress_baseline, write_progress
 from store.queries.request_status import (
@@ -126,22 +128,22 @@ from store.queries.request_status import (
 )
 
 __all__ = [
-    "atomically", "PlannedJob", "abandon_jobs_of", "accept_release", "add_items", "add_to_blocklist", "adopt_claims",
-    "apply_transition", "beat_claims", "beat_deliveries", "beat_encodes", "blocklisted_keys", "cancel_request",
+    "abandon_jobs_of", "accept_release", "add_items", "add_to_blocklist", "adopt_claims", "apply_transition",
+    "atomically", "beat_claims", "beat_deliveries", "beat_encodes", "blocklisted_keys", "cancel_request",
     "claim_deliveries", "claim_downloads", "claim_encodes", "claim_items", "claim_states", "claim_task",
     "claimed_by", "complete_without_jobs", "computed_statuses", "create_request", "delete_request",
     "delivered_targets", "deliveries_by_item", "delivering_group", "download_added", "download_completed",
-    "download_failed", "download_in_use", "download_items", "download_mapped", "download_removed",
-    "downloads_in", "downloads_only_for", "due_items", "due_retries", "file_still_needed", "finish_delivery",
-    "finish_task", "forget_instances", "get_download", "get_item", "get_or_create_download", "get_request",
-    "grab", "grab_later", "heartbeat", "ignore_files", "import_requests", "instances_on", "items_by_ids",
-    "items_by_status", "job_assigned", "job_by_key", "job_done", "job_failed", "job_progress", "jobs_of_items",
-    "keep_alternatives", "leftover_temp_files", "list_requests", "live_instances", "load_provider_state",
-    "map_item_file", "monitored_requests", "open_jobs", "owned_open_job", "pending_transfers",
-    "progress_baseline", "provider_states", "recompute_all", "record_encoded_file", "record_task_run",
-    "refresh_request_status", "release_claim", "release_stale_incarnations", "remap_download_of",
-    "request_download_ids", "request_episode_rows", "request_items", "request_row", "request_summary",
-    "retry_download_or_fail", "retry_item", "reuse_download", "save_provider_state", "season_sizes",
-    "set_detail", "start_delivery", "start_transfer", "status_batch", "task_states", "temp_files_removed",
+    "download_failed", "download_in_use", "download_items", "download_mapped", "download_removed", "downloads_in",
+    "downloads_only_for", "due_items", "due_retries", "file_still_needed", "finish_delivery", "finish_task",
+    "forget_instances", "get_download", "get_item", "get_or_create_download", "get_request", "grab", "grab_later",
+    "heartbeat", "ignore_files", "import_requests", "instances_on", "items_by_ids", "items_by_status",
+    "job_assigned", "job_by_key", "job_done", "job_failed", "job_progress", "jobs_of_items", "keep_alternatives",
+    "leftover_temp_files", "list_requests", "live_instances", "load_provider_state", "map_item_file",
+    "monitored_requests", "open_jobs", "owned_open_job", "pending_transfers", "PlannedJob", "progress_baseline",
+    "provider_states", "recompute_all", "record_encoded_file", "record_task_run", "refresh_request_status",
+    "release_claim", "release_stale_incarnations", "remap_download_of", "request_download_ids",
+    "request_episode_rows", "request_for_title", "request_items", "request_row", "request_summary",
+    "retry_download_or_fail", "retry_item", "reuse_download", "save_provider_state", "season_sizes", "set_detail",
+    "start_delivery", "start_transfer", "status_batch", "submit_request", "task_states", "temp_files_removed",
     "torrent_vanished", "transfer_progress", "update_listing", "wanted_items", "write_progress",
 ]

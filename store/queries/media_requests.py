@@ -1,8 +1,9 @@
-"""Media requests: create one with its items, list and summarise them (status computed from the items, live
-progress folded in), cancel and delete."""
+"""Media requests: submit one (one request per title: :func:`submit_request`), list and summarise them (status
+computed from the items, live progress folded in), cancel and delete."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -20,7 +21,7 @@ from annexd.domain.pipeline import (
     RequestStatus,
     request_status,
 )
-from annexd.domain.request_specs import RequestSpec
+from annexd.domain.request_specs import Additions, RequestSpec, SubmitOutcome, additions, title_key
 from annexd.errors import NotFoundError
 from store.db import database_proxy, is_postgres, write_transaction
 from store.models import MediaRequest, ProcessingItem
@@ -28,27 +29,104 @@ from store.queries.items import apply_transition
 from store.queries.request_status import request_touched, status_batch
 
 
-def create_request(spec: RequestSpec, now: datetime) -> MediaRequest:
-    """Insert a request and its items in one transaction; unaired episodes start AWAITING."""
+def submit_request(spec: RequestSpec, now: datetime) -> SubmitOutcome:
+    """The one way in for a request (API, CLI, importer, the *arr API): a title has at most one request that is
+    not wholly CANCELLED. A new title is created; a title already requested gets what is new (episodes,
+    seasons, targets, a new way of following the show) added to its request; nothing new changes nothing (``outcome.changed`` is False).
+
+    Two submits of one title never both create: the write lock (SQLite) or an advisory lock on the title
+    (PostgreSQL, held to the end of the transaction) serialises them."""
+    key = _title_key(spec)
     with write_transaction():
-        req = MediaRequest.create(
-            kind=spec.kind, title=spec.title, year=spec.year, tmdb_id=spec.tmdb_id, tvdb_id=spec.tvdb_id,
-            imdb_id=spec.imdb_id, requested_seasons=list(spec.seasons) if spec.seasons is not None else None,
-            targets=list(spec.targets), quality_profile=spec.quality_profile, requested_by=spec.requested_by,
-            priority=spec.priority, monitor=spec.monitor,
-            monitor_seasons=list(spec.monitor_seasons) if spec.monitor_seasons is not None else None,
-            created_at=now, updated_at=now,
-        )
-        add_items(req, spec, now)
-    return req
+        _lock_title(key)
+        existing = _live_request(key)
+        if existing is None:
+            return SubmitOutcome(_insert_request(spec, key, now).id, created=True)
+        added = _additions(existing, spec)
+        if added:
+            _add_to(existing, spec, added, now)
+        return SubmitOutcome(existing.id, created=False, added=added)
 
 
-def add_items(req: MediaRequest, spec: RequestSpec, now: datetime) -> int:
-    """The one way items are created (a new request, a TMDB refresh of a followed show); existing (season,
-    episode) pairs are left alone. Items start approved with their request (approval, when it comes, is the
-    request's and new episodes inherit it here). The request's derived status is refreshed in the same transaction."""
+def request_for_title(spec: RequestSpec) -> MediaRequest | None:
+    """The request that holds ``spec``'s title (not wholly CANCELLED), or None: what a lookup answers (the
+    *arr API's "already added")."""
+    return _live_request(_title_key(spec))
+
+
+def create_request(spec: RequestSpec, now: datetime) -> MediaRequest:
+    """Insert a request and its items in one transaction, whatever else holds the title (tests, benches and
+    bulk loads; everything a person or another program asks for goes through :func:`submit_request`)."""
+    with write_transaction():
+        return _insert_request(spec, _title_key(spec), now)
+
+
+def _title_key(spec: RequestSpec) -> str:
+    return title_key(spec.kind, spec.tmdb_id, spec.title, spec.year)[:600]
+
+
+def _insert_request(spec: RequestSpec, key: str, now: datetime) -> MediaRequest:
+    """A new request and its items; unaired episodes start AWAITING."""
+    req = MediaRequest.create(
+        kind=spec.kind, title=spec.title, year=spec.year, tmdb_id=spec.tmdb_id, tvdb_id=spec.tvdb_id,
+        imdb_id=spec.imdb_id, requested_seasons=list(spec.seasons) if spec.seasons is not None else None,
+        targets=list(spec.targets), quality_profile=spec.quality_profile, requested_by=spec.requested_by,
+        priority=spec.priority, monitor=spec.monitor,
+        monitor_seasons=list(spec.monitor_seasons) if spec.monitor_seasons is not None else None,
+        created_at=now, updated_at=now, title_key=key,
+    )
+    add_items(req, spec, now)
+    return cast(MediaRequest, req)
+
+
+def _lock_title(key: str) -> None:
+    """On PostgreSQL, an advisory lock on the title until the transaction ends (SQLite: BEGIN IMMEDIATE
+    already holds the one write lock)."""
+    db = database_proxy.obj
+    if is_postgres(db):
+        lock_id = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
+        db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (lock_id,))
+
+
+def _live_request(key: str) -> MediaRequest | None:
+    """The oldest request of this title that is not wholly CANCELLED (its derived status says so; one with no
+    items is EMPTY, so live)."""
+    query = MediaRequest.select().where(
+        (MediaRequest.title_key == key) & (MediaRequest.status != RequestStatus.CANCELLED.value))
+    return cast(MediaRequest | None, query.order_by(MediaRequest.id).first())
+
+
+def _additions(req: MediaRequest, spec: RequestSpec) -> Additions:
+    rows = ProcessingItem.select(ProcessingItem.season, ProcessingItem.episode).where(
+        ProcessingItem.request == req.id).tuples()
+    episodes = {(int(s), int(e)) for s, e in cast(Iterable[tuple[int, int]], rows)}
+    seasons = tuple(req.requested_seasons) if req.requested_seasons is not None else None
+    monitor_seasons = tuple(req.monitor_seasons) if req.monitor_seasons is not None else None
+    return additions(spec, episodes, seasons, tuple(req.targets or ()), (req.monitor, monitor_seasons))
+
+
+def _add_to(req: MediaRequest, spec: RequestSpec, added: Additions, now: datetime) -> None:
+    if added.episodes:
+        add_items(req, RequestSpec(kind=spec.kind, title=spec.title, episodes=added.episodes), now, movie=False)
+    updates: dict[Any, Any] = {MediaRequest.updated_at: now}
+    if added.seasons:
+        updates[MediaRequest.requested_seasons] = sorted({*(req.requested_seasons or ()), *added.seasons})
+    if added.targets:
+        updates[MediaRequest.targets] = [*(req.targets or ()), *added.targets]
+    if added.monitor:
+        updates[MediaRequest.monitor] = added.monitor
+        updates[MediaRequest.monitor_seasons] = list(spec.monitor_seasons) if spec.monitor_seasons is not None \
+            else None
+    MediaRequest.update(updates).where(MediaRequest.id == req.id).execute()
+
+
+def add_items(req: MediaRequest, spec: RequestSpec, now: datetime, *, movie: bool = True) -> int:
+    """The one way items are created (a new request, what a new request for its title adds, a TMDB refresh of
+    a followed show); existing (season, episode) pairs are left alone. Items start approved with their request
+    (approval, when it comes, is the request's and new episodes inherit it here). The request's derived status
+    is refreshed in the same transaction."""
     rows: list[dict[str, Any]] = []
-    if spec.kind == "movie":
+    if spec.kind == "movie" and movie:
         rows.append(_item_row(req, "movie", 0, 0, spec.title, None, now))
     for ep in spec.episodes:
         rows.append(_item_row(req, "episode", ep.season, ep.episode, ep.title, ep.air_date, now))

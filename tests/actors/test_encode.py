@@ -197,3 +197,45 @@ def test_retry_of_a_failed_encode_resumes_at_encode_without_a_new_torrent(tmp_pa
             assert queries.downloads_in(*DownloadPhase) == []  # no torrent was grabbed for it
     finally:
         daemon.shutdown()
+
+
+def test_a_remote_agent_seeing_the_files_under_other_paths_encodes_through_its_configured_mapping(tmp_path, ffmpeg):
+    import subprocess
+    import sys
+
+    daemon_view = tmp_path / "daemon-view"  # where the daemon sees the downloads and its encode work_dir
+    (daemon_view / "downloads").mkdir(parents=True)
+    agent_view = tmp_path / "agent-view"  # the same directory, as the agent sees it
+    agent_view.symlink_to(daemon_view)
+    clip = make_clip(daemon_view / "downloads" / "Clip.2024.1080p.WEB-DL.mkv", seconds=2, size="320x240")
+    token = "remote-agent-token-for-mapping"
+    daemon = _daemon(tmp_path, f"""
+[encoders]
+local = false
+tokens = ["{token}"]
+work_dir = "{daemon_view}/encode"
+[[encoders.agents]]
+id = "remote-1"
+path_map = [["{daemon_view}", "{agent_view}"]]
+""")
+    item_id = _downloaded_item(daemon, clip)
+    token_file = tmp_path / "token"
+    token_file.write_text(token)
+    token_file.chmod(0o600)
+    daemon.start()
+    assert daemon.http is not None
+    # The agent accepts only paths under its own view: a job in the daemon's paths would be refused.
+    agent = subprocess.Popen([sys.executable, "-m", "annexd.encoder.agent", "--server", daemon.http.url,
+                              "--token-file", str(token_file), "--id", "remote-1", "--root", str(agent_view)],
+                             stdin=subprocess.DEVNULL)
+    try:
+        item = wait_until(lambda: (lambda i: i if i.status in (S.ENCODED, S.FAILED) else None)(
+            _item(daemon, item_id)), timeout=90, what="item ENCODED by the remote agent")
+        assert item.status == S.ENCODED, item.last_error
+        out = Path(item.encoded_file_path)
+        assert out.is_relative_to(daemon_view / "encode") and probe(out).height == 180
+        assert item.detail == "encoded on remote-1"
+    finally:
+        agent.terminate()
+        agent.wait(30)
+        daemon.shutdown()

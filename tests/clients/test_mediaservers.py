@@ -155,3 +155,19 @@ def test_emby_bad_token_is_not_retried_with_refresh(log_output: io.StringIO) -> 
         assert not result.ok and "401" in result.detail
         assert [c.path for c in fake.calls] == ["/Library/Media/Updated"]
     assert "not-the-token-123" not in result.detail
+
+
+# --- ping (the health check) ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["plex", "emby", "jellyfin"])
+def test_ping_needs_an_answer_and_the_token(kind: str) -> None:
+    from annexd.clients.mediaservers import ping
+    from annexd.errors import ProviderAuthError, ProviderError
+
+    fake = FakePlex(token=TOKEN) if kind == "plex" else FakeEmby(token=TOKEN, kind=kind)
+    with fake:
+        assert ping(MediaServer(kind, kind, fake.url, TOKEN))
+        with pytest.raises(ProviderAuthError):
+            ping(MediaServer(kind, kind, fake.url, "wrong-token"))
+    with pytest.raises(ProviderError, match="ConnectionError"):
+        ping(MediaServer(kind, kind, f"http://127.0.0.1:{free_port()}", TOKEN, timeout=2))

@@ -5,7 +5,6 @@ import os
 import platform
 import signal
 import sqlite3
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -15,7 +14,7 @@ import pytest
 
 from annexd.exitcodes import ExitCode
 from tests.servers.annexd import API_KEY
-from tests.util import free_port, pid_alive, wait_until
+from tests.util import pid_alive, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 SYS_TGKILL = {"x86_64": 234, "aarch64": 131}[platform.machine()]
@@ -24,24 +23,6 @@ SYS_TGKILL = {"x86_64": 234, "aarch64": 131}[platform.machine()]
 @pytest.fixture
 def daemon(tmp_path, daemon_factory):
     return daemon_factory(tmp_path / "state")
-
-
-def test_make_run_serves_health(tmp_path, daemon_factory):
-    port = free_port()
-    env = {**os.environ, "ANNEX_STATE_DIR": str(tmp_path / "state"), "ANNEX_HTTP_PORT": str(port)}
-    proc = subprocess.Popen(["make", "-s", "run"], cwd=REPO, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, start_new_session=True)
-    probe = daemon_factory(tmp_path / "probe")
-    probe.port = port
-    try:
-        body = wait_until(lambda: probe.get("/health")[1] if probe.get("/health")[0] == 200 else None,
-                          timeout=120, what="make run -> /health 200")
-        assert body["status"] == "ok" and body["checks"]["database"]["ok"]
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        out, _ = proc.communicate(timeout=60)
-    assert (tmp_path / "state" / "annexd.db").exists()
-    assert b'"event": "stopped"' in out or b"stopped" in out
 
 
 def _signal_a_worker_thread(pid: int, sig: int) -> None:

@@ -117,7 +117,7 @@ def test_a_feed_release_for_an_awaiting_episode_is_grabbed_once_and_completed(
                           what="the episode COMPLETED")
         assert done["status"] == "COMPLETED", done
         [delivery] = done["deliveries"]
-        assert delivery["target"] == "library" and delivery["status"] == "done"
+        assert delivery["target"] == "library" and delivery["status"] == "DONE"
         torrents = qbt_pair.downloader.api().torrents_info(category="annexd-feeds-e2e")
         assert [t.hash for t in torrents] == [info_hash]  # grabbed once
         feeds = {f["name"]: f for f in daemon.get("/api/v1/feeds")[1]["feeds"]}

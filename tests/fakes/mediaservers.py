@@ -3,7 +3,7 @@
 Plex: ``GET /library/sections`` (JSON with ``Accept: application/json``, XML otherwise) and
 ``GET /library/sections/{id}/refresh?path=`` with the ``X-Plex-Token`` header (a token in the query string
 is refused here on purpose: annexd must not put it in URLs). Emby/Jellyfin: ``POST /Library/Media/Updated``
-with ``{"Updates": [{"Path", "UpdateType"}]}`` and ``POST /Library/Refresh``; Emby authenticates with
+with ``{"Updates": [{"Path", "UpdateType"}]}``, ``POST /Library/Refresh`` and ``GET /System/Info``; Emby authenticates with
 ``X-Emby-Token``, Jellyfin with ``Authorization: MediaBrowser Token="..."`` (and also ``X-Emby-Token``).
 Every request is recorded; ``fail_next`` injects an HTTP status.
 """
@@ -169,6 +169,9 @@ class FakeEmby(FakeServer):
             return (204, b"", "text/plain") if valid else (400, b"bad body", "text/plain")
         if call.method == "POST" and call.path == "/Library/Refresh":
             return 204, b"", "text/plain"
+        if call.method == "GET" and call.path == "/System/Info":
+            return 200, json.dumps({"ServerName": "fake", "Version": "4.8.0", "Id": "fake-id"}).encode(), \
+                "application/json"
         return 404, b"", "text/plain"
 
     def updated_paths(self) -> list[str]:

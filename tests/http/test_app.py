@@ -72,8 +72,8 @@ async def test_tv_request_episodes_grouped_by_season_and_future_ones_await(clien
     seasons = (await resp.json())["seasons"]
     assert [s["season"] for s in seasons] == [1, 2]
     s1 = {e["episode"]: e for e in seasons[0]["episodes"]}
-    assert s1[1]["status"] == "pending" and s1[1]["title"] == "Pilot"
-    assert s1[2]["status"] == "awaiting" and s1[2]["air_date"] == future and "not aired" in s1[2]["error"]
+    assert s1[1]["status"] == "PENDING" and s1[1]["title"] == "Pilot"
+    assert s1[2]["status"] == "AWAITING" and s1[2]["air_date"] == future and "not aired" in s1[2]["error"]
     for key in ("id", "progress", "downloaded_at", "encoded_at", "delivered_at", "release", "speed"):
         assert key in s1[1]
 
@@ -190,15 +190,41 @@ async def test_a_retry_from_anything_but_the_search_is_refused(ctx, client, tmp_
     assert (await (await client.get(f"/api/v1/items/{item_id}", headers=AUTH)).json())["status"] == "FAILED"
 
 
-async def test_health_reports_actors_and_database(ctx, aiohttp_client):
-    client = await aiohttp_client(make_app(HttpDeps(ctx=ctx)))
+async def test_health_reports_its_checks_last_results_to_key_holders_only(ctx, aiohttp_client):
+    from annexd import health_checks
+    from annexd.health import Check, HealthMonitor
+
+    calls = []
+
+    def qbt():
+        calls.append(1)
+        return False, "qbittorrent: unreachable"
+
+    monitor = HealthMonitor([*health_checks.core(ctx, ctx.config.health), Check("download_clients.q", "degraded", qbt)])
+    client = await aiohttp_client(make_app(HttpDeps(ctx=ctx, health=monitor)))
     resp = await client.get("/health", headers=AUTH)
-    assert resp.status == 503  # no actors running
+    body = await resp.json()
+    assert resp.status == 503 and body["status"] == "down" and body["checks"]["database"]["ok"] is None
+    monitor.run_once(wait=10)  # no actors running
+    body = await (await client.get("/health", headers=AUTH)).json()
+    assert body["status"] == "down" and body["checks"]["actors"]["ok"] is False
+    assert body["checks"]["database"]["ok"] is True and body["checks"]["database"]["age_seconds"] >= 0
     ctx.writer = DbWriter.start(ctx)
     try:
+        monitor.run_once(wait=10)
         resp = await client.get("/health", headers=AUTH)
         body = await resp.json()
-        assert resp.status == 200 and body["checks"]["database"]["ok"] and body["checks"]["actors"]["ok"]
+        assert resp.status == 200 and body["status"] == "degraded", body
+        assert body["checks"]["download_clients.q"] == {**body["checks"]["download_clients.q"], "ok": False,
+                                                        "severity": "degraded", "detail": "qbittorrent: unreachable"}
+        anonymous = await client.get("/health")
+        assert anonymous.status == 200 and await anonymous.json() == {"status": "degraded"}
+        wrong = await client.get("/health", headers={"X-Api-Key": "wrong"})
+        assert await wrong.json() == {"status": "degraded"}
+        before = len(calls)
+        for _ in range(3):
+            await client.get("/health", headers=AUTH)
+        assert len(calls) == before  # never checked in the request
     finally:
         pykka.ActorRegistry.stop_all()
 
@@ -266,6 +292,24 @@ async def test_openapi_describes_every_route(client):
     assert served["openapi"].startswith("3.") and "/api/v1/requests" in served["paths"]
 
 
+async def test_the_served_openapi_document_is_valid_3_1(client):
+    from openapi_spec_validator import validate
+    from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
+
+    served = await (await client.get("/api/v1/openapi.json")).json()
+    assert served["openapi"] == "3.1.0"
+    validate(served)  # raises on any error; the check below shows it can fail
+    broken = {**served, "paths": {"/x": {"get": {"responses": {"200": {"content": {}}}}}}}
+    with pytest.raises(OpenAPIValidationError):
+        validate(broken)
+    operations = [op for path in served["paths"].values() for op in path.values()]
+    ids = [op["operationId"] for op in operations]
+    assert len(ids) == len(set(ids)) == len(operations)
+    tags = {t["name"] for t in served["tags"]}
+    assert all(op["tags"] and set(op["tags"]) <= tags for op in operations)
+    assert {"Request", "Item", "Error", "Health"} <= set(served["components"]["schemas"])
+
+
 async def test_accept_release_takes_a_kept_alternative(client, db):
     from store.models import ProcessingItem
 
@@ -277,12 +321,35 @@ async def test_accept_release_takes_a_kept_alternative(client, db):
             ProcessingItem.id == item.id).execute()
     bad = await client.post(f"/api/v1/items/{item.id}/accept-release", json={"release_id": "nope"}, headers=AUTH)
     assert bad.status == 422
-    ok = await client.post(f"/api/v1/items/{item.id}/accept-release", json={"release_id": "a" * 40}, headers=AUTH)
+    shown = (await (await client.get(f"/api/v1/items/{item.id}", headers=AUTH)).json())["available_releases"]
+    assert shown == [{"id": "a" * 40, "title": alt["title"], "size": 700, "indexer": None, "seeders": None,
+                      "published": None}]
+    ok = await client.post(f"/api/v1/items/{item.id}/accept-release", json={"release_id": shown[0]["id"]},
+                           headers=AUTH)
     assert ok.status == 200 and (await ok.json())["status"] == "FOUND"
     view = await (await client.get(f"/api/v1/items/{item.id}", headers=AUTH)).json()
     assert view["status"] == "FOUND" and view["release"] == alt["title"] and view["quality_met"] is False
     again = await client.post(f"/api/v1/items/{item.id}/accept-release", json={"release_id": "a" * 40}, headers=AUTH)
     assert again.status == 409
+
+
+async def test_one_request_per_title_201_then_200_with_what_was_added_then_409(client):
+    show = {"type": "tv", "title": "The Show", "tmdb_id": 99, "episodes": [{"season": 1, "episode": 1}]}
+    status, first = await _create(client, show)
+    assert status == 201
+    more = {**show, "title": "the show", "episodes": [{"season": 1, "episode": 1}, {"season": 1, "episode": 2}],
+            "targets": ["nas"]}
+    status, added = await _create(client, more)
+    assert status == 200 and added == {"id": first["id"], "added": {
+        "episodes": [{"season": 1, "episode": 2}], "seasons": [], "targets": ["nas"], "monitor": None}}
+    status, conflict = await _create(client, more)
+    assert status == 409 and conflict["id"] == first["id"] and "already holds" in conflict["error"]
+    eps = (await (await client.get(f"/api/v1/requests/{first['id']}/episodes", headers=AUTH)).json())["seasons"][0]["episodes"]
+    assert [e["episode"] for e in eps] == [1, 2]
+    listed = (await (await client.get("/api/v1/requests", headers=AUTH)).json())["requests"]
+    assert [r["id"] for r in listed] == [first["id"]]
+    movie = {"type": "movie", "title": "Dune", "year": 2021}
+    assert (await _create(client, movie))[0] == 201 and (await _create(client, movie))[0] == 409
 
 
 async def test_tv_request_by_seasons_is_expanded_from_tmdb(ctx, aiohttp_client):

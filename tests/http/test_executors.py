@@ -13,7 +13,9 @@ from dataclasses import replace
 import pytest
 
 from actors.context import ActorContext
+from annexd import health_checks
 from annexd.config import Config, HttpConfig
+from annexd.health import HealthMonitor
 from annexd.http import app as http_app
 from annexd.http.app import HttpDeps, make_app
 from annexd.http.executors import BoundedExecutor, Cached, Overloaded
@@ -85,7 +87,9 @@ def slow_list(monkeypatch):
 async def test_past_the_api_queue_the_answer_is_503_with_retry_after_and_health_and_metrics_still_answer(
         ctx, aiohttp_client, slow_list):
     gate, started = slow_list
-    deps = HttpDeps(ctx=ctx, executor=BoundedExecutor(1, 2, "http-db"))
+    monitor = HealthMonitor(health_checks.core(ctx, ctx.config.health))
+    monitor.run_once(wait=10)  # the checks run on their own timer, never in the request
+    deps = HttpDeps(ctx=ctx, executor=BoundedExecutor(1, 2, "http-db"), health=monitor)
     client = await aiohttp_client(make_app(deps))
     busy = [asyncio.ensure_future(client.get("/api/v1/requests", headers=AUTH)) for _ in range(2)]
     while not started:
@@ -94,7 +98,7 @@ async def test_past_the_api_queue_the_answer_is_503_with_retry_after_and_health_
     assert refused.status == 503 and refused.headers["Retry-After"] == "1"
     assert "busy" in (await refused.json())["error"]
     t0 = time.perf_counter()
-    health = await client.get("/health")  # 503 only for the missing actors of this bare context
+    health = await client.get("/health", headers=AUTH)  # 503 only for the missing actors of this bare context
     assert (await health.json())["checks"]["database"]["ok"] is True
     for path in ("/metrics", "/api/v1/status"):
         answer = await client.get(path, headers=AUTH)

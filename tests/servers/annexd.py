@@ -31,7 +31,7 @@ class DaemonProcess:
         self.env = {
             **os.environ,
             "ANNEX_STATE_DIR": str(state_dir), "ANNEX_HTTP_PORT": str(self.port), "ANNEX_API_KEY": API_KEY,
-            "ANNEX_LOGGING_FORMAT": "json", **(env or {}),
+            "ANNEX_LOGGING_FORMAT": "json", "ANNEX_HEALTH_INTERVAL_SECONDS": "1", **(env or {}),
         }
         if database_url:
             self.env["ANNEX_DATABASE_URL"] = database_url
