@@ -20,6 +20,7 @@ from typing import Any
 
 from annexd.clients.delivery_settings import Target, validate_target
 from annexd.clients.feed_settings import RssFeed, validate_feed, validate_interval
+from annexd.clients.irc_settings import AnnounceConfig, IrcSettings, complete_networks
 from annexd.clients.mediaserver_settings import MediaServer, validate_media_server
 from annexd.clients.qbittorrent_settings import QbtClientSettings
 from annexd.clients.torznab_settings import TorznabIndexer
@@ -182,6 +183,7 @@ class Config:
     naming: NamingTemplates = NamingTemplates()
     tmdb: TmdbConfig = TmdbConfig()
     requests: RequestsConfig = RequestsConfig()
+    announce: AnnounceConfig = AnnounceConfig()
     # Lists of tables ([[indexers]] ...), built as the integration's own settings dataclasses.
     indexers: tuple[TorznabIndexer, ...] = ()
     quality_profiles: tuple[QualityProfile, ...] = ()
@@ -190,6 +192,7 @@ class Config:
     targets: tuple[Target, ...] = ()
     media_servers: tuple[MediaServer, ...] = ()
     feeds: tuple[RssFeed, ...] = ()
+    irc: tuple[IrcSettings, ...] = ()
 
     def profile(self, name: str) -> QualityProfile:
         """The named quality profile; "default" (or an unknown name) is the first configured, else built-in."""
@@ -303,6 +306,10 @@ def load_config(path: Path | str | None = None, env: Mapping[str, str] | None = 
     cfg = dataclasses.replace(cfg, targets=tuple(
         dataclasses.replace(t, known_hosts_file=known_hosts) if t.protocol != "local" and not t.known_hosts_file
         else t for t in cfg.targets))
+    # IRC networks are completed from their definitions (read from announce.definitions_dir) and checked.
+    networks, irc_problems = complete_networks(cfg.announce, cfg.irc)
+    cfg = dataclasses.replace(cfg, irc=networks)
+    problems.extend(irc_problems)
     _validate(cfg, problems)
     if problems:
         raise ConfigError(problems)
@@ -319,6 +326,8 @@ def secret_values(cfg: Any) -> list[str]:
                 found.extend(secret_values(entry))
         elif dataclasses.is_dataclass(value):
             found.extend(secret_values(value))
+        elif (f.metadata.get("secret") or f.name in SECRET_FIELDS) and isinstance(value, Mapping):
+            found.extend(str(v) for v in value.values() if v)  # a table of references ([[irc]] settings)
         elif (f.metadata.get("secret") or f.name in SECRET_FIELDS) and value:
             found.append(str(value))
     return found
@@ -333,6 +342,8 @@ def describe(cfg: Any) -> dict[str, Any]:
             out[f.name] = [describe(entry) for entry in value]
         elif dataclasses.is_dataclass(value):
             out[f.name] = describe(value)
+        elif (f.metadata.get("secret") or f.name in SECRET_FIELDS) and isinstance(value, Mapping):
+            out[f.name] = {k: _describe_secret(str(v)) if v else "" for k, v in value.items()}
         elif f.metadata.get("secret") or f.name in SECRET_FIELDS:
             out[f.name] = _describe_secret(str(value)) if value else ""
         elif isinstance(value, Mapping):
