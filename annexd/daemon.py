@@ -26,6 +26,7 @@ import peewee
 import pykka
 import structlog
 
+from actors.announce import AnnounceWorker, IrcBoard, child_name, health_check as irc_health
 from actors.awaiting import AwaitingWorker
 from actors.context import ActorContext
 from actors.deliver import DeliverWorker
@@ -42,10 +43,13 @@ from actors.supervisor import ChildSpec, Supervisor
 from actors.writer import DbWriter
 from annexd import logs
 from annexd.clients.feeds import FeedSource, IndexerFeed, RssFeedClient
+from annexd.clients.irc import Resolver, definition_values
+from annexd.clients.irc_settings import IrcSettings, load_definitions
 from annexd.clients.qbittorrent import QbtClient
 from annexd.clients.tmdb import TmdbClient, TmdbSettings
 from annexd.clients.torznab import TorznabClient
 from annexd.config import Config, secret_values
+from annexd.domain.announce.grab import AnnounceSource
 from annexd.domain.pipeline import ProcessingStatus
 from annexd.domain.release_links import LinkCredentials, feed_credentials
 from annexd.domain.request_specs import RequestSpec
@@ -99,6 +103,8 @@ class Daemon:
         self.local_agent: subprocess.Popen[bytes] | None = None
         self.hub = self._make_hub()
         self.qbt = {c.name: QbtClient(replace(c, password=self.secret(c.password))) for c in cfg.download_clients}
+        self.irc_board = IrcBoard()
+        self.announce_sources = self._announce_sources()
         self.http: HttpServer | None = None
         self._indexer_clients: dict[str, TorznabClient] | None = None
         self._first_signal_at: float | None = None
@@ -121,11 +127,13 @@ class Daemon:
             clients = list(self.indexer_clients().values())
             children.append(ChildSpec("search", lambda ctx: SearchWorker.start(ctx, w.poll_interval, clients)))
         children += self._feed_children()
+        children += self._irc_children()
         if self.qbt:
             qbt = self.qbt
             keys = self.link_credentials()
             children += [
-                ChildSpec("download", lambda ctx: DownloadWorker.start(ctx, w.poll_interval, qbt, keys)),
+                ChildSpec("download", lambda ctx: DownloadWorker.start(ctx, w.poll_interval, qbt, keys,
+                                                                       self.announce_sources)),
                 ChildSpec("progress", lambda ctx: DownloadProgressWorker.start(ctx, w.download_poll_interval, qbt)),
                 ChildSpec("filemap", lambda ctx: FileMapWorker.start(ctx, w.poll_interval * 2, qbt)),
             ]
@@ -166,6 +174,36 @@ class Daemon:
             children.append(ChildSpec("monitor", lambda ctx: ShowRefreshWorker.start(
                 ctx, w.feed_poll_interval, tmdb, minutes)))
         return children
+
+    def irc_networks(self) -> list[IrcSettings]:
+        return [network for network in self.cfg.irc if network.enabled]
+
+    def _announce_sources(self) -> dict[str, AnnounceSource]:
+        """Per IRC network, what builds its announces' links: its definition and its settings' values (secrets,
+        resolved now, so a reference that does not resolve stops the start like any other)."""
+        networks = self.irc_networks()
+        definitions, _ = load_definitions(self.cfg.announce, networks)  # its problems were config errors
+        return {n.name: AnnounceSource(n.name, definitions[n.definition], definition_values(n, self.secret),
+                                       n.base_url) for n in networks}
+
+    def _irc_children(self) -> list[ChildSpec]:
+        """One AnnounceWorker per enabled [[irc]] network; the client's passwords resolved here, once."""
+        networks = self.irc_networks()
+        passwords = {ref: self.secret(ref) for n in networks
+                     for ref in (n.password, n.server_password, n.invite_command) if ref}
+        resolve: Resolver = passwords.__getitem__
+        interval = self.cfg.worker.poll_interval
+
+        def start(network: IrcSettings) -> Callable[[ActorContext], pykka.ActorRef[Any]]:
+            source = self.announce_sources[network.name]
+            return lambda ctx: AnnounceWorker.start(ctx, interval, network, source, self.irc_board, resolve)
+
+        return [ChildSpec(child_name(n.name), start(n)) for n in networks]
+
+    def _irc_check(self) -> tuple[bool, Any]:
+        if not self.irc_networks():
+            return True, "idle: no IRC networks configured"
+        return irc_health(self.irc_board)
 
     def _make_hub(self) -> EncoderHub | None:
         """The encoder hub: remote agents authenticate with a configured token, the local agent with its own."""
@@ -251,7 +289,8 @@ class Daemon:
         tmdb = self.tmdb()
         return HttpDeps(
             ctx=self.ctx,
-            checks={"search": self._search_check, "download": self._download_check, "encode": self._encode_check},
+            checks={"search": self._search_check, "download": self._download_check, "encode": self._encode_check,
+                    "irc": self._irc_check},
             expand_seasons=(lambda spec: expand_request(tmdb, spec)) if tmdb else None,
             on_request_created=lambda request_id: self.ctx.wake("search", f"request {request_id} created"),
             on_request_cancelled=self._request_cancelled,

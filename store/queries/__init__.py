@@ -11,11 +11,14 @@ from store.queries.coordination import (
     CLAIMED,
     forget_instances,
     heartbeat,
+    hold_task,
+    instance_live,
     instances_on,
     load_provider_state,
     orphaned_claims,
     provider_states,
     record_task_run,
+    release_task,
     save_provider_state,
 )
 from store.queries.deliveries import delivered_targets, deliveries_by_item, finish_delivery, start_delivery
@@ -102,4 +105,6 @@ __all__ = [
     "update_listing", "wanted_items",
     "computed_statuses", "recompute_all", "refresh_request_status", "status_batch", "request_episode_rows",
     "request_row",
+    # long-lived holds (IRC networks)
+    "hold_task", "instance_live", "release_task",
 ]
