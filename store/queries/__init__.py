@@ -52,6 +52,7 @@ from store.queries.feeds import (
     task_states,
     update_listing,
     wanted_items,
+    wanted_request_titles,
 )
 from store.queries.items import (
     accept_release,
@@ -102,7 +103,7 @@ __all__ = [
     "save_provider_state", "set_detail", "start_delivery", "torrent_vanished", "write_progress",
     # feeds and show monitoring
     "claim_task", "finish_task", "keep_alternatives", "monitored_requests", "season_sizes", "task_states",
-    "update_listing", "wanted_items",
+    "update_listing", "wanted_items", "wanted_request_titles",
     "computed_statuses", "recompute_all", "refresh_request_status", "status_batch", "request_episode_rows",
     "request_row",
     # long-lived holds (IRC networks)

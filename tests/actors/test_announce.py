@@ -18,15 +18,18 @@ import pytest
 
 from actors.announce import AnnounceWorker, IrcBoard, health_check
 from actors.context import ActorContext
+from actors.download import DownloadWorker
 from annexd import metrics
 from annexd.clients.irc_settings import IrcSettings, with_definition_defaults
 from annexd.config import Config
 from annexd.domain.announce.definition import Definition, load_file
-from annexd.domain.announce.grab import AnnounceSource, announce_links
+from annexd.domain.announce.grab import AnnounceSource, announce_links, announce_release
 from annexd.domain.pipeline import ProcessingStatus as S
 from annexd.domain.quality import QualityProfile
 from annexd.domain.reconnect import ReconnectPolicy
+from annexd.domain.releases import parse_release
 from annexd.domain.request_specs import EpisodeSpec, RequestSpec
+from annexd.errors import InvalidInputError
 from store import queries
 from store.models import utcnow
 from tests.domain.announce.corpus import CORPUS
@@ -232,3 +235,16 @@ def test_two_networks_announcing_one_release_move_the_item_once(
     assert found.status == S.FOUND and found.release["indexer"] == next(n for n, g in grabbed.items() if g)
     for client in (barney, ipt):
         client.close()
+
+
+def test_the_download_worker_builds_the_link_only_for_a_configured_network(definitions: dict[str, Definition]) -> None:
+    source = AnnounceSource("btn-a", definitions["btn"], SECRETS, "http://127.0.0.1:9/")
+    worker = DownloadWorker(ActorContext(db=None, config=Config()), 1000, {}, {"btn-a": source})  # type: ignore[arg-type]
+    vars = {"torrentName": NAME, "title": "The Show", "torrentId": "9116", "groupId": "7338"}
+    stored = announce_release(vars, source, parse_release, utcnow()).to_dict()
+    rebuilt = worker.with_announce_links(stored)
+    assert rebuilt["download_url"].endswith("&authkey=AUTH-announce-0001&torrent_pass=PASS-announce-0002")
+    assert stored["download_url"] is None  # the stored release is left as it was
+    gone = {**stored, "announce": {**stored["announce"], "network": "removed-from-config"}}
+    with pytest.raises(InvalidInputError, match="'removed-from-config' that announced it is not configured"):
+        worker.fetch(gone)  # the grab fails like a dead link: blocklisted, the next alternative is taken
