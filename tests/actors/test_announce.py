@@ -239,7 +239,8 @@ def test_two_networks_announcing_one_release_move_the_item_once(
 
 def test_the_download_worker_builds_the_link_only_for_a_configured_network(definitions: dict[str, Definition]) -> None:
     source = AnnounceSource("btn-a", definitions["btn"], SECRETS, "http://127.0.0.1:9/")
-    worker = DownloadWorker(ActorContext(db=None, config=Config()), 1000, {}, {"btn-a": source})  # type: ignore[arg-type]
+    worker = DownloadWorker(ActorContext(db=None, config=Config()), 1000, {},  # type: ignore[arg-type]
+                            announce_sources={"btn-a": source})
     vars = {"torrentName": NAME, "title": "The Show", "torrentId": "9116", "groupId": "7338"}
     stored = announce_release(vars, source, parse_release, utcnow()).to_dict()
     rebuilt = worker.with_announce_links(stored)

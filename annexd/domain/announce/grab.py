@@ -22,10 +22,10 @@ from typing import Any
 from annexd.domain.announce.definition import Definition
 from annexd.domain.announce.release import ReleaseError, build_release
 from annexd.domain.quality import Release, make_guid
+from annexd.domain.release_links import secret_free
 from annexd.domain.torrents import normalize_info_hash
 
 UPLOADER_SEEDS = 1
-MIN_SECRET_LENGTH = 4  # shorter values would match ordinary text anywhere
 
 
 @dataclass(frozen=True)
@@ -43,10 +43,6 @@ class AnnounceSource:
         return build_release(vars, self.definition, self.values, self.base_url)
 
 
-def _holds_secret(text: str | None, secrets: Mapping[str, str]) -> bool:
-    return bool(text) and any(len(v) >= MIN_SECRET_LENGTH and v in str(text) for v in secrets.values())
-
-
 def announce_release(vars: Mapping[str, str], source: AnnounceSource, parse: Callable[[str], Any],
                      now: datetime) -> Release:
     """The release an announce describes, without its download link; ReleaseError when it cannot be one (no
@@ -61,7 +57,7 @@ def announce_release(vars: Mapping[str, str], source: AnnounceSource, parse: Cal
     identity = f"{source.definition.identifier}:{built.get('torrent_id') or title}"
     info_url = built.get("info_url")
     reference = {"network": source.network, "definition": source.definition.identifier, "vars": dict(vars),
-                 "info_url": None if _holds_secret(info_url, source.values) else info_url}
+                 "info_url": info_url if secret_free(info_url, source.values.values()) else None}
     return Release(guid=make_guid(info_hash, identity), title=title, size=int(built.get("size") or 0),
                    indexer=source.network, parsed=parse(title), seeders=UPLOADER_SEEDS, peers=UPLOADER_SEEDS,
                    info_hash=info_hash, published=now, announce=reference)
