@@ -14,6 +14,8 @@ Ownership: a torrent annexd added itself is ``owned``; one that was already in t
 any category) is only read, never deleted, paused or moved (:func:`remove_torrent` is the one place that
 deletes). Stored release links hold no credentials: the link is rebuilt with the indexer's key when fetched.
 A release whose Download row is mapped, removed or failed is re-mapped or re-added, never waited on.
+A release from an IRC announce is stored without its link (it holds the tracker's passkey): the link is built
+again from the announce when the torrent is fetched (:func:`annexd.domain.announce.grab.announce_links`).
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from actors.context import ActorContext
 from actors.messages import RemoveRequestTorrents
 from actors.worker import Worker
 from annexd.clients.qbittorrent import QbtClient
+from annexd.domain.announce.grab import AnnounceSource, announce_links
+from annexd.domain.announce.release import ReleaseError
 from annexd.domain.download_states import DownloadPhase, ReuseAction, reuse_action
 from annexd.domain.pipeline import ProcessingStatus as S
 from annexd.domain.release_links import LinkCredentials, grab_link, prefers_link
@@ -81,11 +85,14 @@ class DownloadWorker(Worker):
     name = "download"
 
     def __init__(self, ctx: ActorContext, interval_ms: int, clients: Mapping[str, QbtClient],
-                 credentials: Mapping[str, LinkCredentials] | None = None):
+                 credentials: Mapping[str, LinkCredentials] | None = None,
+                 announce_sources: Mapping[str, AnnounceSource] | None = None):
         super().__init__(ctx, interval_ms)
         self.clients = dict(clients)
         # source (indexer or feed) name -> what goes back into its release links when fetched (never stored).
         self.credentials = dict(credentials or {})
+        # IRC network -> what builds its announces' links (with its secret settings) at grab time.
+        self.announce_sources = dict(announce_sources or {})
         self.http = requests.Session()
         # Torrent bytes wait here between storing the hash and the add; after a crash they are fetched again.
         self._pending: dict[str, tuple[bytes | None, str | None]] = {}
@@ -170,6 +177,8 @@ class DownloadWorker(Worker):
     def fetch(self, release: Mapping[str, Any]) -> tuple[bytes | None, str | None, str]:
         """The torrent bytes or the magnet, and its info hash, known before anything is added. The link is
         fetched with the source's credentials put back; the magnet goes first unless it lost a passkey tracker."""
+        if release.get("announce"):
+            release = self.with_announce_links(release)
         magnet = release.get("magnet")
         url = grab_link(release, self.credentials)
         if magnet and not prefers_link(release):
@@ -185,6 +194,14 @@ class DownloadWorker(Worker):
         if redirect is not None:
             return None, redirect, info_hash_from_magnet(redirect)
         return data, None, parse_torrent(data).info_hash
+
+    def with_announce_links(self, release: Mapping[str, Any]) -> dict[str, Any]:
+        """The release with its link built again from its announce (in memory only: it holds a passkey)."""
+        try:
+            url, magnet = announce_links(release, self.announce_sources)
+        except ReleaseError as exc:
+            raise InvalidInputError(f"cannot build the announce's link: {exc}") from None
+        return {**release, "download_url": url, "magnet": magnet}
 
     def _download(self, url: str) -> tuple[bytes, str | None]:
         cfg = self.ctx.config.download

@@ -4,7 +4,8 @@ release).
 
 A poll runs in phases so no pooled connection is held across the network: claim the feed's task row (one daemon
 polls a feed at a time, each feed once per interval), read pages back to the cursor without a connection, then
-match and write in one short connection. Matching is the pure ``annexd.domain.feed_match``.
+match and write in one short connection. Matching is the pure ``annexd.domain.feed_match``, read and applied
+by ``actors.matching`` (shared with the IRC AnnounceWorkers).
 """
 
 from __future__ import annotations
@@ -14,23 +15,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from actors.context import ActorContext
+from actors.matching import match_and_apply
 from actors.messages import SyncFeeds
 from actors.worker import Worker
 from annexd import metrics
 from annexd.clients.feeds import FeedSource
-from annexd.domain.feed_match import (
-    WANTING,
-    BatchDecision,
-    WantedItem,
-    WantedTitle,
-    index_wanted,
-    match_batch,
-)
 from annexd.domain.feeds import MAX_CATCHUP_ITEMS, Catchup, Cursor, catch_up
-from annexd.domain.pipeline import ProcessingStatus as S
 from annexd.errors import InvalidInputError, ProviderError
 from store import queries
-from store.models import MediaRequest, ProcessingItem
 
 LEASE_SECONDS = 900.0  # a daemon that dies mid-poll holds a feed at most this long
 
@@ -111,35 +103,10 @@ class FeedWorker(Worker):
         if not caught.new:
             return 0
         with self.ctx.db.connection_context():
-            index = index_wanted(self._wanted())
-            batch = match_batch(caught.new, index, queries.blocklisted_keys(), now, self.ctx.config.search)
-            moved = self._write(batch, now)
+            batch, moved = match_and_apply(self.ctx, caught.new, now)
         for _, decision in batch.per_release:
             metrics.FEED_RELEASES.labels(feed, decision.outcome.value).inc()
         return moved
-
-    def _write(self, batch: BatchDecision, now: datetime) -> int:
-        moved = 0
-        for outcome in batch.outcomes:
-            # A compare-and-set: a release two feeds (or two daemons) announce at once moves the item once.
-            moved += queries.apply_transition(outcome.item_id, batch.expected[outcome.item_id], outcome.event, now,
-                                              fields=outcome.fields)
-        for item_id, releases in batch.alternatives.items():
-            queries.keep_alternatives(item_id, batch.expected[item_id], releases, now)
-        return moved
-
-    def _wanted(self) -> list[WantedTitle]:
-        rows = queries.wanted_items(WANTING)
-        sizes = queries.season_sizes(req.id for req, _ in rows)
-        return [wanted_title(req, items, self.ctx.config.profile(req.quality_profile), sizes.get(req.id, {}))
-                for req, items in rows]
-
-
-def wanted_title(req: MediaRequest, items: list[ProcessingItem], profile: Any,
-                 sizes: dict[int, int]) -> WantedTitle:
-    wanted = tuple(WantedItem(i.id, S(i.status), i.season, i.episode, i.air_date,
-                              tuple(i.available_releases or ())) for i in items)
-    return WantedTitle(req.id, req.kind, req.title, req.year, profile, wanted, sizes)
 
 
 def _task_data(feed: str) -> dict[str, Any] | None:

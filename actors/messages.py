@@ -152,3 +152,14 @@ class SyncFeeds:
     """Poll every feed now, due or not (a person asked: ``POST /api/v1/feeds/sync``, Sonarr's "RSS Sync")."""
 
     reason: str = ""
+
+
+@dataclass(frozen=True)
+class AnnounceReceived:
+    """Told to an AnnounceWorker by its IRC client's channel thread: a complete announce (all lines' vars after
+    the definition's mappings)."""
+
+    network: str
+    channel: str
+    vars: tuple[tuple[str, str], ...]
+    received_at: float  # Unix time

@@ -20,6 +20,7 @@ from typing import Any
 
 from annexd.clients.delivery_settings import Target
 from annexd.clients.feed_settings import RssFeed
+from annexd.clients.irc_settings import AnnounceConfig, IrcSettings, complete_networks
 from annexd.clients.mediaserver_settings import MediaServer
 from annexd.clients.qbittorrent_settings import QbtClientSettings
 from annexd.clients.torznab_settings import TorznabIndexer
@@ -219,6 +220,7 @@ class Config:
     naming: NamingTemplates = NamingTemplates()
     tmdb: TmdbConfig = TmdbConfig()
     requests: RequestsConfig = RequestsConfig()
+    announce: AnnounceConfig = AnnounceConfig()
     # Lists of tables ([[indexers]] ...), built as the integration's own settings dataclasses.
     indexers: tuple[TorznabIndexer, ...] = ()
     quality_profiles: tuple[QualityProfile, ...] = ()
@@ -227,6 +229,7 @@ class Config:
     targets: tuple[Target, ...] = ()
     media_servers: tuple[MediaServer, ...] = ()
     feeds: tuple[RssFeed, ...] = ()
+    irc: tuple[IrcSettings, ...] = ()
     # Warnings about the config that are not errors (deprecated keys and what they were mapped to).
     notices: tuple[str, ...] = field(default=(), init=False, compare=False)
     # Entries of any list written with `enabled = false`: (section, settings), checked but never started.
@@ -359,6 +362,10 @@ def load_with_problems(path: Path | str | None, env: Mapping[str, str]) -> tuple
     cfg = dataclasses.replace(cfg, targets=tuple(pinned(t) for t in cfg.targets),
                               disabled=tuple((section, pinned(e)) for section, e in disabled))
     cfg, notices = map_legacy_retry_keys(cfg, raw, env)
+    # IRC networks are completed from their definitions (read from announce.definitions_dir) and checked.
+    networks, irc_problems = complete_networks(cfg.announce, cfg.irc)
+    cfg = dataclasses.replace(cfg, irc=networks)
+    problems.extend(irc_problems)
     object.__setattr__(cfg, "notices", tuple(notices))
     validate(cfg, problems)
     return cfg, problems
@@ -377,6 +384,8 @@ def secret_values(cfg: Any) -> list[str]:
                 found.extend(secret_values(entry))
         elif dataclasses.is_dataclass(value):
             found.extend(secret_values(value))
+        elif (f.metadata.get("secret") or f.name in SECRET_FIELDS) and isinstance(value, Mapping):
+            found.extend(str(v) for v in value.values() if v)  # a table of references ([[irc]] settings)
         elif (f.metadata.get("secret") or f.name in SECRET_FIELDS) and value:
             found.append(str(value))
     return found
@@ -393,6 +402,8 @@ def describe(cfg: Any) -> dict[str, Any]:
             out[f.name] = [describe(entry) for entry in value]
         elif dataclasses.is_dataclass(value):
             out[f.name] = describe(value)
+        elif (f.metadata.get("secret") or f.name in SECRET_FIELDS) and isinstance(value, Mapping):
+            out[f.name] = {k: _describe_secret(str(v)) if v else "" for k, v in value.items()}
         elif f.metadata.get("secret") or f.name in SECRET_FIELDS:
             out[f.name] = _describe_secret(str(value)) if value else ""
         elif isinstance(value, Mapping):

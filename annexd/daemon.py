@@ -26,6 +26,7 @@ import peewee
 import pykka
 import structlog
 
+from actors.announce import AnnounceWorker, IrcBoard, child_name, health_check as irc_health
 from actors.awaiting import AwaitingWorker
 from actors.context import ActorContext
 from actors.deliver import DeliverWorker
@@ -44,10 +45,13 @@ from actors.writer import DbWriter
 from annexd import health_checks, logs
 from annexd.clients.delivery_settings import Target
 from annexd.clients.feeds import FeedSource, IndexerFeed, RssFeedClient
+from annexd.clients.irc import Resolver, definition_values
+from annexd.clients.irc_settings import IrcSettings, load_definitions
 from annexd.clients.qbittorrent import QbtClient
 from annexd.clients.tmdb import TmdbClient, TmdbSettings
 from annexd.clients.torznab import TorznabClient
 from annexd.config import Config, secret_values
+from annexd.domain.announce.grab import AnnounceSource
 from annexd.domain.pipeline import ProcessingStatus
 from annexd.domain.release_links import LinkCredentials, feed_credentials
 from annexd.domain.request_specs import RequestSpec
@@ -105,6 +109,8 @@ class Daemon:
         self.servers = {m.name: replace(m, token=self.secret(str(m.token))) for m in cfg.media_servers}
         self.health: HealthMonitor | None = None
         self.watchdog: Watchdog | None = None
+        self.irc_board = IrcBoard()
+        self.announce_sources = self._announce_sources()
         self.http: HttpServer | None = None
         self._indexer_clients: dict[str, TorznabClient] | None = None
         self._first_signal_at: float | None = None
@@ -127,11 +133,13 @@ class Daemon:
             clients = list(self.indexer_clients().values())
             children.append(ChildSpec("search", lambda ctx: SearchWorker.start(ctx, w.poll_interval, clients)))
         children += self._feed_children()
+        children += self._irc_children()
         if self.qbt:
             qbt = self.qbt
             keys = self.link_credentials()
             children += [
-                ChildSpec("download", lambda ctx: DownloadWorker.start(ctx, w.poll_interval, qbt, keys)),
+                ChildSpec("download", lambda ctx: DownloadWorker.start(ctx, w.poll_interval, qbt, keys,
+                                                                       self.announce_sources)),
                 ChildSpec("progress", lambda ctx: DownloadProgressWorker.start(ctx, w.download_poll_interval, qbt)),
                 ChildSpec("filemap", lambda ctx: FileMapWorker.start(ctx, w.poll_interval * 2, qbt)),
             ]
@@ -183,6 +191,31 @@ class Daemon:
         path = write_private_file(self.cfg.state_path / "keys" / f"{target.name}.key",
                                   key if key.endswith("\n") else key + "\n")
         return replace(target, key_file=str(path))
+
+    def irc_networks(self) -> list[IrcSettings]:
+        return [network for network in self.cfg.irc if network.enabled]
+
+    def _announce_sources(self) -> dict[str, AnnounceSource]:
+        """Per IRC network, what builds its announces' links: its definition and its settings' values (secrets,
+        resolved now, so a reference that does not resolve stops the start like any other)."""
+        networks = self.irc_networks()
+        definitions, _ = load_definitions(self.cfg.announce, networks)  # its problems were config errors
+        return {n.name: AnnounceSource(n.name, definitions[n.definition], definition_values(n, self.secret),
+                                       n.base_url) for n in networks}
+
+    def _irc_children(self) -> list[ChildSpec]:
+        """One AnnounceWorker per enabled [[irc]] network; the client's passwords resolved here, once."""
+        networks = self.irc_networks()
+        passwords = {ref: self.secret(ref) for n in networks
+                     for ref in (n.password, n.server_password, n.invite_command) if ref}
+        resolve: Resolver = passwords.__getitem__
+        interval = self.cfg.worker.poll_interval
+
+        def start(network: IrcSettings) -> Callable[[ActorContext], pykka.ActorRef[Any]]:
+            source = self.announce_sources[network.name]
+            return lambda ctx: AnnounceWorker.start(ctx, interval, network, source, self.irc_board, resolve)
+
+        return [ChildSpec(child_name(n.name), start(n)) for n in networks]
 
     def _make_hub(self) -> EncoderHub | None:
         """The encoder hub: remote agents authenticate with a configured token, the local agent with its own."""
@@ -264,7 +297,13 @@ class Daemon:
     def health_checks(self) -> list[Check]:
         return health_checks.core(self.ctx, self.cfg.health) + health_checks.stages(
             self.ctx, self.cfg.health, qbt=self.qbt, hub=self.hub, targets=self.targets, servers=self.servers,
-            indexers=[idx.name for idx in self.cfg.indexers])
+            indexers=[idx.name for idx in self.cfg.indexers]) + self._irc_checks()
+
+    def _irc_checks(self) -> list[Check]:
+        """degraded while an IRC network has stopped for good or pauses after a reconnect storm."""
+        if not self.irc_networks():
+            return []
+        return [Check("irc", "degraded", lambda: irc_health(self.irc_board), self.cfg.health.timeout_seconds)]
 
     def _handoff(self, item_id: int, status: ProcessingStatus) -> None:
         worker = WAKE_ON_STATUS.get(status)

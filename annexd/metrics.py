@@ -109,6 +109,26 @@ EPISODES_ANNOUNCED = Counter(
     "annexd_show_episodes_added_total", "Items added for newly announced episodes of followed shows",
     registry=REGISTRY,
 )
+IRC_CONNECTED = Gauge(
+    "annexd_irc_connected", "1 while this daemon is connected to the IRC network and has joined its channels",
+    ["network"], registry=REGISTRY,
+)
+IRC_LAST_ANNOUNCE = Gauge(
+    "annexd_irc_last_announce_timestamp_seconds", "When this daemon last read a complete announce in the channel "
+    "(Unix time)", ["network", "channel"], registry=REGISTRY,
+)
+IRC_ANNOUNCES_PARSED = Counter(
+    "annexd_irc_announces_parsed_total", "Complete announces read from the network's channels", ["network"],
+    registry=REGISTRY,
+)
+IRC_ANNOUNCES_MATCHED = Counter(
+    "annexd_irc_announces_matched_total", "Announces whose release a wanted item's profile accepted", ["network"],
+    registry=REGISTRY,
+)
+IRC_ANNOUNCES_GRABBED = Counter(
+    "annexd_irc_announces_grabbed_total", "Announces that moved at least one item to FOUND (the DownloadWorker "
+    "grabs it)", ["network"], registry=REGISTRY,
+)
 TMDB_REQUESTS = Counter(
     "annexd_tmdb_requests_total", "TMDB API requests by outcome (ok, cached, error, auth_error, rate_limited, "
     "not_found, malformed, timeout)", ["outcome"], registry=REGISTRY,

@@ -136,7 +136,8 @@ def test_dashboard_covers_the_design(dashboard: dict) -> None:
                  "annexd_writer_rows_written_total", "annexd_writer_updates_coalesced_total",
                  "annexd_writer_flush_seconds_bucket", "annexd_writer_backlog", "annexd_db_pool_connections",
                  "annexd_db_pool_max_connections", "annexd_actor_mailbox_depth", "annexd_actor_restarts_total",
-                 "annexd_http_requests_total", "annexd_provider_up", "annexd_provider_calls_total"):
+                 "annexd_http_requests_total", "annexd_provider_up", "annexd_provider_calls_total",
+                 "annexd_irc_connected", "annexd_irc_announces_grabbed_total"):
         assert name in used, name
 
 

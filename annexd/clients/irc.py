@@ -27,9 +27,8 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from types import MappingProxyType
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import irc.client
@@ -38,6 +37,7 @@ import structlog
 from jaraco.stream import buffer
 
 from annexd import secrets
+from annexd.clients.irc_settings import IrcSettings
 from annexd.domain.announce import ircrules
 from annexd.domain.announce.assembler import Assembler
 from annexd.domain.announce.definition import Definition
@@ -71,30 +71,6 @@ class LinkState(enum.StrEnum):
 
 
 @dataclass(frozen=True)
-class IrcSettings:
-    """One IRC network for one definition. Passwords and per-definition settings are secret references
-    (``secret:NAME``, ``env:VAR``, ``file:/path``)."""
-
-    network: str
-    server: str
-    port: int
-    nick: str
-    definition: str
-    tls: bool = True
-    tls_verify: bool = True
-    tls_ca_file: str = ""
-    channels: tuple[str, ...] = ()  # default: the definition's channels
-    username: str = ""
-    account: str = ""  # NickServ / SASL account; default: the nick
-    password: str = ""  # reference to the NickServ or SASL password
-    sasl: bool = False  # SASL PLAIN instead of a message to NickServ
-    server_password: str = ""  # reference to the server password (PASS)
-    invite_command: str = ""  # reference: "Bot invite USER KEY" messages sent before joining
-    definition_settings: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))  # passkey…
-    keepalive: float = 60.0
-
-
-@dataclass(frozen=True)
 class Announce:
     """A completed announce: all lines' vars after mappings (the seam for matching and grabbing)."""
 
@@ -110,7 +86,7 @@ Resolver = Callable[[str], "str | Secret"]
 
 def definition_values(settings: IrcSettings, resolve: Resolver = secrets.resolve) -> dict[str, str]:
     """The definition's settings (passkey…) resolved, for ``build_release``; blank ones left out."""
-    values = {name: reveal(resolve(ref)) for name, ref in settings.definition_settings.items() if ref}
+    values = {name: reveal(resolve(ref)) for name, ref in settings.settings.items() if ref}
     return {name: value for name, value in values.items() if value}
 
 
@@ -144,7 +120,7 @@ class _ChannelConsumer(threading.Thread):
     """One channel's queue: lines in arrival order through the assembler; completed announces out."""
 
     def __init__(self, client: IrcAnnounceClient, channel: str):
-        super().__init__(name=f"irc-{client.settings.network}-{channel}", daemon=True)
+        super().__init__(name=f"irc-{client.settings.name}-{channel}", daemon=True)
         self.client, self.channel = client, channel
         self.lines: queue.Queue[str | None] = queue.Queue(QUEUE_SIZE)
         self.assembler = Assembler(client.definition)
@@ -155,7 +131,7 @@ class _ChannelConsumer(threading.Thread):
             try:
                 self._consume(line)
             except Exception:  # a bad line or a failing callback must not stop the channel
-                log.exception("irc.announce_failed", network=self.client.settings.network, channel=self.channel)
+                log.exception("irc.announce_failed", network=self.client.settings.name, channel=self.channel)
 
     def _consume(self, line: str) -> None:
         self.stats.lines += 1
@@ -165,7 +141,7 @@ class _ChannelConsumer(threading.Thread):
         if step.announce is not None:
             self.stats.announces += 1
             self.stats.last_announce = time.time()
-            self.client.on_announce(Announce(self.client.settings.network, self.channel, self.client.definition,
+            self.client.on_announce(Announce(self.client.settings.name, self.channel, self.client.definition,
                                              step.announce, self.stats.last_announce))
 
 
@@ -193,7 +169,7 @@ class IrcAnnounceClient:
         self.connection.buffer_class = _ReplacingLineBuffer
         self.consumers = {c.lower(): _ChannelConsumer(self, c) for c in self.channels}
         self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"irc-{settings.network}", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"irc-{settings.name}", daemon=True)
         self._install_handlers()
 
     # --- lifecycle ------------------------------------------------------------------------------------
@@ -216,7 +192,7 @@ class IrcAnnounceClient:
     def health(self) -> dict[str, Any]:
         """What a health check shows: the state, why, and each channel's last announce (epoch seconds)."""
         return {
-            "network": self.settings.network, "definition": self.definition.identifier,
+            "network": self.settings.name, "definition": self.definition.identifier,
             "state": self.state.value, "reason": self.reason, "healthy": self.state is LinkState.CONNECTED,
             "joined": sorted(self.joined), "ignored_lines": self.ignored_lines, "sessions": self.sessions,
             "channels": {c.channel: {"lines": c.stats.lines, "announces": c.stats.announces,
@@ -233,7 +209,7 @@ class IrcAnnounceClient:
             except irc.client.ServerNotConnectedError:
                 pass  # a handler sent after the server closed the link; the disconnect event follows
             except Exception:  # a protocol surprise drops this connection, never the client
-                log.exception("irc.reader_failed", network=self.settings.network)
+                log.exception("irc.reader_failed", network=self.settings.name)
                 self.connection.disconnect("reader failed")
             self._housekeeping(self.clock())
         if self.connection.is_connected():
@@ -260,7 +236,7 @@ class IrcAnnounceClient:
             return
         self.state, self.joined = LinkState.CONNECTING, set()
         self.connected_at = self.last_seen = self.last_ping = now
-        log.info("irc.connecting", network=s.network, server=s.server, port=s.port, tls=s.tls)
+        log.info("irc.connecting", network=s.name, server=s.server, port=s.port, tls=s.tls)
         sasl = s.sasl and bool(s.password)
         password = self._secret(s.password if sasl else s.server_password) or None  # SASL uses it, not PASS
         try:
@@ -289,13 +265,13 @@ class IrcAnnounceClient:
         for channel in self.channels:
             self.connection.join(channel)
         self.state, self.reason = LinkState.CONNECTED, ""
-        log.info("irc.connected", network=self.settings.network, channels=list(self.channels))
+        log.info("irc.connected", network=self.settings.name, channels=list(self.channels))
 
     def _fatal(self, reason: str) -> None:
         if self.state is LinkState.FATAL:
             return
         self.state, self.reason = LinkState.FATAL, reason
-        log.error("irc.fatal", network=self.settings.network, reason=reason)
+        log.error("irc.fatal", network=self.settings.name, reason=reason)
         # the loop disconnects once the library's handlers for this line are done (its SASL machine still sends)
 
     def _disconnected(self, why: str, uptime: float) -> None:
@@ -306,14 +282,14 @@ class IrcAnnounceClient:
         self.next_attempt = now + decision.delay
         self.state = LinkState.CIRCUIT_OPEN if decision.circuit_open else LinkState.WAITING
         self.reason, self.joined = why, set()
-        log.warning("irc.disconnected", network=self.settings.network, reason=why, retry_in=round(decision.delay, 1),
+        log.warning("irc.disconnected", network=self.settings.name, reason=why, retry_in=round(decision.delay, 1),
                     circuit_open=decision.circuit_open)
 
     def _housekeeping(self, now: float) -> None:
         if not self.connection.is_connected():
             return
         if self.state is LinkState.IDENTIFYING and now >= self.identify_deadline:
-            log.warning("irc.identify_unanswered", network=self.settings.network)
+            log.warning("irc.identify_unanswered", network=self.settings.name)
             self._join()
         elif self.state is LinkState.IDENTIFYING and self.identify_retry_at and now >= self.identify_retry_at:
             self._identify()
@@ -388,7 +364,7 @@ class IrcAnnounceClient:
         try:
             self.consumers[event.target.lower()].lines.put(event.arguments[0], timeout=QUEUE_PUT_TIMEOUT)
         except queue.Full:
-            log.warning("irc.queue_full", network=self.settings.network, channel=event.target)
+            log.warning("irc.queue_full", network=self.settings.name, channel=event.target)
 
     def _on_disconnect(self, connection: Any, event: Any) -> None:
         uptime = self.clock() - (self.connected_at or self.clock())

@@ -143,6 +143,8 @@ class Release:
     ``download_url`` and ``magnet`` carry no credentials: the indexer client removes them
     (:mod:`annexd.domain.release_links`) and names what it removed in ``credentials_removed``; the link is
     rebuilt with the key of ``indexer`` at grab time. They are still kept out of ``repr``.
+    ``announce`` is set on a release from an IRC announce (annexd.domain.announce.grab): the network and the
+    announce's vars, from which the download link is built at grab time (it holds a passkey, so it is not kept).
     """
 
     guid: str
@@ -158,6 +160,7 @@ class Release:
     published: datetime | None = None
     categories: tuple[int, ...] = ()
     credentials_removed: tuple[str, ...] = ()
+    announce: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
 
     @property
     def key(self) -> str:
@@ -175,6 +178,8 @@ class Release:
         }
         if self.credentials_removed:
             out["credentials_removed"] = list(self.credentials_removed)
+        if self.announce is not None:
+            out["announce"] = dict(self.announce)
         return out
 
     @classmethod
@@ -192,6 +197,7 @@ class Release:
             published=datetime.fromisoformat(published) if published else None,
             categories=tuple(int(c) for c in data.get("categories") or ()),
             credentials_removed=tuple(str(n) for n in data.get("credentials_removed") or ()),
+            announce=data.get("announce") if isinstance(data.get("announce"), Mapping) else None,
         )
 
 

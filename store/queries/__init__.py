@@ -21,10 +21,13 @@ from store.queries.claims import (
 from store.queries.coordination import (
     forget_instances,
     heartbeat,
+    hold_task,
+    instance_live,
     instances_on,
     load_provider_state,
     provider_states,
     record_task_run,
+    release_task,
     save_provider_state,
 )
 from store.queries.deliveries import (
@@ -87,6 +90,7 @@ from store.queries.feeds import (
     task_states,
     update_listing,
     wanted_items,
+    wanted_request_titles,
 )
 from store.queries.items import (
     accept_release,
@@ -136,14 +140,15 @@ __all__ = [
     "download_failed", "download_in_use", "download_items", "download_mapped", "download_removed", "downloads_in",
     "downloads_only_for", "due_items", "due_retries", "file_still_needed", "finish_delivery", "finish_task",
     "forget_instances", "get_download", "get_item", "get_or_create_download", "get_request", "grab", "grab_later",
-    "heartbeat", "ignore_files", "import_requests", "instances_on", "items_by_ids", "items_by_status",
-    "job_assigned", "job_by_key", "job_done", "job_failed", "job_progress", "jobs_of_items", "keep_alternatives",
-    "leftover_temp_files", "list_requests", "live_instances", "load_provider_state", "map_item_file",
-    "monitored_requests", "open_jobs", "owned_open_job", "pending_transfers", "PlannedJob", "progress_baseline",
-    "provider_states", "recompute_all", "record_encoded_file", "record_task_run", "refresh_request_status",
-    "release_claim", "release_stale_incarnations", "remap_download_of", "request_download_ids",
-    "request_episode_rows", "request_for_title", "request_items", "request_row", "request_summary",
-    "retry_download_or_fail", "retry_item", "reuse_download", "save_provider_state", "season_sizes", "set_detail",
-    "start_delivery", "start_transfer", "status_batch", "submit_request", "task_states", "temp_files_removed",
-    "torrent_vanished", "transfer_progress", "update_listing", "wanted_items", "write_progress",
+    "heartbeat", "hold_task", "ignore_files", "import_requests", "instance_live", "instances_on", "items_by_ids",
+    "items_by_status", "job_assigned", "job_by_key", "job_done", "job_failed", "job_progress", "jobs_of_items",
+    "keep_alternatives", "leftover_temp_files", "list_requests", "live_instances", "load_provider_state",
+    "map_item_file", "monitored_requests", "open_jobs", "owned_open_job", "pending_transfers", "PlannedJob",
+    "progress_baseline", "provider_states", "recompute_all", "record_encoded_file", "record_task_run",
+    "refresh_request_status", "release_claim", "release_stale_incarnations", "release_task", "remap_download_of",
+    "request_download_ids", "request_episode_rows", "request_for_title", "request_items", "request_row",
+    "request_summary", "retry_download_or_fail", "retry_item", "reuse_download", "save_provider_state",
+    "season_sizes", "set_detail", "start_delivery", "start_transfer", "status_batch", "submit_request",
+    "task_states", "temp_files_removed", "torrent_vanished", "transfer_progress", "update_listing", "wanted_items",
+    "wanted_request_titles", "write_progress",
 ]

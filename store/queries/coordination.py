@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from store.models import DaemonInstance, ProviderHealth, TaskState
@@ -48,3 +48,31 @@ def save_provider_state(kind: str, name: str, state: dict[str, Any], error: str 
 def provider_states(kind: str | None = None) -> list[ProviderHealth]:
     query = ProviderHealth.select().order_by(ProviderHealth.kind, ProviderHealth.name)
     return list(query.where(ProviderHealth.kind == kind) if kind else query)
+
+
+def instance_live(instance_id: str, live_since: datetime) -> bool:
+    """Whether this daemon's heartbeat is recorded and recent (it may hold a long-lived claim only then)."""
+    return DaemonInstance.select().where((DaemonInstance.id == instance_id)
+                                         & (DaemonInstance.last_seen >= live_since)).exists()
+
+
+def hold_task(name: str, owner: str, now: datetime, lease_seconds: float, live_since: datetime) -> bool:
+    """Claim or renew a long-lived hold on task ``name`` (an IRC network one daemon stays connected to).
+
+    One UPDATE decides, as :func:`claim_task` does: the row is taken when it is free, already ``owner``'s, its
+    lease ran out, or the daemon holding it is gone (forgotten, or silent since ``live_since``), so a dead
+    daemon's hold passes on without waiting for its lease. Renewed on every tick, the lease outlives a short
+    database outage; the holder gives it up with :func:`release_task`.
+    """
+    TaskState.insert(name=name).on_conflict_ignore().execute()
+    live = DaemonInstance.select(DaemonInstance.id).where(DaemonInstance.last_seen >= live_since)
+    free = (TaskState.claimed_by.is_null() | (TaskState.claimed_by == owner) | TaskState.lease_until.is_null()
+            | (TaskState.lease_until < now) | TaskState.claimed_by.not_in(live))
+    return bool(TaskState.update(claimed_by=owner, lease_until=now + timedelta(seconds=lease_seconds),
+                                 last_run_at=now).where((TaskState.name == name) & free).execute())
+
+
+def release_task(name: str, owner: str) -> bool:
+    """Give up ``owner``'s hold on task ``name`` (a clean stop), so another daemon takes it at once."""
+    return bool(TaskState.update(claimed_by=None, lease_until=None).where(
+        (TaskState.name == name) & (TaskState.claimed_by == owner)).execute())

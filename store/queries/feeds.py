@@ -48,9 +48,22 @@ def task_states(prefix: str) -> list[TaskState]:
     return list(TaskState.select().where(TaskState.name.startswith(prefix)).order_by(TaskState.name))
 
 
-def wanted_items(statuses: Iterable[ProcessingStatus]) -> list[tuple[MediaRequest, list[ProcessingItem]]]:
-    """Every request with items in ``statuses`` (what feed releases are matched against), with those items."""
-    items = list(ProcessingItem.select().where(ProcessingItem.status.in_([s.value for s in statuses]))
+def wanted_request_titles(statuses: Iterable[ProcessingStatus]) -> list[tuple[int, str]]:
+    """(id, title) of every request with items in ``statuses``: one light row per request, so a release is
+    compared by title first and only its candidates' items are read."""
+    wanted = ProcessingItem.select(ProcessingItem.request).where(ProcessingItem.status.in_([s.value for s in statuses]))
+    query = MediaRequest.select(MediaRequest.id, MediaRequest.title).where(MediaRequest.id.in_(wanted))
+    return [(int(rid), str(title)) for rid, title in cast(Iterable[tuple[int, str]], query.tuples())]
+
+
+def wanted_items(statuses: Iterable[ProcessingStatus], request_ids: Iterable[int] | None = None
+                 ) -> list[tuple[MediaRequest, list[ProcessingItem]]]:
+    """Every request with items in ``statuses`` (what feed releases are matched against), with those items;
+    only the requests ``request_ids`` names, when given."""
+    where = ProcessingItem.status.in_([s.value for s in statuses])
+    if request_ids is not None:
+        where &= ProcessingItem.request.in_(list(request_ids))
+    items = list(ProcessingItem.select().where(where)
                  .order_by(ProcessingItem.request, ProcessingItem.season, ProcessingItem.episode))
     by_request: dict[int, list[ProcessingItem]] = defaultdict(list)
     for item in items:

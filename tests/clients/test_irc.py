@@ -11,7 +11,8 @@ from dataclasses import replace
 
 import pytest
 
-from annexd.clients.irc import Announce, IrcAnnounceClient, IrcSettings, LinkState, definition_values
+from annexd.clients.irc import Announce, IrcAnnounceClient, LinkState, definition_values
+from annexd.clients.irc_settings import IrcSettings
 from annexd.domain.announce.definition import Definition, load_file
 from annexd.domain.reconnect import ReconnectPolicy
 from tests.domain.announce.corpus import CORPUS
@@ -84,8 +85,8 @@ def harness_factory(irc_network: IrcNetwork, btn: Definition) -> Iterator[Callab
 
 
 def settings_for(network: IrcNetwork, nick: str, **changes: object) -> IrcSettings:
-    base = IrcSettings(network="AnnexdTest", server="127.0.0.1", port=network.port, nick=nick, definition="btn",
-                       tls=False, password="secret:irc", definition_settings={"authkey": "secret:authkey"})
+    base = IrcSettings(name="AnnexdTest", server="127.0.0.1", port=network.port, nick=nick, definition="btn",
+                       tls=False, password="secret:irc", settings={"authkey": "secret:authkey"})
     return replace(base, **changes)  # type: ignore[arg-type]
 
 
@@ -186,6 +187,6 @@ def test_an_unresolvable_secret_is_fatal(irc_network: IrcNetwork, harness_factor
 
 def test_definition_settings_resolve_for_the_release(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BTN_AUTHKEY", "ak-123")
-    settings = IrcSettings(network="n", server="s", port=1, nick="x", definition="btn",
-                           definition_settings={"authkey": "env:BTN_AUTHKEY", "torrent_pass": ""})
+    settings = IrcSettings(name="n", server="s", port=1, nick="x", definition="btn",
+                           settings={"authkey": "env:BTN_AUTHKEY", "torrent_pass": ""})
     assert definition_values(settings) == {"authkey": "ak-123"}

@@ -253,6 +253,20 @@ class Template:
     def render(self, data: Mapping[str, str]) -> str:
         return "".join(_render(node, data) for node in self.nodes)
 
+    def fields(self) -> frozenset[str]:
+        """The names of every ``.field`` the template reads, in any branch."""
+        return frozenset(_fields(self.nodes))
+
+
+def _fields(nodes: Sequence[Node]) -> set[str]:
+    found: set[str] = set()
+    for node in nodes:
+        if isinstance(node, If):
+            found |= _fields([node.condition, *node.then, *node.otherwise])
+        elif isinstance(node, Pipeline):
+            found |= {arg.name for command in node.commands for arg in command.args if isinstance(arg, Field)}
+    return found
+
 
 def compile_template(source: str) -> Template:
     """Parses ``source``; raises TemplateError naming the first unsupported thing."""
