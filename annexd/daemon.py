@@ -193,7 +193,7 @@ class Daemon:
         return replace(target, key_file=str(path))
 
     def irc_networks(self) -> list[IrcSettings]:
-        return [network for network in self.cfg.irc if network.enabled]
+        return list(self.cfg.irc)  # entries with enabled = false are in cfg.disabled
 
     def _announce_sources(self) -> dict[str, AnnounceSource]:
         """Per IRC network, what builds its announces' links: its definition and its settings' values (secrets,

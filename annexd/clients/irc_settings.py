@@ -51,7 +51,6 @@ class IrcSettings:
                                         metadata={"secret": True})
     base_url: str = ""  # default: the definition's first URL
     keepalive: float = 60.0
-    enabled: bool = True
 
 
 def with_definition_defaults(network: IrcSettings, definition: Definition) -> IrcSettings:

@@ -104,7 +104,7 @@ def test_the_definitions_folder_is_required_and_must_exist(tmp_path: Path, defin
 
 def test_a_disabled_network_is_checked_and_kept(tmp_path: Path, definitions: Path) -> None:
     cfg = load_config(config(tmp_path, BTN.format(dir=definitions) + "enabled = false\n"), env={})
-    assert [n.enabled for n in cfg.irc] == [False]
+    assert cfg.irc == () and [(section, n.name) for section, n in cfg.disabled] == [("irc", "btn")]
 
 
 def test_config_builds_irc_settings_without_loading_the_irc_library() -> None:

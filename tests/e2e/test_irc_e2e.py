@@ -215,7 +215,7 @@ def test_an_announce_is_grabbed_and_completed_after_ignored_lines_and_a_server_r
         done = wait_until(lambda: (i := item())["status"] in ("COMPLETED", "FAILED") and i, timeout=240,
                           what="the episode COMPLETED")
         assert done["status"] == "COMPLETED", done
-        assert [d["status"] for d in done["deliveries"]] == ["done"]
+        assert [d["status"] for d in done["deliveries"]] == ["DONE"]
         torrents = qbt_pair.downloader.api().torrents_info(category="annexd-irc-e2e")
         assert [t.hash for t in torrents] == [info_hash]  # grabbed once
         assert len(tracker.fetches) == 1 and tracker.fetches[0]["id"] == "9116"  # passkeys put back at grab time
