@@ -7,6 +7,15 @@ module per topic; everything is re-exported here, so callers write ``from store 
 every function reads or writes the database bound to store.db.database_proxy, in the caller's connection.
 """
 
+from store.queries.approvals import (
+    approval_history,
+    approval_state,
+    approve,
+    decline,
+    expire_approvals,
+    quota_usage,
+    submit_as,
+)
 from store.queries.coordination import (
     CLAIMED,
     forget_instances,
@@ -65,6 +74,7 @@ from store.queries.items import (
 )
 from store.queries.media_requests import (
     add_items,
+    asked_by,
     cancel_request,
     create_request,
     delete_request,
@@ -77,12 +87,35 @@ from store.queries.media_requests import (
     request_row,
     request_summary,
 )
+from store.queries.notifications import (
+    claim_notifications,
+    fan_out,
+    notification_counts,
+    notification_failed,
+    notification_sent,
+    prune_notifications,
+    record_event,
+    record_request_event,
+)
 from store.queries.progress import progress_baseline, write_progress
 from store.queries.request_status import (
     computed_statuses,
     recompute_all,
     refresh_request_status,
     status_batch,
+)
+from store.queries.users import (
+    add_user,
+    adopt_config_key,
+    any_key,
+    caller_by_key,
+    caller_by_name,
+    disable_user,
+    ensure_users,
+    get_user,
+    list_users,
+    rotate_key,
+    set_quota,
 )
 
 __all__ = [
@@ -102,4 +135,10 @@ __all__ = [
     "update_listing", "wanted_items",
     "computed_statuses", "recompute_all", "refresh_request_status", "status_batch", "request_episode_rows",
     "request_row",
+    # users, approvals, quotas, notifications
+    "add_user", "adopt_config_key", "any_key", "approval_history", "approval_state", "approve", "asked_by",
+    "caller_by_key", "caller_by_name", "claim_notifications", "decline", "disable_user", "ensure_users",
+    "expire_approvals", "fan_out", "get_user", "list_users", "notification_counts", "notification_failed",
+    "notification_sent", "prune_notifications", "quota_usage", "record_event", "record_request_event",
+    "rotate_key", "set_quota", "submit_as",
 ]

@@ -12,6 +12,7 @@ from typing import Any, cast
 import peewee as pw
 
 from annexd.domain.live import LiveProgress
+from annexd.domain.notifications import Kind
 from annexd.domain.pipeline import (
     PROGRESS_STATUSES,
     TERMINAL,
@@ -25,11 +26,16 @@ from annexd.errors import NotFoundError
 from store.db import database_proxy, is_postgres, write_transaction
 from store.models import MediaRequest, ProcessingItem
 from store.queries.items import apply_transition
+from store.queries.notifications import record_request_event
 from store.queries.request_status import request_touched, status_batch
 
+S = ProcessingStatus
 
-def create_request(spec: RequestSpec, now: datetime) -> MediaRequest:
-    """Insert a request and its items in one transaction; unaired episodes start AWAITING."""
+
+def create_request(spec: RequestSpec, now: datetime, *, pending_approval: bool = False) -> MediaRequest:
+    """Insert a request and its items in one transaction; unaired episodes start AWAITING, and every item
+    PENDING_APPROVAL when an admin must approve the request first. The ``request.created`` event goes in the
+    notification outbox in the same transaction."""
     with write_transaction():
         req = MediaRequest.create(
             kind=spec.kind, title=spec.title, year=spec.year, tmdb_id=spec.tmdb_id, tvdb_id=spec.tvdb_id,
@@ -39,19 +45,26 @@ def create_request(spec: RequestSpec, now: datetime) -> MediaRequest:
             monitor_seasons=list(spec.monitor_seasons) if spec.monitor_seasons is not None else None,
             created_at=now, updated_at=now,
         )
-        add_items(req, spec, now)
+        add_items(req, spec, now, pending_approval=pending_approval)
+        record_request_event(Kind.REQUEST_CREATED, req, now, request_items(req.id),
+                             pending_approval=pending_approval)
     return req
 
 
-def add_items(req: MediaRequest, spec: RequestSpec, now: datetime) -> int:
+def add_items(req: MediaRequest, spec: RequestSpec, now: datetime, *, pending_approval: bool = False,
+              requested_by: str | None = None) -> int:
     """The one way items are created (a new request, a TMDB refresh of a followed show); existing (season,
-    episode) pairs are left alone. Items start approved with their request (approval, when it comes, is the
-    request's and new episodes inherit it here). The request's derived status is refreshed in the same transaction."""
+    episode) pairs are left alone. ``pending_approval``: the items wait for an admin (no stage touches them);
+    items a TMDB refresh adds inherit the request's approval (:func:`store.queries.approvals.approval_state`).
+    ``requested_by``: who asked for them (default: the spec's requester). The request's derived
+    status is refreshed in the same transaction."""
+    who = requested_by or spec.requested_by
     rows: list[dict[str, Any]] = []
     if spec.kind == "movie":
-        rows.append(_item_row(req, "movie", 0, 0, spec.title, None, now))
+        rows.append(_item_row(req, "movie", 0, 0, spec.title, None, now, pending_approval, who))
     for ep in spec.episodes:
-        rows.append(_item_row(req, "episode", ep.season, ep.episode, ep.title, ep.air_date, now))
+        rows.append(_item_row(req, "episode", ep.season, ep.episode, ep.title, ep.air_date, now, pending_approval,
+                              who))
     if rows:
         with write_transaction(), status_batch():
             ProcessingItem.insert_many(rows).on_conflict_ignore().execute()
@@ -60,12 +73,12 @@ def add_items(req: MediaRequest, spec: RequestSpec, now: datetime) -> int:
 
 
 def _item_row(req: MediaRequest, kind: str, season: int, episode: int, title: str,
-              air_date: date | None, now: datetime) -> dict[str, Any]:
-    unaired = air_date is not None and air_date > now.date()
+              air_date: date | None, now: datetime, pending_approval: bool, requested_by: str) -> dict[str, Any]:
+    unaired = air_date is not None and air_date > now.date() and not pending_approval
+    status = S.PENDING_APPROVAL if pending_approval else S.AWAITING if unaired else S.PENDING
     return {
         "request": req.id, "kind": kind, "season": season, "episode": episode, "title": title or "",
-        "air_date": air_date,
-        "status": ProcessingStatus.AWAITING if unaired else ProcessingStatus.PENDING,
+        "air_date": air_date, "status": status, "requested_by": requested_by[:100],
         "next_retry_at": datetime.combine(air_date, datetime.min.time()) if unaired and air_date else None,
         "last_error": f"not aired yet (airs {air_date.isoformat()})" if unaired and air_date else None,
         "status_changed_at": now, "created_at": now, "updated_at": now,
@@ -92,12 +105,22 @@ def import_requests(batch: Sequence[tuple[dict[str, Any], Sequence[dict[str, Any
 _INSERT_CHUNK = 500
 
 
-def get_request(request_id: int) -> MediaRequest:
-    """The request, or NotFoundError."""
-    req = MediaRequest.get_or_none(MediaRequest.id == request_id)
+def get_request(request_id: int, visible_to: str | None = None) -> MediaRequest:
+    """The request, or NotFoundError (also when ``visible_to`` names a user who did not ask for it: another
+    user's request is not confirmed to exist)."""
+    query = MediaRequest.select().where(MediaRequest.id == request_id)
+    if visible_to is not None:
+        query = query.where(asked_by(visible_to))
+    req = query.first()
     if req is None:
         raise NotFoundError(f"request {request_id} not found")
     return cast(MediaRequest, req)
+
+
+def asked_by(name: str) -> Any:
+    """The condition on MediaRequest for requests ``name`` asked for, or added items to."""
+    added = ProcessingItem.select(ProcessingItem.request).where(ProcessingItem.requested_by == name)
+    return (MediaRequest.requested_by == name) | MediaRequest.id.in_(added)
 
 
 def _summaries(request_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
@@ -164,9 +187,13 @@ def _select_requests() -> pw.Select:
     return MediaRequest.select(*_REQUEST_COLUMNS, MediaRequest.created_at.cast("TEXT"))
 
 
-def request_row(request_id: int) -> dict[str, Any]:
-    """The request as a dict of the columns its views show, or NotFoundError."""
-    rows = _request_rows(_select_requests().where(MediaRequest.id == request_id))
+def request_row(request_id: int, visible_to: str | None = None) -> dict[str, Any]:
+    """The request as a dict of the columns its views show, or NotFoundError (also for another user's request
+    when ``visible_to`` names a requester)."""
+    query = _select_requests().where(MediaRequest.id == request_id)
+    if visible_to is not None:
+        query = query.where(asked_by(visible_to))
+    rows = _request_rows(query)
     if not rows:
         raise NotFoundError(f"request {request_id} not found")
     return rows[0]
@@ -181,12 +208,16 @@ def request_summary(req: MediaRequest | dict[str, Any], live: LiveProgress | Non
 
 
 def list_requests(
-    status: RequestStatus | None, offset: int, limit: int, live: LiveProgress | None = None
+    status: RequestStatus | None, offset: int, limit: int, live: LiveProgress | None = None,
+    visible_to: str | None = None,
 ) -> tuple[list[tuple[dict[str, Any], dict[str, Any]]], int]:
     """One page of requests, newest first, as (row, summary) pairs, and how many there are. The status filter
     and the status shown come from the derived status column (index on status, id); counts and progress are
-    summarised for the requests on the page only."""
+    summarised for the requests on the page only. ``visible_to``: only the requests this user asked for (or
+    added items to); None: every request."""
     where = MediaRequest.status == status.value if status is not None else pw.SQL("1 = 1")
+    if visible_to is not None:
+        where = where & asked_by(visible_to)
     total = int(MediaRequest.select(pw.fn.COUNT(pw.SQL("*"))).where(where).scalar() or 0)
     rows = _request_rows(_select_requests().where(where).order_by(MediaRequest.id.desc()).limit(limit).offset(offset))
     page_ids = [r["id"] for r in rows]
