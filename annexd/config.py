@@ -21,6 +21,7 @@ from typing import Any
 from annexd.clients.delivery_settings import Target, validate_target
 from annexd.clients.feed_settings import RssFeed, validate_feed, validate_interval
 from annexd.clients.mediaserver_settings import MediaServer, validate_media_server
+from annexd.clients.notify_settings import NotificationDestination, NotifyConfig, validate_destination
 from annexd.clients.qbittorrent_settings import QbtClientSettings
 from annexd.clients.torznab_settings import TorznabIndexer
 from annexd.config_loader import load_dataclass
@@ -28,6 +29,7 @@ from annexd.domain.monitoring import MONITOR_MODES
 from annexd.domain.naming import NamingTemplates, validate_template
 from annexd.domain.quality import DEFAULT_PROFILE, QualityProfile
 from annexd.domain.search import SearchConfig
+from annexd.domain.users import Quota
 from annexd.encoder.profiles import EncodeProfile
 from annexd.errors import ConfigError
 
@@ -152,6 +154,30 @@ class RequestsConfig:
 
 
 @dataclass(frozen=True)
+class ApprovalsConfig:
+    # Requests waiting for approval longer than this are approved or declined by themselves (0: never).
+    timeout_hours: float = 0.0
+    timeout_action: str = "decline"  # approve | decline
+
+
+@dataclass(frozen=True)
+class QuotasConfig:
+    """What a requester may ask for per rolling period (0: unlimited); ``annexd user quota`` overrides it per
+    user. Admins are exempt."""
+
+    movie_limit: int = 0
+    movie_days: float = 7.0
+    season_limit: int = 0
+    season_days: float = 7.0
+
+    def movies(self) -> Quota:
+        return Quota(self.movie_limit or None, self.movie_days)
+
+    def seasons(self) -> Quota:
+        return Quota(self.season_limit or None, self.season_days)
+
+
+@dataclass(frozen=True)
 class SupervisorConfig:
     restart_budget: int = 5
     restart_window_seconds: float = 300.0
@@ -182,6 +208,9 @@ class Config:
     naming: NamingTemplates = NamingTemplates()
     tmdb: TmdbConfig = TmdbConfig()
     requests: RequestsConfig = RequestsConfig()
+    approvals: ApprovalsConfig = ApprovalsConfig()
+    quotas: QuotasConfig = QuotasConfig()
+    notify: NotifyConfig = NotifyConfig()
     # Lists of tables ([[indexers]] ...), built as the integration's own settings dataclasses.
     indexers: tuple[TorznabIndexer, ...] = ()
     quality_profiles: tuple[QualityProfile, ...] = ()
@@ -190,6 +219,7 @@ class Config:
     targets: tuple[Target, ...] = ()
     media_servers: tuple[MediaServer, ...] = ()
     feeds: tuple[RssFeed, ...] = ()
+    notifications: tuple[NotificationDestination, ...] = ()
 
     def profile(self, name: str) -> QualityProfile:
         """The named quality profile; "default" (or an unknown name) is the first configured, else built-in."""
@@ -260,6 +290,7 @@ def _validate(cfg: Config, problems: list[str]) -> None:
     if cfg.supervisor.restart_budget < 0:
         problems.append("supervisor.restart_budget: must be >= 0")
     _validate_feeds(cfg, problems)
+    _validate_people(cfg, problems)
 
 
 def _validate_feeds(cfg: Config, problems: list[str]) -> None:
@@ -275,6 +306,26 @@ def _validate_feeds(cfg: Config, problems: list[str]) -> None:
         problems.append(f"requests.monitor: {cfg.requests.monitor!r} is not one of {', '.join(MONITOR_MODES)}")
     if cfg.requests.refresh_interval_minutes < 10:
         problems.append("requests.refresh_interval_minutes: must be at least 10")
+
+
+def _validate_people(cfg: Config, problems: list[str]) -> None:
+    """Approvals, quotas and notification destinations."""
+    if cfg.approvals.timeout_action not in ("approve", "decline"):
+        problems.append(f"approvals.timeout_action: {cfg.approvals.timeout_action!r} is not approve or decline")
+    if cfg.approvals.timeout_hours < 0:
+        problems.append("approvals.timeout_hours: must be >= 0 (0: never)")
+    for unit in ("movie", "season"):
+        if getattr(cfg.quotas, f"{unit}_limit") < 0:
+            problems.append(f"quotas.{unit}_limit: must be >= 0 (0: unlimited)")
+        if getattr(cfg.quotas, f"{unit}_days") <= 0:
+            problems.append(f"quotas.{unit}_days: must be > 0")
+    for dest in cfg.notifications:
+        problems.extend(f"notifications[{dest.name}].{p}" for p in validate_destination(dest))
+    names = [d.name for d in cfg.notifications]
+    problems.extend(f"notifications[{n}]: two destinations have this name" for n in sorted(
+        {n for n in names if names.count(n) > 1}))
+    if cfg.notify.poll_interval < 10:
+        problems.append("notify.poll_interval: must be at least 10 ms")
 
 
 def read_toml(path: Path | None, problems: list[str]) -> dict[str, Any]:

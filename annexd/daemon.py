@@ -35,6 +35,7 @@ from actors.feeds import FeedWorker
 from actors.filemap import FileMapWorker
 from actors.messages import RemoveRequestTorrents
 from actors.monitor import ShowRefreshWorker
+from actors.notify import NotifyWorker
 from actors.progress import DownloadProgressWorker
 from actors.recovery import RecoveryWorker
 from actors.search import SearchWorker
@@ -42,6 +43,7 @@ from actors.supervisor import ChildSpec, Supervisor
 from actors.writer import DbWriter
 from annexd import logs
 from annexd.clients.feeds import FeedSource, IndexerFeed, RssFeedClient
+from annexd.clients.notify import destination as notify_destination
 from annexd.clients.qbittorrent import QbtClient
 from annexd.clients.tmdb import TmdbClient, TmdbSettings
 from annexd.clients.torznab import TorznabClient
@@ -53,11 +55,11 @@ from annexd.encoder.hub import EncoderHub, HubSettings
 from annexd.errors import InvalidInputError, StoreError
 from annexd.exitcodes import ExitCode
 from annexd.http.app import HttpDeps, make_app
-from annexd.http.auth import Access, ApiKeys, metrics_public
+from annexd.http.auth import Access, metrics_public
 from annexd.http.server import HttpServer
 from annexd.redaction import redact_url
 from annexd.secrets import MasterKey, SecretStore, resolve as resolve_secret
-from store import migrate
+from store import migrate, queries
 from store.db import open_database
 from store.secret_backend import DbSecretBackend
 
@@ -116,7 +118,8 @@ class Daemon:
         def recovery(ctx: ActorContext) -> pykka.ActorRef[Any]:
             return RecoveryWorker.start(ctx, w.recovery_interval, w.claim_stale_seconds)
 
-        children = [ChildSpec("writer", writer), ChildSpec("recovery", recovery), ChildSpec("awaiting", awaiting)]
+        children = [ChildSpec("writer", writer), ChildSpec("recovery", recovery), ChildSpec("awaiting", awaiting),
+                    self._notify_child()]
         if self.cfg.indexers:
             clients = list(self.indexer_clients().values())
             children.append(ChildSpec("search", lambda ctx: SearchWorker.start(ctx, w.poll_interval, clients)))
@@ -166,6 +169,14 @@ class Daemon:
             children.append(ChildSpec("monitor", lambda ctx: ShowRefreshWorker.start(
                 ctx, w.feed_poll_interval, tmdb, minutes)))
         return children
+
+    def _notify_child(self) -> ChildSpec:
+        """The NotifyWorker drains the outbox (with no destination configured it only marks events handled)."""
+        notify = self.cfg.notify
+        enabled = [d for d in self.cfg.notifications if d.enabled]
+        destinations = {d.name: notify_destination(replace(d, url=self.secret(d.url)), notify) for d in enabled}
+        routes = {d.name: d.events for d in enabled}
+        return ChildSpec("notify", lambda ctx: NotifyWorker.start(ctx, notify.poll_interval, destinations, routes))
 
     def _make_hub(self) -> EncoderHub | None:
         """The encoder hub: remote agents authenticate with a configured token, the local agent with its own."""
@@ -259,10 +270,19 @@ class Daemon:
         )
 
     def access(self) -> Access:
-        """Who may call the API: the configured key (a secret reference, resolved here) and whether /metrics
-        is open."""
+        """Whether /metrics is open, and the page's sessions. Keys are the users'; the configured http.api_key
+        (a secret reference, resolved here) becomes admin's on the first start after users came, and is
+        ignored with a warning afterwards."""
         http = self.cfg.http
-        return Access(ApiKeys({"api": self.secret(http.api_key)}), metrics_public(http.metrics_public, http.host))
+        key = self.secret(http.api_key)
+        with self.db.connection_context():
+            outcome = queries.adopt_config_key(key, self.ctx.clock())
+        if outcome == "adopted":
+            log.info("api_key_adopted", user="admin")
+        elif outcome == "ignored":
+            log.warning("api_key_setting_ignored", reason="users have their own keys; http.api_key is used only "
+                        "on the first start after migration 080 (rotate admin's with `annexd user key admin`)")
+        return Access(metrics_public(http.metrics_public, http.host))
 
     def _search_check(self) -> tuple[bool, Any]:
         if not self.cfg.indexers:

@@ -1,5 +1,7 @@
 """The one exception tree of annexd. Expected errors are handled where they happen; the rest reach the supervisor."""
 
+from datetime import datetime
+
 
 class AnnexdError(Exception):
     """Base of every error annexd raises on purpose."""
@@ -67,6 +69,6 @@ class ForbiddenError(AnnexdError):
 class QuotaExceededError(AnnexdError):
     """A requester's quota is used up (HTTP 429 with Retry-After); ``resets_at`` is when the request would fit."""
 
-    def __init__(self, message: str, resets_at: object | None):
+    def __init__(self, message: str, resets_at: datetime | None):
         self.resets_at = resets_at
         super().__init__(message)

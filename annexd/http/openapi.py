@@ -96,8 +96,10 @@ def document() -> dict[str, Any]:
                 "summary": "Request a movie or TV episodes", "security": _SECURED,
                 "requestBody": {"required": True, "content": {"application/json": {"schema": _REQUEST_IN}}},
                 "responses": {
-                    "201": _json({"type": "object", "required": ["id"], "properties": {"id": {"type": "integer"}}},
-                                 "created"),
+                    "201": _json({"type": "object", "required": ["id"], "properties": {
+                        "id": {"type": "integer"}, "pending_approval": {"type": "boolean"}}}, "created"),
+                    "429": {**_json(_QUOTA_ERROR, "over the caller's quota"), "headers": {
+                        "Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}}},
                     "400": _err("not JSON"), "401": _err("no or wrong API key"), "413": _err("too large"),
                     "422": _err("invalid fields"), "502": _err("TMDB failed"), "503": _err("database down"),
                 },
@@ -164,6 +166,7 @@ def document() -> dict[str, Any]:
             "202": _json({"type": "object"}, "the poll runs in the background"),
             "401": _err("no or wrong API key"), "409": _err("no feeds configured")}}},
     }
+    paths.update(_people_paths())
     _secure(paths)
     return {
         "openapi": "3.0.3",
@@ -177,6 +180,59 @@ def document() -> dict[str, Any]:
             "ApiKey": {"type": "apiKey", "in": "header", "name": "X-Api-Key"},
             "Bearer": {"type": "http", "scheme": "bearer"},
         }},
+    }
+
+
+_APPROVE_IN = {
+    "type": "object", "additionalProperties": False,
+    "description": "{} approves every pending item; seasons or items (not both) only those",
+    "properties": {"seasons": {"type": "array", "minItems": 1, "items": {"type": "integer", "minimum": 0,
+                                                                           "maximum": 1000}},
+                   "items": {"type": "array", "minItems": 1, "items": {"type": "integer", "minimum": 1}}},
+}
+_DECLINE_IN = {"type": "object", "additionalProperties": False,
+               "properties": {"reason": {"type": "string", "maxLength": 500}}}
+_USER_OUT = {"type": "object", "required": ["name", "role"], "properties": {
+    "name": {"type": "string"}, "role": {"type": "string", "enum": ["admin", "requester"]},
+    "enabled": {"type": "boolean"}, "auto_approve": {"type": "array", "items": {"type": "string"}},
+    "has_key": {"type": "boolean"}}}
+_QUOTA_ERROR = {"type": "object", "required": ["error", "resets_at"], "properties": {
+    "error": {"type": "string"}, "resets_at": {"type": "string", "format": "date-time"}}}
+
+
+def _people_paths() -> dict[str, Any]:
+    """Users, approvals, quotas and notifications (issue 19)."""
+    ids = {"type": "array", "items": {"type": "integer"}}
+    return {
+        "/api/v1/requests/{id}/approve": {"post": {
+            "summary": "Approve pending items (admins); search starts at once", "parameters": [_ID],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _APPROVE_IN}}},
+            "responses": {"200": _json({"type": "object", "required": ["id", "approved_items"], "properties": {
+                "id": {"type": "integer"}, "approved_items": ids}}, "approved"),
+                "400": _err("not JSON"), "403": _err("not an admin"), "404": _err("unknown id"),
+                "409": _err("nothing named awaits approval"), "422": _err("seasons and items, or a bad list")}}},
+        "/api/v1/requests/{id}/decline": {"post": {
+            "summary": "Decline every pending item, with an optional reason (admins)", "parameters": [_ID],
+            "requestBody": {"required": False, "content": {"application/json": {"schema": _DECLINE_IN}}},
+            "responses": {"200": _json({"type": "object", "required": ["id", "declined_items"], "properties": {
+                "id": {"type": "integer"}, "declined_items": ids}}, "declined"),
+                "400": _err("not JSON"), "403": _err("not an admin"), "404": _err("unknown id"),
+                "409": _err("nothing awaits approval"), "422": _err("bad reason")}}},
+        "/api/v1/requests/{id}/approvals": {"get": {
+            "summary": "Approval history of a request", "parameters": [_ID],
+            "responses": {"200": _json({"type": "object", "required": ["approvals"], "properties": {
+                "approvals": {"type": "array", "items": {"type": "object"}}}}, "history"),
+                "404": _err("unknown id")}}},
+        "/api/v1/me": {"get": {"summary": "The caller: name, role, auto-approve, quotas",
+                               "responses": {"200": _json(_USER_OUT, "the caller")}}},
+        "/api/v1/notifications": {"get": {
+            "summary": "Notification destinations and their outbox counts (admins)",
+            "responses": {"200": _json({"type": "object", "required": ["destinations"], "properties": {
+                "destinations": {"type": "array", "items": {"type": "object"}}}}, "destinations"),
+                "403": _err("not an admin")}}},
+        "/api/v1/notifications/test": {"post": {
+            "summary": "Send a Test event to every destination (admins)",
+            "responses": {"202": _json({"type": "object"}, "queued"), "403": _err("not an admin")}}},
     }
 
 

@@ -91,6 +91,7 @@ from store.queries.notifications import (
     claim_notifications,
     fan_out,
     notification_counts,
+    notification_deferred,
     notification_failed,
     notification_sent,
     prune_notifications,
@@ -138,7 +139,7 @@ __all__ = [
     # users, approvals, quotas, notifications
     "add_user", "adopt_config_key", "any_key", "approval_history", "approval_state", "approve", "asked_by",
     "caller_by_key", "caller_by_name", "claim_notifications", "decline", "disable_user", "ensure_users",
-    "expire_approvals", "fan_out", "get_user", "list_users", "notification_counts", "notification_failed",
+    "expire_approvals", "fan_out", "get_user", "list_users", "notification_counts", "notification_deferred", "notification_failed",
     "notification_sent", "prune_notifications", "quota_usage", "record_event", "record_request_event",
     "rotate_key", "set_quota", "submit_as",
 ]

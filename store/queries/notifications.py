@@ -152,6 +152,12 @@ def notification_failed(notification_id: int, owner: str, error: str, now: datet
     return status
 
 
+def notification_deferred(notification_id: int, owner: str, until: datetime) -> None:
+    """Released unsent without counting an attempt (its destination just failed another send)."""
+    Notification.update(claimed_by=None, lease_until=None, next_attempt_at=until).where(
+        (Notification.id == notification_id) & (Notification.claimed_by == owner)).execute()
+
+
 def notification_counts() -> dict[str, dict[str, int]]:
     """destination -> status -> rows (the API's and the CLI's view of the outbox)."""
     query = Notification.select(Notification.destination, Notification.status,
