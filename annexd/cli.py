@@ -1,5 +1,6 @@
-"""The `annexd` command: run, migrate, check-config, request add|list|show|cancel, status, maintenance
-recompute, announce, parse."""
+"""The `annexd` command: run, migrate, check-config, request add|list|show|cancel|approve|decline, user, status,
+maintenance recompute, announce, parse. Request commands act as ``--user NAME`` (default admin; see
+annexd.users_cli)."""
 
 from __future__ import annotations
 
@@ -8,15 +9,25 @@ import json
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date
 from typing import Any
 
 import peewee
 
-from annexd import __version__, announce_cli
+from annexd import __version__, announce_cli, users_cli
 from annexd.config import Config, describe, dumps, load_config
-from annexd.errors import ConfigError, NotFoundError, PendingMigrationsError, StoreError
+from annexd.domain.users import ADMIN
+from annexd.errors import (
+    ConfigError,
+    InvalidInputError,
+    NotFoundError,
+    PendingMigrationsError,
+    QuotaExceededError,
+    StateConflictError,
+    StoreError,
+)
 from annexd.exitcodes import ExitCode
 
 _EPISODE = re.compile(r"^S(\d{1,4})E(\d{1,5})(?:@(\d{4}-\d{2}-\d{2}))?$", re.IGNORECASE)
@@ -35,6 +46,17 @@ def _db(cfg: Config) -> peewee.Database:
 
     return open_database(cfg.database_url, cfg.database.max_connections, cfg.database.pool_timeout_seconds,
                          cfg.database.sqlite_busy_timeout_ms)
+
+
+@contextmanager
+def _current_db(args: argparse.Namespace) -> Iterator[peewee.Database]:
+    """The configured database, migrated, with one connection held for the command."""
+    from store.migrate import require_current
+
+    db = _db(_config(args))
+    with db.connection_context():
+        require_current(db)
+        yield db
 
 
 # --- commands --------------------------------------------------------------------------------------------
@@ -92,24 +114,32 @@ def cmd_request(args: argparse.Namespace) -> int:
     from store.models import utcnow
 
     cfg = _config(args)
-    db = _db(cfg)
-    with db.connection_context():
-        from store.migrate import require_current
-
-        require_current(db)
+    with _current_db(args):
+        try:
+            caller = users_cli.acting_user(args)
+        except (NotFoundError, StateConflictError) as exc:
+            print(f"--user: {exc}", file=sys.stderr)
+            return ExitCode.FORBIDDEN
+        who = None if caller.is_admin else caller.name
         if args.action == "add":
             kind = "tv" if args.episode else "movie"
             spec = RequestSpec(kind=kind, title=args.title, year=args.year, tmdb_id=args.tmdb_id,
-                                       episodes=tuple(_episodes(args.episode or [])), targets=tuple(args.target or ()),
-                                       requested_by="cli")
-            req = queries.create_request(spec, utcnow())
-            _out({"id": req.id})
+                                       episodes=tuple(_episodes(args.episode or [])), targets=tuple(args.target or ()))
+            try:
+                req, waits = queries.submit_as(caller, spec, utcnow(), cfg.quotas.movies(), cfg.quotas.seasons())
+            except QuotaExceededError as exc:
+                print(f"{exc}; room again at {exc.resets_at} UTC", file=sys.stderr)
+                return ExitCode.QUOTA_EXCEEDED
+            except InvalidInputError as exc:
+                print(exc, file=sys.stderr)
+                return ExitCode.QUOTA_EXCEEDED
+            _out({"id": req.id, "pending_approval": waits})
         elif args.action == "list":
-            rows, total = queries.list_requests(None, 0, args.limit)
+            rows, total = queries.list_requests(None, 0, args.limit, visible_to=who)
             _out({"total": total, "requests": [views.request_view(r, s) for r, s in rows]})
         else:
             try:
-                req = queries.get_request(args.id)
+                req = queries.get_request(args.id, who)
             except NotFoundError as exc:
                 print(exc, file=sys.stderr)
                 return ExitCode.NOT_FOUND
@@ -244,20 +274,24 @@ def build_parser() -> argparse.ArgumentParser:
     maint = sub.add_parser("maintenance", help="database upkeep").add_subparsers(dest="action", required=True)
     maint.add_parser("recompute", help="rebuild every request's derived status from its items",
                      parents=[common]).set_defaults(func=cmd_maintenance)
-    req = sub.add_parser("request", help="add, list, show or cancel requests").add_subparsers(
+    users_cli.register(sub, common, _current_db)
+    as_user = argparse.ArgumentParser(add_help=False, parents=[common])
+    as_user.add_argument("--user", default=ADMIN, help="act as this user, with its rights (default: admin)")
+    req = sub.add_parser("request", help="add, list, show, cancel, approve or decline requests").add_subparsers(
         dest="action", required=True)
-    add = req.add_parser("add", help="request a movie, or TV episodes with --episode", parents=[common])
+    add = req.add_parser("add", help="request a movie, or TV episodes with --episode", parents=[as_user])
     add.add_argument("title")
     add.add_argument("--year", type=int)
     add.add_argument("--tmdb-id", type=int)
     add.add_argument("--episode", action="append", help="S01E02 or S01E02@2024-05-01 (repeatable)")
     add.add_argument("--target", action="append", help="storage target name (repeatable)")
-    lst = req.add_parser("list", parents=[common])
+    lst = req.add_parser("list", parents=[as_user])
     lst.add_argument("--limit", type=int, default=50)
     for action in ("show", "cancel"):
-        req.add_parser(action, parents=[common]).add_argument("id", type=int)
+        req.add_parser(action, parents=[as_user]).add_argument("id", type=int)
     for p in req.choices.values():
         p.set_defaults(func=cmd_request)
+    users_cli.register_decisions(req, as_user, _current_db)
     announce_cli.register(sub)
     parse = sub.add_parser("parse", help="show how annexd reads release names (for people and bug reports)")
     parse.add_argument("names", nargs="+", metavar="NAME", help="release name, torrent title, file name or path")

@@ -2,8 +2,8 @@
 
 * ``users``: name, role, auto-approve per type, the SHA-256 of the API key (never the key), enabled, per-user
   quota overrides. Every distinct ``media_request.requested_by`` written before users existed ("api", "cli",
-  imported names) becomes a disabled user without a key; the daemon gives ``admin`` the configured
-  ``http.api_key`` on its first start.
+  imported names) becomes a disabled user without a key. ``admin`` is made here, without a key: the daemon
+  gives it the configured ``http.api_key`` on its first start (or ``annexd user key admin`` gives it one).
 * ``processing_item.requested_by``: who asked for this item (a later request of the same title by another user
   adds items of its own); filled from the request for existing items. Quotas and visibility read it.
 * ``approval``: the history of approvals and declines (who, when, which items, reason). Whether a request
@@ -32,6 +32,9 @@ def _users_from_requests(database: pw.Database) -> None:
                                "created_at")).bind(database)
     names = sorted({str(name)[:100] for (name,) in request.select(request.requested_by).distinct().tuples() if name})
     now = _now()
+    # admin exists from here on (the CLI acts as admin by default); it gets a key on the daemon's next start.
+    users.insert(name="admin", role="admin", enabled=True, auto_approve_movie=True, auto_approve_tv=True,
+                 created_at=now).execute()
     for name in names:
         users.insert(name=name, role="requester", enabled=False, auto_approve_movie=True, auto_approve_tv=True,
                      created_at=now).on_conflict_ignore().execute()
