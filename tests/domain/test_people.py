@@ -5,9 +5,25 @@ from datetime import datetime, timedelta
 import pytest
 
 from annexd.domain import quotas
-from annexd.domain.notifications import Kind, kinds_of_transition, merge_grabs, message, wants, webhook_payload
+from annexd.domain.notifications import (
+    Kind,
+    kinds_of_transition,
+    merge_grabs,
+    message,
+    wants,
+    webhook_payload,
+)
 from annexd.domain.pipeline import Event, ProcessingStatus as S, RequestStatus, next_status, request_status
-from annexd.domain.users import Caller, Quota, Role, key_hash, new_key, parse_auto_approve, same_hash, valid_name
+from annexd.domain.users import (
+    Caller,
+    Quota,
+    Role,
+    key_hash,
+    new_key,
+    parse_auto_approve,
+    same_hash,
+    valid_name,
+)
 
 NOW = datetime(2026, 5, 1, 12, 0)
 MOVIE = {"id": 3, "kind": "movie", "title": "Dune", "year": 2021, "tmdb_id": 438631, "imdb_id": "tt1160419",

@@ -8,9 +8,9 @@ import pytest
 
 from actors.context import ActorContext
 from annexd.config import Config, HttpConfig
+from annexd.domain.users import Role, key_hash
 from annexd.encoder.hub import EncoderHub, HubSettings
 from annexd.http.app import HttpDeps, make_app
-from annexd.domain.users import Role, key_hash
 from annexd.http.auth import SESSION_COOKIE, is_loopback, metrics_public, presented_key
 from store import queries
 from store.models import User, utcnow
