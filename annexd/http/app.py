@@ -711,9 +711,20 @@ async def status_page(request: web.Request) -> web.Response:
     who = None if caller.is_admin else caller.name
 
     rows, _ = await in_db(request, lambda: queries.list_requests(None, 0, 50, deps.ctx.live, visible_to=who))
-    counts = await _counts(request)
-    html = page.render(views.status_view(deps.ctx, counts), [views.request_view(r, s) for r, s in rows])
+    counts = await _counts(request) if who is None else own_counts(rows)
+    status = views.status_view(deps.ctx, counts)
+    if who is not None:  # a requester: its own items only, no operations detail
+        status = {**status, "actors": {}, "database": {"pool": {"in_use": "-", "idle": "-", "max": "-"}}}
+    html = page.render(status, [views.request_view(r, s) for r, s in rows])
     return web.Response(text=html, content_type="text/html")
+
+
+def own_counts(rows: list[Any]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for _, summary in rows:
+        for status, n in summary["counts"].items():
+            counts[status] = counts.get(status, 0) + n
+    return counts
 
 
 async def openapi_doc(request: web.Request) -> web.Response:

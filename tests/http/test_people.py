@@ -190,3 +190,15 @@ async def test_disabled_users_and_the_config_key(client):
     assert (await client.get("/api/v1/requests", headers=alice)).status == 401
     # Requests from before users existed keep their names; items record who asked for them.
     assert ProcessingItem.select().where(ProcessingItem.requested_by.is_null()).count() == 0
+
+
+async def test_the_status_page_shows_a_requester_its_own_requests_only(client):
+    alice, bob = _user("alice", auto={"movie"}), _user("bob", auto={"movie"})
+    await _post(client, "/api/v1/requests", {"type": "movie", "title": "Alices Film"}, alice)
+    await _post(client, "/api/v1/requests", {"type": "movie", "title": "Bobs Film"}, bob)
+    ok = await client.post("/login", data={"key": alice["X-Api-Key"]}, allow_redirects=False)
+    assert ok.status == 303
+    html = await (await client.get("/")).text()
+    assert "Alices Film" in html and "Bobs Film" not in html and "mailbox" not in html
+    queries.disable_user("alice")  # the session ends with the user
+    assert 'action="/login"' in await (await client.get("/")).text()
