@@ -106,6 +106,7 @@ def webhook_payload(kind: str, facts: Mapping[str, Any], instance_name: str = "a
     elif kind in (Kind.ITEM_AVAILABLE, Kind.ITEM_UPGRADED, Kind.REQUEST_AVAILABLE):
         body.update(_download_body(kind, facts))
     elif kind == Kind.REQUEST_CREATED:
+        body.pop("episodes", None)  # Sonarr's SeriesAdd names the series only
         if _request(facts).get("kind") == "movie":
             body["addMethod"] = "manual"
     elif kind == Kind.HEALTH:

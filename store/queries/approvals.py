@@ -35,14 +35,24 @@ APPROVE, DECLINE = "approve", "decline"
 def submit_as(caller: Caller, spec: RequestSpec, now: datetime, movie_quota: Quota, season_quota: Quota
               ) -> tuple[MediaRequest, bool]:
     """Create ``spec`` as ``caller``: QuotaExceededError past a requester's quota; the items wait for approval
-    when the caller does not auto-approve the type. Returns the request and whether it waits."""
+    when the caller does not auto-approve the type. Returns the request and whether it waits.
+
+    The quota is checked on what the submission actually added (the caller's units in the period after it,
+    less those before), in the same transaction, so a refused request leaves nothing behind."""
     spec = replace(spec, requested_by=caller.name)
     waits = caller.needs_approval(spec.kind)
+    quotas_of = () if caller.is_admin else (("movie", caller.movie_quota or movie_quota),
+                                            ("season", caller.season_quota or season_quota))
     with write_transaction():
         _lock_user(caller.name)
-        if not caller.is_admin:
-            _check_quota(caller, spec, now, caller.movie_quota or movie_quota, caller.season_quota or season_quota)
-        return create_request(spec, now, pending_approval=waits), waits
+        before = {unit: quota_usage(caller.name, unit, quotas.window_start(q, now))
+                  for unit, q in quotas_of if q.limit is not None}
+        req = create_request(spec, now, pending_approval=waits)
+        for unit, quota in quotas_of:
+            if unit in before:
+                added = len(quota_usage(caller.name, unit, quotas.window_start(quota, now))) - len(before[unit])
+                _refuse_over_quota(quotas.check(quota, unit, before[unit], added, now))
+    return req, waits
 
 
 def _lock_user(name: str) -> None:
@@ -54,24 +64,13 @@ def _lock_user(name: str) -> None:
         db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (lock_id,))
 
 
-def units_wanted(spec: RequestSpec) -> tuple[int, int]:
-    """(movies, seasons) a request takes from its user's quota."""
-    if spec.kind == "movie":
-        return 1, 0
-    return 0, len({ep.season for ep in spec.episodes})
-
-
-def _check_quota(caller: Caller, spec: RequestSpec, now: datetime, movie: Quota, season: Quota) -> None:
-    movies, seasons = units_wanted(spec)
-    for unit, quota, wanted in (("movie", movie, movies), ("season", season, seasons)):
-        if quota.limit is None or not wanted:
-            continue
-        verdict = quotas.check(quota, unit, quota_usage(caller.name, unit, quotas.window_start(quota, now)),
-                               wanted, now)
-        if not verdict.allowed:
-            if verdict.resets_at is None:
-                raise InvalidInputError(verdict.reason)
-            raise QuotaExceededError(verdict.reason, verdict.resets_at)
+def _refuse_over_quota(verdict: quotas.Verdict) -> None:
+    """Raising rolls the submission back."""
+    if verdict.allowed:
+        return
+    if verdict.resets_at is None:
+        raise InvalidInputError(verdict.reason)
+    raise QuotaExceededError(verdict.reason, verdict.resets_at)
 
 
 def quota_usage(name: str, unit: str, since: datetime) -> list[datetime]:

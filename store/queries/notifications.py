@@ -4,6 +4,11 @@ sent outside any transaction under a lease, then marked sent or scheduled again 
 
 A send whose daemon dies before it is marked goes out again once the lease runs out: delivery is once in
 normal operation and at least once across a crash in the middle of a send.
+
+Hooks for what has not landed yet: the stranded detection (issue 10) records ``Kind.ITEM_STRANDED`` with
+``record_request_event(Kind.ITEM_STRANDED, request, now, [item], error=why)`` in the transaction of its repair;
+upgrades record ``Kind.ITEM_UPGRADED`` the same way (the webhook sends ``Download`` with ``isUpgrade``); health
+checks record ``Kind.HEALTH`` with ``{"level", "message", "check"}``.
 """
 
 from __future__ import annotations
@@ -53,9 +58,13 @@ def record_event(kind: Kind, facts: Mapping[str, Any], now: datetime) -> None:
     NotificationEvent.create(kind=kind.value, facts=dict(facts), created_at=now)
 
 
+MAX_ITEMS = 100  # items named in one event (a request of a whole show counts the rest in items_total)
+
+
 def record_request_event(kind: Kind, req: MediaRequest, now: datetime, items: Sequence[ProcessingItem] = (),
                          **extra: Any) -> None:
-    record_event(kind, {"request": request_facts(req), "items": [item_facts(i) for i in items], **extra}, now)
+    record_event(kind, {"request": request_facts(req), "items": [item_facts(i) for i in items[:MAX_ITEMS]],
+                        "items_total": len(items), **extra}, now)
 
 
 def transition_kinds(before: ProcessingStatus, after: ProcessingStatus, event: Event) -> tuple[Kind, ...]:

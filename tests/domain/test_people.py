@@ -121,7 +121,8 @@ def test_webhook_payloads_follow_radarr_and_sonarr():
     assert movie["movieFile"]["path"] == "/m/Dune.mkv" and "applicationUrl" not in movie  # nulls omitted
     assert webhook_payload(Kind.ITEM_UPGRADED, {"request": MOVIE, "items": []})["isUpgrade"] is True
     assert webhook_payload(Kind.REQUEST_CREATED, {"request": MOVIE})["eventType"] == "MovieAdded"
-    assert webhook_payload(Kind.REQUEST_CREATED, {"request": SHOW})["eventType"] == "SeriesAdd"
+    series_add = webhook_payload(Kind.REQUEST_CREATED, {"request": SHOW, "items": [EP]})
+    assert series_add["eventType"] == "SeriesAdd" and "episodes" not in series_add and series_add["series"]["id"] == 4
     declined = webhook_payload(Kind.REQUEST_DECLINED, {"request": SHOW, "items": [EP], "by": "admin",
                                                        "reason": "no room"})
     assert declined["eventType"] == "RequestDeclined" and declined["reason"] == "no room"
