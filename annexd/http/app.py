@@ -36,7 +36,7 @@ from annexd.errors import (
     StateConflictError,
 )
 from annexd.http import openapi, page, views
-from annexd.http.auth import ADMIN_PATHS, METRICS_PATH, SESSION_COOKIE, Access, metrics_public, presented_key
+from annexd.http.auth import ADMIN_PATHS, SESSION_COOKIE, Access, metrics_public, presented_key
 from annexd.http.executors import BoundedExecutor, Cached, Overloaded
 from annexd.http.validation import (
     MAX_DB_INT,
@@ -68,6 +68,10 @@ class HttpDeps:
         default_factory=lambda: BoundedExecutor(API_THREADS, API_MAX_PENDING, "http-db"))
     health_executor: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="http-health"))
+    # Key lookups (one indexed row each): apart from API work, so /api/v1/status and a /metrics scrape with a
+    # key still answer while the API queue is full.
+    auth_executor: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(AUTH_THREADS, thread_name_prefix="http-auth"))
     counts: Cached[dict[str, int]] | None = None  # made by make_app over ctx.db unless given
     metrics_body: Cached[bytes] | None = None  # made by make_app
     # Whether /metrics is open and the page's sessions. None: from the config, and the configured http.api_key
@@ -85,6 +89,7 @@ class HttpDeps:
         """Cancel the queued work of every executor (running calls finish on their own)."""
         self.executor.shutdown()
         self.health_executor.shutdown(wait=False, cancel_futures=True)
+        self.auth_executor.shutdown(wait=False, cancel_futures=True)
         for cache in (self.counts, self.metrics_body):
             if cache is not None:
                 cache.shutdown()
@@ -95,6 +100,7 @@ CALLER = web.RequestKey("caller", Caller)  # the user whose key the call came wi
 BIG_BODY = 64 * 1024  # bodies larger than this are parsed off the event loop
 API_THREADS = 2  # threads for API database work (each holds one pooled connection while it runs)
 API_MAX_PENDING = 64  # API calls running or queued; past it 503 + Retry-After
+AUTH_THREADS = 2
 HEALTH_DB_TIMEOUT_S = 2.0
 COUNTS_MAX_AGE_S = 5.0
 METRICS_MAX_AGE_S = 1.0  # a scrape body is at most this old (plus its rendering); rendered once per period
@@ -197,17 +203,14 @@ async def require_api_key(request: web.Request, handler: Handler) -> web.StreamR
 
 
 async def _key_check(request: web.Request, check: Callable[[], Any]) -> Any:
-    """The key lookup runs with the API's work, except for /metrics: a scrape with a key is never queued behind
-    API calls (it shares /health's thread)."""
-    if request.path != METRICS_PATH:
-        return await in_db(request, check)
+    """The key lookup, on its own threads: never queued behind API work."""
     deps = request.app[DEPS]
 
     def call() -> Any:
         with deps.ctx.db.connection_context():
             return check()
 
-    return await asyncio.wrap_future(deps.health_executor.submit(call))
+    return await asyncio.wrap_future(deps.auth_executor.submit(call))
 
 
 def visible_to(request: web.Request) -> str | None:
@@ -670,7 +673,7 @@ async def page_caller(request: web.Request) -> Caller | None:
                 return None
         return queries.caller_by_key(key)
 
-    return cast(Caller | None, await in_db(request, check))
+    return cast(Caller | None, await _key_check(request, check))
 
 
 async def login_page(request: web.Request, message: str | None, status: int = 200) -> web.Response:

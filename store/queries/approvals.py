@@ -26,6 +26,7 @@ from store.models import Approval, MediaRequest, ProcessingItem
 from store.queries.items import apply_transition
 from store.queries.media_requests import create_request, get_request
 from store.queries.notifications import record_request_event
+from store.queries.request_status import status_batch
 
 S = ProcessingStatus
 APPROVE, DECLINE = "approve", "decline"
@@ -98,7 +99,7 @@ def approve(request_id: int, by: str, now: datetime, *, seasons: Sequence[int] |
     """Move the request's pending items (all, those of ``seasons``, or ``item_ids``) to PENDING; others stay.
     NotFoundError; InvalidInputError for items of another request; StateConflictError when nothing named
     waits. Returns the ids approved."""
-    with write_transaction():
+    with write_transaction(), status_batch():
         req = get_request(request_id)
         items = _pending(request_id, seasons, item_ids)
         moved = [i.id for i in items if apply_transition(i.id, S.PENDING_APPROVAL, Event.APPROVE, now)]
@@ -112,7 +113,7 @@ def approve(request_id: int, by: str, now: datetime, *, seasons: Sequence[int] |
 def decline(request_id: int, by: str, now: datetime, reason: str | None = None) -> list[int]:
     """Cancel every pending item of the request, with the reason; StateConflictError when none waits."""
     why = f"declined by {by}" + (f": {reason}" if reason else "")
-    with write_transaction():
+    with write_transaction(), status_batch():
         req = get_request(request_id)
         items = _pending(request_id, None, None)
         moved = [i.id for i in items if apply_transition(i.id, S.PENDING_APPROVAL, Event.CANCEL, now, error=why)]
