@@ -85,9 +85,11 @@ class ShowRefreshWorker(Worker):
         with self.ctx.db.connection_context():
             for item_id, title, air_date in plan.changed:
                 queries.update_listing(item_id, title, air_date, now)
-            if plan.new:
-                # New episodes join the request as it stands (its approval included, once requests have one).
-                queries.add_items(req, _spec(req, plan.new), now)
+            state = queries.approval_state(req.id) if plan.new else "approved"
+            if plan.new and state != "declined":
+                # New episodes follow the request's approval: they wait while it waits, none join a declined one.
+                queries.add_items(req, _spec(req, plan.new), now, pending_approval=state == "pending",
+                                  requested_by=req.requested_by)
                 metrics.EPISODES_ANNOUNCED.inc(len(plan.new))
 
 

@@ -1,7 +1,7 @@
-"""The `annexd` command: run, migrate, check-config, request add|list|show|cancel|watch and item
-show|retry (annexd.cli_requests),
-status, maintenance recompute, secret, encoder, announce, parse. People get tables (rich, annexd.cli_render);
-``--json`` gives scripts the same views the API answers with.
+"""The `annexd` command: run, migrate, check-config, request add|list|show|cancel|watch|approve|decline and item
+show|retry (annexd.cli_requests), user (annexd.cli_users), status, maintenance recompute, secret, encoder,
+announce, parse. People get tables (rich, annexd.cli_render); ``--json`` gives scripts the same views the API
+answers with. Request commands act as ``--user NAME`` (default admin), with that user's rights.
 
 Commands that use the database open it as it is (``store.migrate.open_current``): a database with pending
 migrations is refused with exit 4 and its migrations listed, and a missing SQLite file is never created (only
@@ -20,7 +20,7 @@ from typing import Any
 
 import peewee
 
-from annexd import __version__, announce_cli, cli_requests
+from annexd import __version__, announce_cli, cli_requests, cli_users
 from annexd.cli_common import (
     config as _config,
     config_path as _config_path,
@@ -206,6 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     maint = sub.add_parser("maintenance", help="database upkeep").add_subparsers(dest="action", required=True)
     maint.add_parser("recompute", help="rebuild every request's derived status from its items",
                      parents=[common]).set_defaults(func=cmd_maintenance)
+    cli_users.register(sub, common)
     cli_requests.register(sub, shown)
     announce_cli.register(sub)
     parse = sub.add_parser("parse", help="show how annexd reads release names (for people and bug reports)")

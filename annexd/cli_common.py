@@ -7,7 +7,8 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import peewee
@@ -58,3 +59,11 @@ def existing_db(cfg: Config) -> peewee.Database:
 
     return open_current(cfg.database_url, cfg.database.max_connections, cfg.database.pool_timeout_seconds,
                         cfg.database.sqlite_busy_timeout_ms)
+
+
+@contextmanager
+def current_db(args: argparse.Namespace) -> Iterator[peewee.Database]:
+    """The configured database (every migration applied, never created), one connection held for the command."""
+    db = existing_db(config(args))
+    with db.connection_context():
+        yield db

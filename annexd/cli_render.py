@@ -117,8 +117,9 @@ def status_tables(data: Mapping[str, Any]) -> Group:
 def submitted(outcome: Mapping[str, Any]) -> Text:
     """One line for `request add`: created, what was added to the existing request, or nothing new."""
     rid = outcome["id"]
+    waits = " (waits for an admin's approval)" if outcome.get("pending_approval") else ""
     if outcome["created"]:
-        return Text(f"request {rid} created")
+        return Text(f"request {rid} created{waits}")
     added = outcome["added"]
     parts = [", ".join(f"S{e['season']:02}E{e['episode']:02}" for e in added["episodes"]),
              ", ".join(f"season {s}" for s in added["seasons"]),
@@ -126,5 +127,5 @@ def submitted(outcome: Mapping[str, Any]) -> Text:
              f"following the show ({added['monitor']})" if added.get("monitor") else ""]
     what = "; ".join(p for p in parts if p)
     if what:
-        return Text(f"request {rid} already holds this title: added {what}")
+        return Text(f"request {rid} already holds this title: added {what}{waits}")
     return Text(f"nothing new: request {rid} already holds all of it", style="yellow")

@@ -1,4 +1,5 @@
-"""`annexd request add|list|show|cancel|watch` and `annexd item show|retry`: one request per title (store.queries.submit_request), tables for
+"""`annexd request add|list|show|cancel|watch` (approve|decline: annexd.cli_users) and `annexd item show|retry`,
+as ``--user`` (default admin): one request per title (store.queries.submit_request), tables for
 people and the API's JSON views with --json, and `watch` following each item's stage and progress until every item
 is done. Not pure: reads and writes the database, prints."""
 
@@ -7,14 +8,18 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import sys
 import time
 from datetime import date
 from typing import Any
 
 import peewee
 
+from annexd import cli_users
 from annexd.cli_common import config, console, existing_db, show
+from annexd.cli_users import acting_user
 from annexd.config import Config
+from annexd.domain.users import ADMIN, Caller
 from annexd.exitcodes import ExitCode
 
 _EPISODE = re.compile(r"^S(\d{1,4})E(\d{1,5})(?:@(\d{4}-\d{2}-\d{2}))?$", re.IGNORECASE)
@@ -35,28 +40,45 @@ def episode_arg(value: str) -> Any:
 
 
 def cmd_request(args: argparse.Namespace) -> int:
+    """Acting as ``--user`` (default admin): a requester sees its own requests only, its requests count against
+    its quota (exit 12 past it) and wait for approval unless it auto-approves the type."""
     from annexd import cli_render as render
+    from annexd.errors import InvalidInputError, NotFoundError, QuotaExceededError, StateConflictError
     from store import queries
 
     cfg = config(args)
     db = existing_db(cfg)
+    with db.connection_context():
+        try:
+            caller = acting_user(args)
+        except (NotFoundError, StateConflictError) as exc:
+            print(f"--user: {exc}", file=sys.stderr)
+            return ExitCode.FORBIDDEN
+    who = None if caller.is_admin else caller.name
     if args.action == "watch":
-        return _watch(args, db)
+        return _watch(args, db, who)
     with db.connection_context():
         if args.action == "add":
-            show(args, _submit(args, cfg), render.submitted)
+            try:
+                show(args, _submit(args, cfg, caller), render.submitted)
+            except QuotaExceededError as exc:
+                print(f"{exc}; room again at {exc.resets_at} UTC", file=sys.stderr)
+                return ExitCode.QUOTA_EXCEEDED
+            except InvalidInputError as exc:
+                print(exc, file=sys.stderr)
+                return ExitCode.QUOTA_EXCEEDED
         elif args.action == "list":
-            rows, total = queries.list_requests(None, 0, args.limit)
+            rows, total = queries.list_requests(None, 0, args.limit, visible_to=who)
             from annexd.http import views
 
             data = {"total": total, "requests": [views.request_view(r, s) for r, s in rows]}
             show(args, data, lambda d: render.requests_table(d["requests"], d["total"]))
         elif args.action == "cancel":
-            queries.get_request(args.id)
+            queries.get_request(args.id, who)
             data = {"id": args.id, "cancelled_items": queries.cancel_request(args.id, _now())}
             show(args, data, lambda d: f"request {d['id']}: {d['cancelled_items']} item(s) cancelled")
         else:
-            view, items = _request_views(args.id)
+            view, items = _request_views(args.id, who)
             show(args, {**view, "items": items}, lambda d: render.request_detail(d, d["items"]))
     return ExitCode.OK
 
@@ -67,29 +89,32 @@ def _now() -> Any:
     return utcnow()
 
 
-def _submit(args: argparse.Namespace, cfg: Config) -> dict[str, Any]:
+def _submit(args: argparse.Namespace, cfg: Config, caller: Caller) -> dict[str, Any]:
     from annexd.domain.request_specs import RequestSpec
     from store import queries
 
     kind = "tv" if args.episode else "movie"
     spec = RequestSpec(kind=kind, title=" ".join(args.title.split()), year=args.year, tmdb_id=args.tmdb_id,
-                       episodes=tuple(args.episode or ()), targets=tuple(args.target or ()), requested_by="cli",
+                       episodes=tuple(args.episode or ()), targets=tuple(args.target or ()),
                        monitor=cfg.requests.monitor if kind == "tv" else "none")
-    outcome = queries.submit_request(spec, _now())
-    return {"id": outcome.request_id, "created": outcome.created, "added": outcome.added.as_dict()}
+    outcome, waits = queries.submit_as(caller, spec, _now(), cfg.quotas.movies(), cfg.quotas.seasons())
+    return {"id": outcome.request_id, "created": outcome.created, "added": outcome.added.as_dict(),
+            "pending_approval": waits}
 
 
-def _request_views(request_id: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The request and its items as the API shows them (NotFoundError for an unknown id)."""
+def _request_views(request_id: int, who: str | None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The request and its items as the API shows them (NotFoundError for an unknown id, or one ``who`` may
+    not see)."""
     from annexd.http import views
     from store import queries
 
+    queries.get_request(request_id, who)
     row = queries.request_row(request_id)
     return views.request_view(row, queries.request_summary(row)), [
         views.item_view(i) for i in queries.request_items(request_id)]
 
 
-def _watch(args: argparse.Namespace, db: peewee.Database) -> int:
+def _watch(args: argparse.Namespace, db: peewee.Database, who: str | None) -> int:
     """Each item's stage and progress until every item is COMPLETED, FAILED or CANCELLED (the database's
     checkpoints: progress is at most writer.progress_min_interval_ms behind the daemon's live view)."""
     from rich.live import Live
@@ -98,7 +123,7 @@ def _watch(args: argparse.Namespace, db: peewee.Database) -> int:
 
     def frame() -> tuple[dict[str, Any], list[dict[str, Any]]]:
         with db.connection_context():
-            return _request_views(args.id)
+            return _request_views(args.id, who)
 
     view, items = frame()
     if args.json:
@@ -136,26 +161,29 @@ def cmd_item(args: argparse.Namespace) -> int:
 
 
 def register(sub: Any, shown: argparse.ArgumentParser) -> None:
-    req = sub.add_parser("request", help="add, list, show, watch or cancel requests").add_subparsers(
-        dest="action", required=True)
+    as_user = argparse.ArgumentParser(add_help=False, parents=[shown])
+    as_user.add_argument("--user", default=ADMIN, help="act as this user, with its rights (default: admin)")
+    req = sub.add_parser("request", help="add, list, show, watch, cancel, approve or decline requests"
+                         ).add_subparsers(dest="action", required=True)
     add = req.add_parser("add", help="request a movie, or TV episodes with --episode (one request per title: "
-                                     "what is new is added to the request that holds it)", parents=[shown])
+                                     "what is new is added to the request that holds it)", parents=[as_user])
     add.add_argument("title")
     add.add_argument("--year", type=int)
     add.add_argument("--tmdb-id", type=int)
     add.add_argument("--episode", action="append", type=episode_arg,
                      help="S01E02 or S01E02@2024-05-01 (repeatable)")
     add.add_argument("--target", action="append", help="storage target name (repeatable)")
-    lst = req.add_parser("list", help="the newest requests with their status and progress", parents=[shown])
+    lst = req.add_parser("list", help="the newest requests with their status and progress", parents=[as_user])
     lst.add_argument("--limit", type=int, default=50)
     for action, text in (("show", "one request and its items"), ("cancel", "cancel every unfinished item")):
-        req.add_parser(action, help=text, parents=[shown]).add_argument("id", type=int)
+        req.add_parser(action, help=text, parents=[as_user]).add_argument("id", type=int)
     watch = req.add_parser("watch", help="each item's stage and progress, until every item is done",
-                           parents=[shown])
+                           parents=[as_user])
     watch.add_argument("id", type=int)
     watch.add_argument("--interval", type=float, default=2.0, help="seconds between refreshes (default 2)")
     for p in req.choices.values():
         p.set_defaults(func=cmd_request)
+    cli_users.register_decisions(req, as_user)
     item = sub.add_parser("item", help="show or retry one work item").add_subparsers(dest="action", required=True)
     item.add_parser("show", help="one work item with its deliveries", parents=[shown]).add_argument("id", type=int)
     retry = item.add_parser("retry", help="retry a FAILED item where it failed (or --from search)", parents=[shown])

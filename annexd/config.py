@@ -22,6 +22,7 @@ from annexd.clients.delivery_settings import Target
 from annexd.clients.feed_settings import RssFeed
 from annexd.clients.irc_settings import AnnounceConfig, IrcSettings, complete_networks
 from annexd.clients.mediaserver_settings import MediaServer
+from annexd.clients.notify_settings import NotificationDestination, NotifyConfig
 from annexd.clients.qbittorrent_settings import QbtClientSettings
 from annexd.clients.torznab_settings import TorznabIndexer
 from annexd.config_loader import Disabled, load_dataclass
@@ -31,6 +32,7 @@ from annexd.domain.naming import NamingTemplates
 from annexd.domain.quality import DEFAULT_PROFILE, QualityProfile
 from annexd.domain.retry import RetryPolicy
 from annexd.domain.search import SearchConfig
+from annexd.domain.users import Quota
 from annexd.encoder.profiles import EncodeProfile
 from annexd.errors import ConfigError
 
@@ -179,6 +181,30 @@ class RequestsConfig:
 
 
 @dataclass(frozen=True)
+class ApprovalsConfig:
+    # Requests waiting for approval longer than this are approved or declined by themselves (0: never).
+    timeout_hours: float = 0.0
+    timeout_action: str = "decline"  # approve | decline
+
+
+@dataclass(frozen=True)
+class QuotasConfig:
+    """What a requester may ask for per rolling period (0: unlimited); ``annexd user quota`` overrides it per
+    user. Admins are exempt."""
+
+    movie_limit: int = 0
+    movie_days: float = 7.0
+    season_limit: int = 0
+    season_days: float = 7.0
+
+    def movies(self) -> Quota:
+        return Quota(self.movie_limit or None, self.movie_days)
+
+    def seasons(self) -> Quota:
+        return Quota(self.season_limit or None, self.season_days)
+
+
+@dataclass(frozen=True)
 class SupervisorConfig:
     restart_budget: int = 5
     restart_window_seconds: float = 300.0
@@ -221,6 +247,9 @@ class Config:
     tmdb: TmdbConfig = TmdbConfig()
     requests: RequestsConfig = RequestsConfig()
     announce: AnnounceConfig = AnnounceConfig()
+    approvals: ApprovalsConfig = ApprovalsConfig()
+    quotas: QuotasConfig = QuotasConfig()
+    notify: NotifyConfig = NotifyConfig()
     # Lists of tables ([[indexers]] ...), built as the integration's own settings dataclasses.
     indexers: tuple[TorznabIndexer, ...] = ()
     quality_profiles: tuple[QualityProfile, ...] = ()
@@ -230,6 +259,7 @@ class Config:
     media_servers: tuple[MediaServer, ...] = ()
     feeds: tuple[RssFeed, ...] = ()
     irc: tuple[IrcSettings, ...] = ()
+    notifications: tuple[NotificationDestination, ...] = ()
     # Warnings about the config that are not errors (deprecated keys and what they were mapped to).
     notices: tuple[str, ...] = field(default=(), init=False, compare=False)
     # Entries of any list written with `enabled = false`: (section, settings), checked but never started.

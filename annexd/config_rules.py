@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from annexd.clients.delivery_settings import validate_target
 from annexd.clients.feed_settings import validate_feed, validate_interval
 from annexd.clients.mediaserver_settings import validate_media_server
+from annexd.clients.notify_settings import validate_destination
 from annexd.clients.qbittorrent_settings import validate_client
 from annexd.clients.torznab_settings import validate_indexer
 from annexd.config_loader import http_url_problem
@@ -26,6 +27,7 @@ def validate(cfg: Config, problems: list[str]) -> None:
     """Append every problem of ``cfg`` to ``problems``."""
     _validate_core(cfg, problems)
     _validate_entries(cfg, problems)
+    _validate_people(cfg, problems)
     for kind in ("movie", "episode", "daily"):
         problems.extend(f"naming.{kind}: {p}" for p in validate_template(getattr(cfg.naming, kind), kind))
 
@@ -104,3 +106,23 @@ def _validate_feeds(cfg: Config, problems: list[str]) -> None:
         problems.append(f"requests.monitor: {cfg.requests.monitor!r} is not one of {', '.join(MONITOR_MODES)}")
     if cfg.requests.refresh_interval_minutes < 10:
         problems.append("requests.refresh_interval_minutes: must be at least 10")
+
+
+def _validate_people(cfg: Config, problems: list[str]) -> None:
+    """Approvals, quotas and notification destinations."""
+    if cfg.approvals.timeout_action not in ("approve", "decline"):
+        problems.append(f"approvals.timeout_action: {cfg.approvals.timeout_action!r} is not approve or decline")
+    if cfg.approvals.timeout_hours < 0:
+        problems.append("approvals.timeout_hours: must be >= 0 (0: never)")
+    for unit in ("movie", "season"):
+        if getattr(cfg.quotas, f"{unit}_limit") < 0:
+            problems.append(f"quotas.{unit}_limit: must be >= 0 (0: unlimited)")
+        if getattr(cfg.quotas, f"{unit}_days") <= 0:
+            problems.append(f"quotas.{unit}_days: must be > 0")
+    for dest in [*cfg.notifications, *(entry for section, entry in cfg.disabled if section == "notifications")]:
+        problems.extend(f"notifications[{dest.name}].{p}" for p in validate_destination(dest))
+    names = [d.name for d in cfg.notifications]
+    problems.extend(f"notifications[{n}]: two destinations have this name" for n in sorted(
+        {n for n in names if names.count(n) > 1}))
+    if cfg.notify.poll_interval < 10:
+        problems.append("notify.poll_interval: must be at least 10 ms")

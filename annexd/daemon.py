@@ -37,6 +37,7 @@ from actors.filemap import FileMapWorker
 from actors.local_agent import LocalEncoderAgent
 from actors.messages import RemoveRequestTorrents
 from actors.monitor import ShowRefreshWorker
+from actors.notify import NotifyWorker
 from actors.progress import DownloadProgressWorker
 from actors.recovery import RecoveryWorker
 from actors.search import SearchWorker
@@ -47,6 +48,7 @@ from annexd.clients.delivery_settings import Target
 from annexd.clients.feeds import FeedSource, IndexerFeed, RssFeedClient
 from annexd.clients.irc import Resolver, definition_values
 from annexd.clients.irc_settings import IrcSettings, load_definitions
+from annexd.clients.notify import destination as notify_destination
 from annexd.clients.qbittorrent import QbtClient
 from annexd.clients.tmdb import TmdbClient, TmdbSettings
 from annexd.clients.torznab import TorznabClient
@@ -61,12 +63,12 @@ from annexd.errors import AnnexdError, InvalidInputError
 from annexd.exitcodes import ExitCode
 from annexd.health import Check, HealthMonitor
 from annexd.http.app import HttpDeps, make_app
-from annexd.http.auth import Access, ApiKeys, metrics_public
+from annexd.http.auth import Access, metrics_public
 from annexd.http.server import HttpServer
 from annexd.redaction import redact_url
 from annexd.secrets import MasterKey, SecretRef, SecretStore, resolve as resolve_secret, write_private_file
 from annexd.watchdog import Watchdog, core_alive, ping_interval
-from store import migrate
+from store import migrate, queries
 from store.secret_backend import DbSecretBackend
 
 log = structlog.get_logger("annexd.daemon")
@@ -128,7 +130,8 @@ class Daemon:
         def recovery(ctx: ActorContext) -> pykka.ActorRef[Any]:
             return RecoveryWorker.start(ctx, w.recovery_interval, w.claim_stale_seconds)
 
-        children = [ChildSpec("writer", writer), ChildSpec("recovery", recovery), ChildSpec("awaiting", awaiting)]
+        children = [ChildSpec("writer", writer), ChildSpec("recovery", recovery), ChildSpec("awaiting", awaiting),
+                    self._notify_child()]
         if self.cfg.indexers:
             clients = list(self.indexer_clients().values())
             children.append(ChildSpec("search", lambda ctx: SearchWorker.start(ctx, w.poll_interval, clients)))
@@ -217,6 +220,14 @@ class Daemon:
 
         return [ChildSpec(child_name(n.name), start(n)) for n in networks]
 
+    def _notify_child(self) -> ChildSpec:
+        """The NotifyWorker drains the outbox (with no destination configured it only marks events handled)."""
+        notify = self.cfg.notify
+        enabled = self.cfg.notifications  # entries with enabled = false are in cfg.disabled
+        destinations = {d.name: notify_destination(replace(d, url=self.secret(d.url)), notify) for d in enabled}
+        routes = {d.name: d.events for d in enabled}
+        return ChildSpec("notify", lambda ctx: NotifyWorker.start(ctx, notify.poll_interval, destinations, routes))
+
     def _make_hub(self) -> EncoderHub | None:
         """The encoder hub: remote agents authenticate with a configured token, the local agent with its own."""
         tokens = {self.secret(t) for t in self.cfg.encoders.tokens}
@@ -289,10 +300,19 @@ class Daemon:
         )
 
     def access(self) -> Access:
-        """Who may call the API: the configured key (a secret reference, resolved here) and whether /metrics
-        is open."""
+        """Whether /metrics is open, and the page's sessions. Keys are the users'; the configured http.api_key
+        (a secret reference, resolved here) becomes admin's on the first start after users came, and is
+        ignored with a warning afterwards."""
         http = self.cfg.http
-        return Access(ApiKeys({"api": self.secret(http.api_key)}), metrics_public(http.metrics_public, http.host))
+        key = self.secret(http.api_key)
+        with self.db.connection_context():
+            outcome = queries.adopt_config_key(key, self.ctx.clock())
+        if outcome == "adopted":
+            log.info("api_key_adopted", user="admin")
+        elif outcome == "ignored":
+            log.warning("api_key_setting_ignored", reason="users have their own keys; http.api_key is used only "
+                        "on the first start after migration 080 (rotate admin's with `annexd user key admin`)")
+        return Access(metrics_public(http.metrics_public, http.host))
 
     def health_checks(self) -> list[Check]:
         return health_checks.core(self.ctx, self.cfg.health) + health_checks.stages(

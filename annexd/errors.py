@@ -1,5 +1,7 @@
 """The one exception tree of annexd. Expected errors are handled where they happen; the rest reach the supervisor."""
 
+from datetime import datetime
+
 
 class AnnexdError(Exception):
     """Base of every error annexd raises on purpose."""
@@ -73,3 +75,15 @@ class NotFoundError(AnnexdError):
 
 class StateConflictError(AnnexdError):
     """The row is not in a status that allows this, or it changed meanwhile: reload and try again (HTTP 409)."""
+
+
+class ForbiddenError(AnnexdError):
+    """The caller is known but may not do this (a requester approving: HTTP 403)."""
+
+
+class QuotaExceededError(AnnexdError):
+    """A requester's quota is used up (HTTP 429 with Retry-After); ``resets_at`` is when the request would fit."""
+
+    def __init__(self, message: str, resets_at: datetime | None):
+        self.resets_at = resets_at
+        super().__init__(message)

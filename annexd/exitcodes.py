@@ -16,4 +16,6 @@ class ExitCode(enum.IntEnum):
     LEGACY_DATABASE = 9  # import-annex: the legacy database is unreachable or not an Annex database
     LEGACY_KEY = 10      # import-annex: the key file is unreadable, not 32 bytes, or decrypts no legacy secret
     ANNOUNCE_TESTS_FAILED = 11  # `announce test`: a definition's embedded test line did not give its expected vars
+    QUOTA_EXCEEDED = 12  # `request add` as a requester past its quota (the reset time is printed)
+    FORBIDDEN = 13       # the CLI's --user may not do this (a requester approving), or is disabled
     FORCED_EXIT = 130    # a second SIGTERM/SIGINT during shutdown

@@ -195,3 +195,12 @@ MEDIA_SERVER_RESCANS = Counter(
     "annexd_media_server_rescans_total", "Media server rescan requests by server and outcome (ok, error, auth)",
     ["server", "outcome"], registry=REGISTRY,
 )
+
+# --- people: approvals and notifications ---------------------------------------------------------------
+NOTIFICATIONS = Counter(
+    "annexd_notifications_total",
+    "Notification sends by destination and outcome (sent, retry: failed and tried again later, gave_up)",
+    ["destination", "outcome"], registry=REGISTRY,
+)
+APPROVALS = Counter("annexd_approvals_total", "Approval decisions by action (approve, decline) and who (person, "
+                    "timeout)", ["action", "by"], registry=REGISTRY)

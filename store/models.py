@@ -50,8 +50,7 @@ class MediaRequest(BaseModel):
     requested_seasons = JSONField(null=True)
     targets = JSONField(default=list)
     quality_profile = pw.CharField(max_length=100, default="default")
-    requested_by = pw.CharField(max_length=200, default="api")
-    approval = pw.CharField(max_length=16, default="approved")
+    requested_by = pw.CharField(max_length=200, default="api")  # the user's name (approval: from the items)
     priority = pw.IntegerField(default=0)
     # Show monitoring (TV): "none" | "future" | "all"; monitor_seasons limits it (None = every season).
     monitor = pw.CharField(max_length=8, default="none")
@@ -129,6 +128,9 @@ class ProcessingItem(BaseModel):
     downloaded_at = pw.DateTimeField(null=True)
     encoded_at = pw.DateTimeField(null=True)
     delivered_at = pw.DateTimeField(null=True)
+    # Who asked for this item (a later request of the title by another user adds items of its own): quotas
+    # and what a requester sees read it.
+    requested_by = pw.CharField(max_length=100, null=True, index=True)
     created_at = pw.DateTimeField(default=utcnow)
     updated_at = pw.DateTimeField(default=utcnow)
 
@@ -255,7 +257,73 @@ class Secret(BaseModel):
     updated_at = pw.DateTimeField(default=utcnow)
 
 
+class User(BaseModel):
+    """A person (or program) with an API key: only the key's SHA-256 is stored. Quota columns override the
+    configured defaults when set (0: unlimited)."""
+
+    id = pw.AutoField()
+    name = pw.CharField(max_length=100, unique=True)
+    role = pw.CharField(max_length=16, default="requester")  # admin | requester
+    auto_approve_movie = pw.BooleanField(default=False)
+    auto_approve_tv = pw.BooleanField(default=False)
+    key_hash = pw.CharField(max_length=64, null=True, unique=True)
+    enabled = pw.BooleanField(default=True)
+    movie_quota_limit = pw.IntegerField(null=True)
+    movie_quota_days = pw.FloatField(null=True)
+    season_quota_limit = pw.IntegerField(null=True)
+    season_quota_days = pw.FloatField(null=True)
+    created_at = pw.DateTimeField(default=utcnow)
+    key_created_at = pw.DateTimeField(null=True)
+
+    class Meta:
+        table_name = "users"
+
+
+class Approval(BaseModel):
+    """History of approvals and declines: who (a user, or ``timeout``), when, which items, why."""
+
+    id = pw.AutoField()
+    request_id: int
+    request = pw.ForeignKeyField(MediaRequest, backref="approvals", on_delete="CASCADE")
+    action = pw.CharField(max_length=16)  # approve | decline
+    by = pw.CharField(max_length=100)
+    items = JSONField(default=list)
+    reason = pw.TextField(null=True)
+    created_at = pw.DateTimeField(default=utcnow)
+
+
+class NotificationEvent(BaseModel):
+    """The outbox: an event and its facts, written in the transaction of what caused it; fanned out to one
+    Notification per destination by the NotifyWorker."""
+
+    id = pw.AutoField()
+    kind = pw.CharField(max_length=32)
+    facts = JSONField(default=dict)
+    fanned_out = pw.BooleanField(default=False, index=True)
+    created_at = pw.DateTimeField(default=utcnow)
+
+
+class Notification(BaseModel):
+    """One event for one destination: pending until sent (or failed for good), claimed by one daemon at a time."""
+
+    id = pw.AutoField()
+    event_id: int
+    event = pw.ForeignKeyField(NotificationEvent, on_delete="CASCADE")
+    destination = pw.CharField(max_length=100)
+    status = pw.CharField(max_length=16, default="pending", index=True)  # pending | sent | failed
+    attempts = pw.IntegerField(default=0)
+    next_attempt_at = pw.DateTimeField(null=True, index=True)
+    claimed_by = pw.CharField(max_length=100, null=True)
+    lease_until = pw.DateTimeField(null=True)
+    last_error = pw.TextField(null=True)
+    sent_at = pw.DateTimeField(null=True)
+    created_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("event", "destination"), True),)
+
+
 MODELS: list[type[BaseModel]] = [
     MediaRequest, Download, ProcessingItem, DownloadFile, TaskState, ProviderHealth, Blocklist, Delivery, Secret,
-    DaemonInstance, EncodeJob,
+    DaemonInstance, EncodeJob, User, Approval, NotificationEvent, Notification,
 ]

@@ -17,6 +17,8 @@ from annexd.errors import TransitionError
 
 
 class ProcessingStatus(enum.StrEnum):
+    # Requested by a user without auto-approve for its type: no stage touches it until an admin approves it.
+    PENDING_APPROVAL = "PENDING_APPROVAL"
     PENDING = "PENDING"
     SEARCHING = "SEARCHING"
     AWAITING = "AWAITING"
@@ -44,6 +46,7 @@ CLAIM_STATUSES = frozenset({S.SEARCHING, S.ENCODING, S.DELIVERING})
 
 
 class Event(enum.StrEnum):
+    APPROVE = "approve"
     START_SEARCH = "start_search"
     FOUND = "found"
     NOT_AIRED = "not_aired"
@@ -75,6 +78,8 @@ E = Event
 
 # (event, from-status) -> to-status. FAIL and CANCEL are handled generically below.
 _TABLE: dict[tuple[Event, ProcessingStatus], ProcessingStatus] = {
+    # An admin approves (declining is CANCEL, with the reason as the error).
+    (E.APPROVE, S.PENDING_APPROVAL): S.PENDING,
     (E.START_SEARCH, S.PENDING): S.SEARCHING,
     (E.FOUND, S.SEARCHING): S.FOUND,
     (E.NOT_AIRED, S.PENDING): S.AWAITING,
@@ -115,6 +120,7 @@ RETRY_FROM_FAILED = frozenset({E.RETRY, E.RESUME_ENCODE, E.RESUME_DELIVERY})
 
 # The stage an item is in decides which attempt counter applies; moving to another stage resets it.
 STAGE_OF: dict[ProcessingStatus, str] = {
+    S.PENDING_APPROVAL: "approval",
     S.PENDING: "search", S.SEARCHING: "search", S.AWAITING: "search", S.QUALITY_UNAVAILABLE: "search",
     S.FOUND: "download", S.DOWNLOADING: "download",
     S.DOWNLOADED: "encode", S.ENCODING: "encode",
@@ -221,6 +227,7 @@ def allowed_events(current: ProcessingStatus) -> set[Event]:
 
 
 class RequestStatus(enum.StrEnum):
+    PENDING_APPROVAL = "PENDING_APPROVAL"
     PENDING = "PENDING"
     SEARCHING = "SEARCHING"
     AWAITING = "AWAITING"
@@ -238,10 +245,12 @@ class RequestStatus(enum.StrEnum):
     EMPTY = "EMPTY"
 
 
-# The most advanced activity wins: a request with one item downloading "is downloading".
+# The most advanced activity wins: a request with one item downloading "is downloading". Items waiting for an
+# admin come last: a request is PENDING_APPROVAL only while nothing else of it is under way (a later season
+# awaiting approval does not hide the one downloading); with the rest finished, it is PENDING_APPROVAL.
 _ACTIVE_ORDER = (
     S.DOWNLOADING, S.DOWNLOADED, S.ENCODING, S.ENCODED, S.DELIVERING, S.QUALITY_UNAVAILABLE,
-    S.FOUND, S.SEARCHING, S.PENDING, S.AWAITING,
+    S.FOUND, S.SEARCHING, S.PENDING, S.AWAITING, S.PENDING_APPROVAL,
 )
 
 

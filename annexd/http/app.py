@@ -8,9 +8,10 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
 import peewee
 import structlog
@@ -22,14 +23,30 @@ from actors.messages import SyncFeeds
 from annexd import __version__, metrics
 from annexd.domain.live import LiveProgress
 from annexd.domain.monitoring import Monitoring
+from annexd.domain.notifications import Kind
 from annexd.domain.pipeline import ProcessingStatus, RequestStatus
 from annexd.domain.request_specs import RequestSpec
-from annexd.errors import AnnexdError, InvalidInputError, NotFoundError, StateConflictError
+from annexd.domain.users import Caller
+from annexd.errors import (
+    AnnexdError,
+    InvalidInputError,
+    NotFoundError,
+    QuotaExceededError,
+    StateConflictError,
+)
 from annexd.health import HealthMonitor
 from annexd.http import openapi, page, views
-from annexd.http.auth import SESSION_COOKIE, Access, ApiKeys, metrics_public, presented_key
+from annexd.http.auth import ADMIN_PATHS, SESSION_COOKIE, Access, metrics_public, presented_key
 from annexd.http.executors import BoundedExecutor, Cached, Overloaded
-from annexd.http.validation import MAX_DB_INT, BodyError, parse_json_body, parse_page, parse_request_body
+from annexd.http.validation import (
+    MAX_DB_INT,
+    BodyError,
+    parse_approval_body,
+    parse_decline_body,
+    parse_json_body,
+    parse_page,
+    parse_request_body,
+)
 from store import queries
 from store.db import export_pool_metrics
 
@@ -49,30 +66,39 @@ class HttpDeps:
     on_request_cancelled: Callable[[int, tuple[int, ...]], None] | None = None
     executor: BoundedExecutor = field(
         default_factory=lambda: BoundedExecutor(API_THREADS, API_MAX_PENDING, "http-db"))
+    # Key lookups (one indexed row each): apart from API work, so /api/v1/status and a /metrics scrape with a
+    # key still answer while the API queue is full.
+    auth_executor: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(AUTH_THREADS, thread_name_prefix="http-auth"))
     counts: Cached[dict[str, int]] | None = None  # made by make_app over ctx.db unless given
     metrics_body: Cached[bytes] | None = None  # made by make_app
-    # Who may call: built from the config (http.api_key as given) unless the daemon passes the resolved key.
+    # Whether /metrics is open and the page's sessions. None: from the config, and the configured http.api_key
+    # becomes admin's key if admin has none yet (the daemon does that itself, with the resolved key).
     access: Access | None = None
 
     def __post_init__(self) -> None:
         if self.access is None:
             http = self.ctx.config.http
-            self.access = Access(ApiKeys({"api": http.api_key}), metrics_public(http.metrics_public, http.host))
+            self.access = Access(metrics_public(http.metrics_public, http.host))
+            with self.ctx.db.connection_context():
+                queries.adopt_config_key(http.api_key, self.ctx.clock())
 
     def shutdown(self) -> None:
         """Cancel the queued work of every executor (running calls finish on their own)."""
         self.executor.shutdown()
+        self.auth_executor.shutdown(wait=False, cancel_futures=True)
         for cache in (self.counts, self.metrics_body):
             if cache is not None:
                 cache.shutdown()
 
 
 DEPS = web.AppKey("deps", HttpDeps)
-PRINCIPAL = web.RequestKey("principal", str)  # who holds the key a call came with (per-user keys later)
+CALLER = web.RequestKey("caller", Caller)  # the user whose key the call came with, and its rights
 BIG_BODY = 64 * 1024  # bodies larger than this are parsed off the event loop
 API_THREADS = 2  # threads for API database work (each holds one pooled connection while it runs)
 API_MAX_PENDING = 64  # API calls running or queued; past it 503 + Retry-After
 COUNTS_TIMEOUT_S = 10.0  # the longest /metrics waits for fresh item counts
+AUTH_THREADS = 2
 COUNTS_MAX_AGE_S = 5.0
 METRICS_MAX_AGE_S = 1.0  # a scrape body is at most this old (plus its rendering); rendered once per period
 
@@ -146,26 +172,54 @@ async def count_requests(request: web.Request, handler: Handler) -> web.StreamRe
     return response
 
 
-def has_valid_key(request: web.Request) -> bool:
-    """Whether the caller holds an API key (what /health shows depends on it): the middleware's own check."""
-    return access_of(request).keys.check(presented_key(request.headers)) is not None
+async def has_valid_key(request: web.Request) -> bool:
+    """Whether the caller holds a user's API key (what /health shows depends on it): the middleware's lookup."""
+    key = presented_key(request.headers)
+    return key is not None and await _key_check(request, lambda: queries.caller_by_key(key)) is not None
 
 
 @web.middleware
 async def require_api_key(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every route needs the key, GETs too; only what :meth:`Access.is_open` names is served without it."""
+    """Every route needs a user's key, GETs too; only what :meth:`Access.is_open` names is served without it.
+    Operations routes (:data:`ADMIN_PATHS`) need an admin's."""
     access = access_of(request)
     if access.is_open(request.path):
         return await handler(request)
-    if not access.keys:
-        return error(401, "the API is closed: no API key is configured (set ANNEX_API_KEY)")
-    principal = access.keys.check(presented_key(request.headers))
-    if principal is None:
+    key = presented_key(request.headers)
+
+    def check() -> tuple[Caller | None, bool]:
+        caller = queries.caller_by_key(key)
+        return caller, caller is not None or queries.any_key()
+
+    caller, any_key = await _key_check(request, check)
+    if caller is None:
+        if not any_key:
+            return error(401, "the API is closed: no API key is configured (set ANNEX_API_KEY, or "
+                              "`annexd user key admin`)")
         response = error(401, "missing or wrong API key (X-Api-Key header or Authorization: Bearer)")
         response.headers["WWW-Authenticate"] = 'Bearer realm="annexd"'
         return response
-    request[PRINCIPAL] = principal
+    if request.path in ADMIN_PATHS and not caller.is_admin:
+        return error(403, "this route is for admins")
+    request[CALLER] = caller
     return await handler(request)
+
+
+async def _key_check(request: web.Request, check: Callable[[], Any]) -> Any:
+    """The key lookup, on its own threads: never queued behind API work."""
+    deps = request.app[DEPS]
+
+    def call() -> Any:
+        with deps.ctx.db.connection_context():
+            return check()
+
+    return await asyncio.wrap_future(deps.auth_executor.submit(call))
+
+
+def visible_to(request: web.Request) -> str | None:
+    """Whose requests the caller may see: None for an admin (all), else the requester's own name."""
+    caller = request[CALLER]
+    return None if caller.is_admin else caller.name
 
 
 # --- helpers ---------------------------------------------------------------------------------------------
@@ -224,20 +278,45 @@ async def create_request(request: web.Request) -> web.Response:
             spec = followed_only(spec, deps.ctx.clock().date())
         elif not spec.episodes:
             return error(422, "invalid request", {"seasons": "TMDB lists no episodes for these seasons"})
-    now = deps.ctx.clock()
-    outcome = await in_db(request, lambda: queries.submit_request(spec, now))
+    return await _submit(request, spec)
+
+
+async def _submit(request: web.Request, spec: RequestSpec) -> web.Response:
+    """Submit as the caller, one request per title: 201 for a new title, 200 with what was added to the request
+    holding it, 409 when nothing is new; 429 past a requester's quota. What is new waits for approval unless the
+    caller auto-approves the type (then nothing is woken: only an approval starts it)."""
+    deps = request.app[DEPS]
+    caller, now, quotas = request[CALLER], deps.ctx.clock(), deps.ctx.config.quotas
+    try:
+        outcome, waits = await in_db(request, lambda: queries.submit_as(caller, spec, now, quotas.movies(),
+                                                                         quotas.seasons()))
+    except QuotaExceededError as exc:
+        return quota_exceeded(exc, now)
+    except InvalidInputError as exc:
+        return error(422, "invalid request", {"quota": str(exc)})
     rid = outcome.request_id
     headers = {"Location": f"/api/v1/requests/{rid}"}
     if not outcome.changed:
         return web.json_response({"error": f"request {rid} already holds this title and everything asked for",
                                   "id": rid}, status=409, headers=headers)
     log.info("request_submitted", request_id=rid, created=outcome.created, kind=spec.kind, title=spec.title,
-             added=outcome.added.as_dict() if not outcome.created else None)
-    if deps.on_request_created:
+             added=outcome.added.as_dict() if not outcome.created else None, requested_by=caller.name,
+             pending_approval=waits)
+    if deps.on_request_created and not waits:
         deps.on_request_created(rid)
     if outcome.created:
-        return web.json_response({"id": rid}, status=201, headers=headers)
-    return web.json_response({"id": rid, "added": outcome.added.as_dict()}, status=200, headers=headers)
+        return web.json_response({"id": rid, "pending_approval": waits}, status=201, headers=headers)
+    return web.json_response({"id": rid, "added": outcome.added.as_dict(), "pending_approval": waits},
+                             status=200, headers=headers)
+
+
+def quota_exceeded(exc: QuotaExceededError, now: Any) -> web.Response:
+    """429 with Retry-After (seconds) and when the quota has room again."""
+    resets_at = exc.resets_at
+    wait = max(1, int((resets_at - now).total_seconds()) + 1) if resets_at is not None else 3600
+    response = web.json_response({"error": str(exc), "resets_at": views.iso(resets_at)}, status=429)
+    response.headers["Retry-After"] = str(wait)
+    return response
 
 
 def followed_only(spec: RequestSpec, today: date) -> RequestSpec:
@@ -258,10 +337,10 @@ async def list_requests(request: web.Request) -> web.Response:
             problems.add("status", f"must be one of {', '.join(s.value for s in RequestStatus)}")
     if problems:
         return error(400, "invalid query", problems)
-    live = request.app[DEPS].ctx.live
+    live, who = request.app[DEPS].ctx.live, visible_to(request)
 
     def load() -> bytes:
-        rows, total = queries.list_requests(status, (page_no - 1) * per_page, per_page, live)
+        rows, total = queries.list_requests(status, (page_no - 1) * per_page, per_page, live, visible_to=who)
         return _json_bytes({"page": page_no, "per_page": per_page, "total": total,
                             "requests": [views.request_view(req, summary) for req, summary in rows]})
 
@@ -280,10 +359,12 @@ def _json_answer(body: bytes) -> web.Response:
 async def _request_json(request: web.Request, render: Callable[[int, LiveProgress], Any]) -> web.Response:
     """The JSON ``render`` makes of the request id in the path (in the DB thread pool), or 404."""
     request_id = _id(request)
-    live = request.app[DEPS].ctx.live
+    live, who = request.app[DEPS].ctx.live, visible_to(request)
 
     def load() -> bytes | None:
         try:
+            if who is not None:
+                queries.get_request(request_id, who)  # another user's request: 404, as an unknown one
             return _json_bytes(render(request_id, live))
         except NotFoundError:
             return None
@@ -324,10 +405,10 @@ async def request_items(request: web.Request) -> web.Response:
 async def cancel_request(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
     request_id = _id(request)
-    now = deps.ctx.clock()
+    now, who = deps.ctx.clock(), visible_to(request)
 
     def cancel() -> tuple[int, tuple[int, ...]]:
-        queries.get_request(request_id)
+        queries.get_request(request_id, who)
         return queries.cancel_request(request_id, now), tuple(queries.request_download_ids(request_id))
 
     try:
@@ -342,10 +423,10 @@ async def cancel_request(request: web.Request) -> web.Response:
 async def delete_request(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
     request_id = _id(request)
-    now = deps.ctx.clock()
+    now, who = deps.ctx.clock(), visible_to(request)
 
     def delete() -> tuple[int, ...]:
-        queries.get_request(request_id)
+        queries.get_request(request_id, who)
         queries.cancel_request(request_id, now)
         downloads = tuple(queries.request_download_ids(request_id))
         queries.delete_request(request_id)
@@ -361,12 +442,22 @@ async def delete_request(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+def visible_item(item_id: int, who: str | None) -> Any:
+    """The item, or NotFoundError when it does not exist or belongs to a request ``who`` may not see."""
+    item = queries.get_item(item_id)
+    try:
+        queries.get_request(item.request_id, who)
+    except NotFoundError:
+        raise NotFoundError(f"item {item_id} not found") from None
+    return item
+
+
 async def get_item(request: web.Request) -> web.Response:
     item_id = _id(request)
-    live = request.app[DEPS].ctx.live
+    live, who = request.app[DEPS].ctx.live, visible_to(request)
 
     def load() -> dict[str, Any]:
-        item = queries.get_item(item_id)
+        item = visible_item(item_id, who)
         return views.item_view(item, queries.deliveries_by_item([item_id]).get(item_id, []), live)
 
     try:
@@ -411,9 +502,14 @@ async def retry_item(request: web.Request) -> web.Response:
         if start is not None and start not in RETRY_FROM:
             return error(422, "invalid request", {"from": f"must be one of {', '.join(RETRY_FROM)} (or absent)"})
         from_search = start == "search"
-    now = deps.ctx.clock()
+    now, who = deps.ctx.clock(), visible_to(request)
+
+    def retry() -> tuple[ProcessingStatus, str]:
+        visible_item(item_id, who)
+        return queries.retry_item(item_id, now, from_search=from_search)
+
     try:
-        status, stage = await in_db(request, lambda: queries.retry_item(item_id, now, from_search=from_search))
+        status, stage = await in_db(request, retry)
     except (NotFoundError, StateConflictError) as exc:
         return error(next(code for kind, code in REFUSAL_CODES if isinstance(exc, kind)), str(exc))
     deps.ctx.wake(stage, "item retried")
@@ -431,9 +527,94 @@ async def accept_release(request: web.Request) -> web.Response:
     release_id = body.get("release_id") if isinstance(body, dict) else None
     if not isinstance(release_id, str) or not release_id or len(release_id) > 200:
         return error(422, "invalid request", {"release_id": "required: the guid of one available release"})
+    now, who = deps.ctx.clock(), visible_to(request)
+
+    def accept() -> ProcessingStatus:
+        visible_item(item_id, who)
+        return queries.accept_release(item_id, release_id, now)
+
+    return await _move_item(request, item_id, accept, "download", "release accepted")
+
+
+async def approve_request(request: web.Request) -> web.Response:
+    """An admin approves the request's pending items (all, ``seasons`` or ``items``); search is woken at once."""
+    if not request[CALLER].is_admin:
+        return error(403, "only an admin approves requests")
+    deps = request.app[DEPS]
+    request_id = _id(request)
+    try:
+        body = await _json_body(request)
+    except _BadRequest as exc:
+        return error(exc.status, exc.message)
+    choice, problems = parse_approval_body(body)
+    if choice is None:
+        return error(422, "invalid approval", problems)
+    seasons, items = choice
+    by, now = request[CALLER].name, deps.ctx.clock()
+    try:
+        moved = await in_db(request, lambda: queries.approve(request_id, by, now, seasons=seasons, item_ids=items))
+    except (NotFoundError, StateConflictError, InvalidInputError) as exc:
+        return error(next(code for kind, code in REFUSAL_CODES if isinstance(exc, kind)), str(exc))
+    metrics.APPROVALS.labels("approve", "person").inc()
+    deps.ctx.wake("search", f"request {request_id} approved")
+    log.info("request_approved", request_id=request_id, by=by, items=len(moved))
+    return web.json_response({"id": request_id, "approved_items": moved})
+
+
+async def decline_request(request: web.Request) -> web.Response:
+    """An admin declines: every pending item is cancelled with the reason."""
+    if not request[CALLER].is_admin:
+        return error(403, "only an admin declines requests")
+    deps = request.app[DEPS]
+    request_id = _id(request)
+    try:
+        body = await _json_body(request) if request.can_read_body else {}
+    except _BadRequest as exc:
+        return error(exc.status, exc.message)
+    reason, problems = parse_decline_body(body)
+    if problems:
+        return error(422, "invalid decline", problems)
+    by, now = request[CALLER].name, deps.ctx.clock()
+    try:
+        moved = await in_db(request, lambda: queries.decline(request_id, by, now, reason))
+    except (NotFoundError, StateConflictError) as exc:
+        return error(404 if isinstance(exc, NotFoundError) else 409, str(exc))
+    metrics.APPROVALS.labels("decline", "person").inc()
+    log.info("request_declined", request_id=request_id, by=by, items=len(moved))
+    return web.json_response({"id": request_id, "declined_items": moved})
+
+
+def _approvals(request_id: int, live: LiveProgress) -> dict[str, Any]:
+    queries.get_request(request_id)  # 404 for an unknown request
+    return {"approvals": [views.approval_view(a) for a in queries.approval_history(request_id)]}
+
+
+async def request_approvals(request: web.Request) -> web.Response:
+    return await _request_json(request, _approvals)
+
+
+async def whoami(request: web.Request) -> web.Response:
+    """The caller: name, role, auto-approve and quotas (never the key)."""
+    name = request[CALLER].name
+    return web.json_response(views.user_view(await in_db(request, lambda: queries.get_user(name))))
+
+
+async def notifications(request: web.Request) -> web.Response:
+    """The outbox by destination and status (pending, sent, failed)."""
+    counts = await in_db(request, queries.notification_counts)
+    return web.json_response({"destinations": [{"name": d.name, "kind": d.kind, "events": list(d.events),
+                                                "counts": counts.get(d.name, {})}
+                                               for d in request.app[DEPS].ctx.config.notifications]})
+
+
+async def test_notification(request: web.Request) -> web.Response:
+    """Send a Test event to every destination (through the outbox, as any event)."""
+    deps = request.app[DEPS]
     now = deps.ctx.clock()
-    return await _move_item(request, item_id, lambda: queries.accept_release(item_id, release_id, now),
-                            "download", "release accepted")
+    await in_db(request, lambda: queries.record_event(
+        Kind.TEST, {"message": f"test notification requested by {request[CALLER].name}"}, now))
+    deps.ctx.wake("notify", "test notification")
+    return web.json_response({"status": "accepted"}, status=202)
 
 
 def _counts(request: web.Request) -> Awaitable[dict[str, int]]:
@@ -448,7 +629,7 @@ async def health(request: web.Request) -> web.Response:
     monitor = request.app[DEPS].health
     status = monitor.status()
     body: dict[str, Any] = {"status": status}
-    if has_valid_key(request):
+    if await has_valid_key(request):
         body.update(version=__version__, checks=monitor.report())
     return web.json_response(body, status=503 if status == "down" else 200)
 
@@ -496,32 +677,42 @@ async def sync_feeds(request: web.Request) -> web.Response:
 LOGIN_FAILURE_DELAY_S = 0.5  # a wrong key at the form costs the guesser some time
 
 
-def page_principal(request: web.Request) -> str | None:
-    """Who is looking at the status page: its session cookie, else a key sent like to the API."""
-    access = access_of(request)
-    return access.sessions.principal(request.cookies.get(SESSION_COOKIE)) or access.keys.check(
-        presented_key(request.headers))
+async def page_caller(request: web.Request) -> Caller | None:
+    """Who is looking at the status page: its session cookie (the user re-read, so a disabled user is out at
+    once), else a key sent like to the API."""
+    session = access_of(request).sessions.principal(request.cookies.get(SESSION_COOKIE))
+    key = presented_key(request.headers)
+
+    def check() -> Caller | None:
+        if session is not None:
+            try:
+                return queries.caller_by_name(session)
+            except (NotFoundError, StateConflictError):
+                return None
+        return queries.caller_by_key(key)
+
+    return cast(Caller | None, await _key_check(request, check))
 
 
-def login_page(request: web.Request, message: str | None, status: int = 200) -> web.Response:
-    html = page.login(message, bool(access_of(request).keys))
+async def login_page(request: web.Request, message: str | None, status: int = 200) -> web.Response:
+    html = page.login(message, await in_db(request, queries.any_key))
     return web.Response(text=html, content_type="text/html", status=status)
 
 
 async def login(request: web.Request) -> web.Response:
-    """The page's form: a right key opens a session (its random id in an HttpOnly, SameSite=Strict cookie)."""
+    """The page's form: a user's key opens a session (its random id in an HttpOnly, SameSite=Strict cookie)."""
     access = access_of(request)
     try:
         form = await request.post()
     except (ValueError, LookupError):
-        return login_page(request, "the form could not be read", 400)
+        return await login_page(request, "the form could not be read", 400)
     key = form.get("key")
-    principal = access.keys.check(key if isinstance(key, str) else None)
-    if principal is None:
+    caller = await in_db(request, lambda: queries.caller_by_key(key if isinstance(key, str) else None))
+    if caller is None:
         await asyncio.sleep(LOGIN_FAILURE_DELAY_S)
-        return login_page(request, "That is not the API key.", 401)
+        return await login_page(request, "That is not an API key.", 401)
     response = web.Response(status=303, headers={"Location": "/"})
-    response.set_cookie(SESSION_COOKIE, access.sessions.open(principal), httponly=True, samesite="Strict",
+    response.set_cookie(SESSION_COOKIE, access.sessions.open(caller.name), httponly=True, samesite="Strict",
                         secure=request.secure, path="/", max_age=int(access.sessions.ttl_seconds))
     return response
 
@@ -535,13 +726,26 @@ async def logout(request: web.Request) -> web.Response:
 
 async def status_page(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
-    if page_principal(request) is None:
-        return login_page(request, None)
+    caller = await page_caller(request)
+    if caller is None:
+        return await login_page(request, None)
+    who = None if caller.is_admin else caller.name
 
-    rows, _ = await in_db(request, lambda: queries.list_requests(None, 0, 50, deps.ctx.live))
-    counts = await _counts(request)
-    html = page.render(views.status_view(deps.ctx, counts), [views.request_view(r, s) for r, s in rows])
+    rows, _ = await in_db(request, lambda: queries.list_requests(None, 0, 50, deps.ctx.live, visible_to=who))
+    counts = await _counts(request) if who is None else own_counts(rows)
+    status = views.status_view(deps.ctx, counts)
+    if who is not None:  # a requester: its own items only, no operations detail
+        status = {**status, "actors": {}, "database": {"pool": {"in_use": "-", "idle": "-", "max": "-"}}}
+    html = page.render(status, [views.request_view(r, s) for r, s in rows])
     return web.Response(text=html, content_type="text/html")
+
+
+def own_counts(rows: list[Any]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for _, summary in rows:
+        for status, n in summary["counts"].items():
+            counts[status] = counts.get(status, 0) + n
+    return counts
 
 
 async def openapi_doc(request: web.Request) -> web.Response:
@@ -581,6 +785,12 @@ def make_app(deps: HttpDeps, extra_routes: Sequence[Callable[[web.Application], 
     app.router.add_get(f"/api/v1/requests/{rid}/episodes", request_episodes)
     app.router.add_get(f"/api/v1/requests/{rid}/items", request_items)
     app.router.add_post(f"/api/v1/requests/{rid}/cancel", cancel_request)
+    app.router.add_post(f"/api/v1/requests/{rid}/approve", approve_request)
+    app.router.add_post(f"/api/v1/requests/{rid}/decline", decline_request)
+    app.router.add_get(f"/api/v1/requests/{rid}/approvals", request_approvals)
+    app.router.add_get("/api/v1/me", whoami)
+    app.router.add_get("/api/v1/notifications", notifications)
+    app.router.add_post("/api/v1/notifications/test", test_notification)
     app.router.add_get(f"/api/v1/items/{rid}", get_item)
     app.router.add_post(f"/api/v1/items/{rid}/retry", retry_item)
     app.router.add_post(f"/api/v1/items/{rid}/accept-release", accept_release)

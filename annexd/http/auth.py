@@ -6,13 +6,14 @@ Every route needs the API key (``X-Api-Key`` or ``Authorization: Bearer``), GETs
 address). The status page asks for the key once, in a form, and then keeps a server-side session whose
 random id travels in an HttpOnly, SameSite=Strict cookie; the key itself is never put in a cookie.
 
-:meth:`ApiKeys.check` is the one check (keys compared in constant time); per-user keys go behind it. Not pure:
-:class:`Sessions` keeps the open sessions in memory (a restart asks for the key again).
+Every user has its own key (``store.queries.caller_by_key`` is the one check: lookup by the key's SHA-256, the
+hash compared again in constant time); the caller's rights come with it. Some routes are for admins only
+(:data:`ADMIN_PATHS`). Not pure: :class:`Sessions` keeps the open sessions in memory (a restart asks for the
+key again).
 """
 
 from __future__ import annotations
 
-import hmac
 import ipaddress
 import secrets
 import threading
@@ -38,27 +39,6 @@ def presented_key(headers: Mapping[str, str]) -> str | None:
         return given
     scheme, _, token = headers.get("Authorization", "").partition(" ")
     return token.strip() or None if scheme.lower() == "bearer" else None
-
-
-class ApiKeys:
-    """The configured keys, by who holds them (one today: ``api``; the users issue adds one per user)."""
-
-    def __init__(self, keys: Mapping[str, str]):
-        self._keys = {name: key.encode("ascii") for name, key in keys.items() if key and key.isascii()}
-
-    def __bool__(self) -> bool:
-        return bool(self._keys)
-
-    def check(self, given: str | None) -> str | None:
-        """Who holds ``given``, or None. Constant time in the key; a non-ASCII key is simply wrong."""
-        if not given or not given.isascii():
-            return None
-        presented = given.encode("ascii")
-        holder = None
-        for name, key in self._keys.items():
-            if hmac.compare_digest(presented, key):
-                holder = name
-        return holder
 
 
 @dataclass
@@ -109,9 +89,13 @@ def metrics_public(setting: bool | None, host: str) -> bool:
     return is_loopback(host) if setting is None else setting
 
 
+# Operations routes: an admin's key (a requester gets 403). Approve and decline check the role themselves.
+ADMIN_PATHS = frozenset({"/api/v1/status", "/api/v1/feeds", "/api/v1/feeds/sync", "/api/v1/encoders",
+                         "/api/v1/notifications", "/api/v1/notifications/test", METRICS_PATH})
+
+
 @dataclass
 class Access:
-    keys: ApiKeys
     metrics_public: bool
     sessions: Sessions = field(default_factory=Sessions)
 

@@ -59,9 +59,10 @@ SCHEMAS: dict[str, JsonSchema] = {
         monitor_seasons={"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 1000}},
         episodes={"type": "array", "items": ref("EpisodeIn"), "minItems": 1, "maxItems": 5000},
     ),
-    "Created": _obj(["id"], id={"type": "integer"}),
+    "Created": _obj(["id"], id={"type": "integer"},
+                    pending_approval={"type": "boolean", "description": "the items wait for an admin's approval"}),
     "Added": _obj(
-        ["id", "added"], id={"type": "integer"},
+        ["id", "added"], id={"type": "integer"}, pending_approval={"type": "boolean"},
         added=_obj(["episodes", "seasons", "targets", "monitor"],
                    episodes={"type": "array", "items": _obj(["season", "episode"], season={"type": "integer"},
                                                             episode={"type": "integer"})},
@@ -137,12 +138,31 @@ SCHEMAS: dict[str, JsonSchema] = {
         ["name"], name={"type": "string"}, last_poll_at=_TIME, last_ok_at=_TIME, next_poll_at=_TIME,
         error=_NULLABLE_STR, polling={"type": "boolean"}, cursor_published=_NULLABLE_STR)}),
     "Accepted": _obj(["status"], status={"type": "string", "enum": ["accepted"]}),
+    "ApproveIn": {"type": "object", "additionalProperties": False,
+                  "description": "{} approves every pending item; seasons or items (not both) only those",
+                  "properties": {"seasons": {"type": "array", "minItems": 1,
+                                             "items": {"type": "integer", "minimum": 0, "maximum": 1000}},
+                                 "items": {"type": "array", "minItems": 1, "items": {"type": "integer", "minimum": 1}}}},
+    "DeclineIn": {"type": "object", "additionalProperties": False,
+                  "properties": {"reason": {"type": "string", "maxLength": 500}}},
+    "Approved": _obj(["id", "approved_items"], id={"type": "integer"},
+                     approved_items={"type": "array", "items": {"type": "integer"}}),
+    "Declined": _obj(["id", "declined_items"], id={"type": "integer"},
+                     declined_items={"type": "array", "items": {"type": "integer"}}),
+    "Approvals": _obj(["approvals"], approvals={"type": "array", "items": {"type": "object"}}),
+    "User": _obj(["name", "role"], name={"type": "string"}, role={"type": "string", "enum": ["admin", "requester"]},
+                 enabled={"type": "boolean"}, auto_approve={"type": "array", "items": {"type": "string"}},
+                 has_key={"type": "boolean"}),
+    "Notifications": _obj(["destinations"], destinations={"type": "array", "items": {"type": "object"}}),
+    "QuotaError": _obj(["error", "resets_at"], error={"type": "string"},
+                       resets_at={"type": "string", "format": "date-time"}),
 }
 
 RESPONSES: dict[str, JsonSchema] = {
     name: {"description": text, "content": {"application/json": {"schema": ref("Error")}}}
     for name, text in (("BadRequest", "the body is not JSON, or a query parameter is invalid"),
                        ("Unauthorized", "no or wrong API key"),
+                       ("Forbidden", "the caller's role may not do this (admins only)"),
                        ("NotFound", "no such id"),
                        ("Conflict", "the row is not in a status that allows this"),
                        ("TooLarge", "the body is too large"),
@@ -193,8 +213,8 @@ class Operation:
         return out
 
 
-_SHARED = {"400": "BadRequest", "401": "Unauthorized", "404": "NotFound", "409": "Conflict", "413": "TooLarge",
-           "422": "Invalid", "503": "Unavailable"}
+_SHARED = {"400": "BadRequest", "401": "Unauthorized", "403": "Forbidden", "404": "NotFound", "409": "Conflict",
+           "413": "TooLarge", "422": "Invalid", "503": "Unavailable"}
 _QUERY = ({"name": "status", "in": "query", "schema": {"type": "string", "enum": [s.value for s in RequestStatus]}},
           {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100000}},
           {"name": "per_page", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200}})
@@ -219,7 +239,9 @@ OPERATIONS: list[Operation] = [
               {"201": json_response("Created", "a new request"),
                "200": json_response("Added", "added to the request that already holds the title"),
                "409": json_response("Error", "nothing new: the request in `id` already holds all of it"),
-               "502": json_response("Error", "TMDB failed while expanding seasons")},
+               "502": json_response("Error", "TMDB failed while expanding seasons"),
+               "429": {**json_response("QuotaError", "over the caller's quota"), "headers": {
+                   "Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}}}},
               body="RequestIn", errors=("400", "413", "422", "503")),
     Operation("get", "/api/v1/requests", "listRequests", "requests", "Requests with their status and progress",
               {"200": json_response("RequestPage", "one page")}, parameters=_QUERY, errors=("400", "503")),
@@ -245,6 +267,23 @@ OPERATIONS: list[Operation] = [
               "Take one of the kept lower-quality releases (an id from the item's available_releases)",
               {"200": json_response("ItemMoved", "now FOUND")}, body="AcceptRelease",
               errors=("400", "404", "409", "422", "503")),
+    Operation("post", "/api/v1/requests/{id}/approve", "approveRequest", "requests",
+              "Approve pending items (admins); search starts at once", {"200": json_response("Approved", "approved")},
+              body="ApproveIn", errors=("400", "403", "404", "409", "422", "503")),
+    Operation("post", "/api/v1/requests/{id}/decline", "declineRequest", "requests",
+              "Decline every pending item, with an optional reason (admins)",
+              {"200": json_response("Declined", "declined")}, body="DeclineIn", body_required=False,
+              errors=("400", "403", "404", "409", "422", "503")),
+    Operation("get", "/api/v1/requests/{id}/approvals", "listApprovals", "requests", "Approval history of a request",
+              {"200": json_response("Approvals", "history")}, errors=("404", "503")),
+    Operation("get", "/api/v1/me", "whoAmI", "users", "The caller: name, role, auto-approve, quotas (never the key)",
+              {"200": json_response("User", "the caller")}, errors=("503",)),
+    Operation("get", "/api/v1/notifications", "listNotifications", "notifications",
+              "Notification destinations and their outbox counts (admins)",
+              {"200": json_response("Notifications", "destinations")}, errors=("403", "503")),
+    Operation("post", "/api/v1/notifications/test", "testNotification", "notifications",
+              "Send a Test event to every destination (admins)",
+              {"202": json_response("Accepted", "queued")}, errors=("403", "503")),
     Operation("get", "/api/v1/feeds", "listFeeds", "feeds", "Feeds: last and next poll, error, cursor",
               {"200": json_response("Feeds", "feeds")}, errors=("503",)),
     Operation("post", "/api/v1/feeds/sync", "syncFeeds", "feeds", "Poll every feed now (RSS sync)",
@@ -256,6 +295,8 @@ TAGS = [{"name": "requests", "description": "what people asked for"},
         {"name": "items", "description": "the units of work: one per movie, one per episode"},
         {"name": "encoders", "description": "encoder agents"},
         {"name": "feeds", "description": "indexers' recent releases and RSS/Atom feeds"},
+        {"name": "users", "description": "who calls: users with their own keys, rights and quotas"},
+        {"name": "notifications", "description": "webhooks and notification services, through an outbox"},
         {"name": "operations", "description": "health, metrics, status"}]
 
 

@@ -266,3 +266,42 @@ def parse_page(query: dict[str, str]) -> tuple[int, int, Problems]:
         else:
             values[key] = int(raw)
     return values["page"], values["per_page"], problems
+
+
+def _int_list(value: Any, key: str, problems: Problems, lo: int, hi: int) -> tuple[int, ...] | None:
+    if not isinstance(value, list) or not value or len(value) > 5000 or not all(
+            isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi for v in value):
+        problems.add(key, f"must be a non-empty list of integers ({lo}-{hi})")
+        return None
+    return tuple(sorted(set(value)))
+
+
+def parse_approval_body(body: Any) -> tuple[tuple[tuple[int, ...] | None, tuple[int, ...] | None] | None, Problems]:
+    """POST .../approve: ``{}`` (every pending item), ``{"seasons": [int]}`` or ``{"items": [id]}`` (not both).
+    Returns (seasons, items) or the problems."""
+    problems = Problems()
+    if not isinstance(body, dict):
+        problems.add("body", "must be a JSON object: {}, {\"seasons\": [..]} or {\"items\": [..]}")
+        return None, problems
+    unknown = set(body) - {"seasons", "items"}
+    if unknown:
+        problems.add(sorted(unknown)[0][:50], "unknown field (seasons or items)")
+    if "seasons" in body and "items" in body:
+        problems.add("seasons", "give seasons or items, not both")
+    seasons = _int_list(body["seasons"], "seasons", problems, 0, 1000) if "seasons" in body else None
+    items = _int_list(body["items"], "items", problems, 1, MAX_DB_INT) if "items" in body else None
+    return (None, problems) if problems else ((seasons, items), problems)
+
+
+def parse_decline_body(body: Any) -> tuple[str | None, Problems]:
+    """POST .../decline: ``{}`` or ``{"reason": "..."}`` (at most 500 characters)."""
+    problems = Problems()
+    if body in (None, {}):
+        return None, problems
+    if not isinstance(body, dict):
+        problems.add("body", "must be a JSON object: {} or {\"reason\": \"...\"}")
+        return None, problems
+    unknown = set(body) - {"reason"}
+    if unknown:
+        problems.add(sorted(unknown)[0][:50], "unknown field (reason)")
+    return _text(body, "reason", problems, required=False), problems

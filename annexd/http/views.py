@@ -16,12 +16,37 @@ if TYPE_CHECKING:
     from store.models import ProcessingItem
 
 
-def _iso(value: date | datetime | None) -> str | None:
+def iso(value: date | datetime | None) -> str | None:
+    """API times: ISO 8601, UTC with milliseconds (dates as dates)."""
     if value is None:
         return None
     if isinstance(value, datetime):
         return value.isoformat(timespec="milliseconds") + "Z"
     return value.isoformat()
+
+
+_iso = iso
+
+
+def user_view(user: Any) -> dict[str, Any]:
+    """A user as the API and the CLI show it (never its key or the key's hash)."""
+    auto = [k for k, on in (("movie", user.auto_approve_movie), ("tv", user.auto_approve_tv)) if on]
+    return {"name": user.name, "role": user.role, "enabled": user.enabled, "auto_approve": auto,
+            "has_key": user.key_hash is not None, "key_created_at": iso(user.key_created_at),
+            "movie_quota": _quota_view(user.movie_quota_limit, user.movie_quota_days),
+            "season_quota": _quota_view(user.season_quota_limit, user.season_quota_days),
+            "created_at": iso(user.created_at)}
+
+
+def _quota_view(limit: int | None, days: float | None) -> dict[str, Any] | str:
+    if limit is None:
+        return "default"
+    return {"limit": limit or None, "days": days or 7.0}
+
+
+def approval_view(approval: Any) -> dict[str, Any]:
+    return {"action": approval.action, "by": approval.by, "items": approval.items or [], "reason": approval.reason,
+            "at": iso(approval.created_at)}
 
 
 def _iso_text(value: str | None) -> str | None:

@@ -38,6 +38,9 @@ class ImportPlan:
        every legacy secret; LegacyKeyError came before anything could be written).
     2. Each :class:`PlannedRequest`: an existing annexd request whose ``legacy_ids`` share an id, else the one
        request for (kind, tmdb_id) (issue 13), else a new one; store ``legacy_id`` and ``legacy_ids``.
+       ``requested_by`` is a user's name: ``store.queries.ensure_users(set(usernames))`` first makes disabled
+       users without keys for names annexd does not know (issue 19); items carry ``requested_by`` too.
+       Items of a request still pending in Annex's ApprovalQueue are already PENDING_APPROVAL in the plan.
     3. Items in batches: INSERT ... ON CONFLICT (request, season, episode) DO NOTHING, so a re-run adds what is
        new and never sets back an item annexd has moved; ``legacy_id``, attempts 0, ``status_changed_at`` now.
     4. Each item's ``download``: upsert by ``info_hash`` (never overwrite), state from ``phase`` (active ->

@@ -22,7 +22,7 @@ from __future__ import annotations
 import itertools
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
@@ -68,6 +68,9 @@ class PlannedRequest:
     requested_seasons: tuple[int, ...] | None
     targets: tuple[str, ...]
     created_at: datetime
+    # Every merged legacy request still waits in Annex's ApprovalQueue: its unstarted items wait for an admin.
+    pending_approval: bool = False
+    usernames: tuple[str, ...] = ()  # every merged request's user: disabled annexd users without keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +164,8 @@ def _merge_requests(key: str, group: list[LegacyRequest], settings: PlanSettings
         requested_by=next((r.username for r in group if r.username), "annex"),
         requested_seasons=tuple(sorted({s for ss in seasons for s in ss})) if seasons else None,
         targets=tuple(dict.fromkeys(targets)), created_at=oldest.created_at,
+        pending_approval=all(r.pending_approval for r in group),
+        usernames=tuple(dict.fromkeys(r.username or "annex" for r in group)),
     )
 
 
@@ -183,10 +188,22 @@ def plan_items(rows: Iterable[LegacyWorkRow], requests: Mapping[str, PlannedRequ
         request = requests.get(key[0])
         if request is not None:
             seen.add(request.key)
-            yield merge_episode(list(group), request, settings)
+            yield awaiting_approval(merge_episode(list(group), request, settings), request)
     for request in requests.values():
         if request.kind == "movie" and request.key not in seen:
-            yield _new_movie_item(request, settings.now)
+            yield awaiting_approval(_new_movie_item(request, settings.now), request)
+
+
+# Statuses of an item nothing has started on: under a request still pending approval they wait for an admin.
+_NOT_STARTED = frozenset({S.PENDING, S.AWAITING})
+
+
+def awaiting_approval(item: PlannedItem, request: PlannedRequest) -> PlannedItem:
+    """An item of a request still pending in Annex's ApprovalQueue imports as PENDING_APPROVAL (if nothing
+    had started on it; Annex never resumed approved requests, so such items usually had not)."""
+    if not request.pending_approval or item.status not in _NOT_STARTED:
+        return item
+    return replace(item, status=S.PENDING_APPROVAL, next_retry_at=None, last_error=None)
 
 
 def _recency(row: LegacyWorkRow) -> tuple[datetime, datetime, str]:

@@ -182,8 +182,11 @@ class LegacyReader:
         join = ("""LEFT JOIN (SELECT "requestId", array_agg("serverId" ORDER BY "order", id) AS server_ids
                    FROM "RequestTarget" GROUP BY "requestId") rt ON rt."requestId" = r.id"""
                 if targets != 'NULL::text[]' else "")
+        pending = ("""EXISTS (SELECT 1 FROM "ApprovalQueue" aq WHERE aq."requestId" = r.id
+                      AND aq.status::text = 'PENDING')""" if self.has("ApprovalQueue", "requestId", "status")
+                   else "false")
         sql = f"""SELECT r.id, {_GROUP_KEY}, r.type::text, r."tmdbId", r.title, r.year, r."requestedSeasons",
-                         r.targets, {targets}, u.username, r."createdAt"
+                         r.targets, {targets}, u.username, r."createdAt", {pending}
                   FROM "MediaRequest" r LEFT JOIN "User" u ON u.id = r."userId" {join}
                   ORDER BY r."createdAt", r.id"""
         for row in self._stream(sql):
@@ -191,7 +194,7 @@ class LegacyReader:
                 id=row[0], group_key=row[1], media_type=row[2], tmdb_id=row[3], title=row[4] or "",
                 year=row[5], requested_seasons=tuple(row[6]) if row[6] is not None else None,
                 server_ids=tuple(dict.fromkeys([*_server_ids(row[7]), *(row[8] or ())])), username=row[9],
-                created_at=row[10])
+                created_at=row[10], pending_approval=bool(row[11]))
 
     def work_rows(self) -> Iterator[LegacyWorkRow]:
         """Every ProcessingItem (and TvEpisode) with its linked Downloads, ordered by (title, season, episode)."""

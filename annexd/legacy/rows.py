@@ -28,6 +28,8 @@ class LegacyRequest:
     server_ids: tuple[str, ...]  # from the targets JSON and, in the later shape, "RequestTarget"
     username: str | None
     created_at: datetime
+    # Still PENDING in Annex's "ApprovalQueue" (whose approvals never resumed the pipeline).
+    pending_approval: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ from annexd.domain.retry import Failure
 from annexd.errors import InvalidInputError, NotFoundError, StateConflictError
 from store.db import database_proxy, is_postgres, write_transaction
 from store.models import MediaRequest, ProcessingItem
+from store.queries.notifications import record_transition_events, transition_kinds
 from store.queries.request_status import request_touched, status_batch
 
 if TYPE_CHECKING:
@@ -60,12 +61,17 @@ def apply_transition(
                         retry_at=retry_at)
     updates = {getattr(ProcessingItem, k): v for k, v in {**result.updates, **(fields or {})}.items()}
     updates[ProcessingItem.updated_at] = now
+    notable = transition_kinds(expected, result.to_status, event)
     db = database_proxy.obj
+    # The request's derived status, and what the transition causes for people (grabbed, available, failed) in
+    # the notification outbox, are written in the transition's own transaction.
     where = (ProcessingItem.id == item_id) & (ProcessingItem.status == expected)
     with contextlib.nullcontext() if db.in_transaction() else write_transaction(db):
         changed = ProcessingItem.update(updates).where(where if guard is None else where & guard).execute()
         if changed:
             request_touched(row.request_id)
+            if notable:
+                record_transition_events(item_id, notable, now)
     if changed:
         metrics.TRANSITIONS.labels(result.to_status.value).inc()
         stage = STAGE_OF[expected]

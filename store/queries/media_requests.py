@@ -13,6 +13,7 @@ from typing import Any, cast
 import peewee as pw
 
 from annexd.domain.live import LiveProgress
+from annexd.domain.notifications import Kind
 from annexd.domain.pipeline import (
     PROGRESS_STATUSES,
     TERMINAL,
@@ -26,13 +27,17 @@ from annexd.errors import NotFoundError
 from store.db import database_proxy, is_postgres, write_transaction
 from store.models import MediaRequest, ProcessingItem
 from store.queries.items import apply_transition
+from store.queries.notifications import record_request_event
 from store.queries.request_status import request_touched, status_batch
 
+S = ProcessingStatus
 
-def submit_request(spec: RequestSpec, now: datetime) -> SubmitOutcome:
+def submit_request(spec: RequestSpec, now: datetime, *, pending_approval: bool = False) -> SubmitOutcome:
     """The one way in for a request (API, CLI, importer, the *arr API): a title has at most one request that is
     not wholly CANCELLED. A new title is created; a title already requested gets what is new (episodes,
-    seasons, targets, a new way of following the show) added to its request; nothing new changes nothing (``outcome.changed`` is False).
+    seasons, targets, a new way of following the show) added to its request; nothing new changes nothing
+    (``outcome.changed`` is False). ``pending_approval``: the items it creates wait for an admin (the caller's
+    rights, see :func:`store.queries.approvals.submit_as`); they are ``spec.requested_by``'s.
 
     Two submits of one title never both create: the write lock (SQLite) or an advisory lock on the title
     (PostgreSQL, held to the end of the transaction) serialises them."""
@@ -41,10 +46,10 @@ def submit_request(spec: RequestSpec, now: datetime) -> SubmitOutcome:
         _lock_title(key)
         existing = _live_request(key)
         if existing is None:
-            return SubmitOutcome(_insert_request(spec, key, now).id, created=True)
+            return SubmitOutcome(_insert_request(spec, key, now, pending_approval).id, created=True)
         added = _additions(existing, spec)
         if added:
-            _add_to(existing, spec, added, now)
+            _add_to(existing, spec, added, now, pending_approval)
         return SubmitOutcome(existing.id, created=False, added=added)
 
 
@@ -54,19 +59,21 @@ def request_for_title(spec: RequestSpec) -> MediaRequest | None:
     return _live_request(_title_key(spec))
 
 
-def create_request(spec: RequestSpec, now: datetime) -> MediaRequest:
+def create_request(spec: RequestSpec, now: datetime, *, pending_approval: bool = False) -> MediaRequest:
     """Insert a request and its items in one transaction, whatever else holds the title (tests, benches and
     bulk loads; everything a person or another program asks for goes through :func:`submit_request`)."""
     with write_transaction():
-        return _insert_request(spec, _title_key(spec), now)
+        return _insert_request(spec, _title_key(spec), now, pending_approval)
 
 
 def _title_key(spec: RequestSpec) -> str:
     return title_key(spec.kind, spec.tmdb_id, spec.title, spec.year)[:600]
 
 
-def _insert_request(spec: RequestSpec, key: str, now: datetime) -> MediaRequest:
-    """A new request and its items; unaired episodes start AWAITING."""
+def _insert_request(spec: RequestSpec, key: str, now: datetime, pending_approval: bool) -> MediaRequest:
+    """A new request and its items; unaired episodes start AWAITING, every item PENDING_APPROVAL when an admin
+    must approve the request first. The ``request.created`` event goes in the notification outbox in the same
+    transaction."""
     req = MediaRequest.create(
         kind=spec.kind, title=spec.title, year=spec.year, tmdb_id=spec.tmdb_id, tvdb_id=spec.tvdb_id,
         imdb_id=spec.imdb_id, requested_seasons=list(spec.seasons) if spec.seasons is not None else None,
@@ -75,7 +82,8 @@ def _insert_request(spec: RequestSpec, key: str, now: datetime) -> MediaRequest:
         monitor_seasons=list(spec.monitor_seasons) if spec.monitor_seasons is not None else None,
         created_at=now, updated_at=now, title_key=key,
     )
-    add_items(req, spec, now)
+    add_items(req, spec, now, pending_approval=pending_approval)
+    record_request_event(Kind.REQUEST_CREATED, req, now, request_items(req.id), pending_approval=pending_approval)
     return cast(MediaRequest, req)
 
 
@@ -105,9 +113,10 @@ def _additions(req: MediaRequest, spec: RequestSpec) -> Additions:
     return additions(spec, episodes, seasons, tuple(req.targets or ()), (req.monitor, monitor_seasons))
 
 
-def _add_to(req: MediaRequest, spec: RequestSpec, added: Additions, now: datetime) -> None:
+def _add_to(req: MediaRequest, spec: RequestSpec, added: Additions, now: datetime, pending_approval: bool) -> None:
     if added.episodes:
-        add_items(req, RequestSpec(kind=spec.kind, title=spec.title, episodes=added.episodes), now, movie=False)
+        add_items(req, RequestSpec(kind=spec.kind, title=spec.title, episodes=added.episodes), now, movie=False,
+                  pending_approval=pending_approval, requested_by=spec.requested_by)
     updates: dict[Any, Any] = {MediaRequest.updated_at: now}
     if added.seasons:
         updates[MediaRequest.requested_seasons] = sorted({*(req.requested_seasons or ()), *added.seasons})
@@ -120,16 +129,20 @@ def _add_to(req: MediaRequest, spec: RequestSpec, added: Additions, now: datetim
     MediaRequest.update(updates).where(MediaRequest.id == req.id).execute()
 
 
-def add_items(req: MediaRequest, spec: RequestSpec, now: datetime, *, movie: bool = True) -> int:
+def add_items(req: MediaRequest, spec: RequestSpec, now: datetime, *, movie: bool = True,
+              pending_approval: bool = False, requested_by: str | None = None) -> int:
     """The one way items are created (a new request, what a new request for its title adds, a TMDB refresh of
-    a followed show); existing (season, episode) pairs are left alone. Items start approved with their request
-    (approval, when it comes, is the request's and new episodes inherit it here). The request's derived status
-    is refreshed in the same transaction."""
+    a followed show); existing (season, episode) pairs are left alone. ``pending_approval``: the items wait for
+    an admin (no stage touches them); items a TMDB refresh adds inherit the request's approval
+    (:func:`store.queries.approvals.approval_state`). ``requested_by``: who asked for them (default: the spec's
+    requester). The request's derived status is refreshed in the same transaction."""
+    who = requested_by or spec.requested_by
     rows: list[dict[str, Any]] = []
     if spec.kind == "movie" and movie:
-        rows.append(_item_row(req, "movie", 0, 0, spec.title, None, now))
+        rows.append(_item_row(req, "movie", 0, 0, spec.title, None, now, pending_approval, who))
     for ep in spec.episodes:
-        rows.append(_item_row(req, "episode", ep.season, ep.episode, ep.title, ep.air_date, now))
+        rows.append(_item_row(req, "episode", ep.season, ep.episode, ep.title, ep.air_date, now, pending_approval,
+                              who))
     if rows:
         with write_transaction(), status_batch():
             ProcessingItem.insert_many(rows).on_conflict_ignore().execute()
@@ -138,12 +151,12 @@ def add_items(req: MediaRequest, spec: RequestSpec, now: datetime, *, movie: boo
 
 
 def _item_row(req: MediaRequest, kind: str, season: int, episode: int, title: str,
-              air_date: date | None, now: datetime) -> dict[str, Any]:
-    unaired = air_date is not None and air_date > now.date()
+              air_date: date | None, now: datetime, pending_approval: bool, requested_by: str) -> dict[str, Any]:
+    unaired = air_date is not None and air_date > now.date() and not pending_approval
+    status = S.PENDING_APPROVAL if pending_approval else S.AWAITING if unaired else S.PENDING
     return {
         "request": req.id, "kind": kind, "season": season, "episode": episode, "title": title or "",
-        "air_date": air_date,
-        "status": ProcessingStatus.AWAITING if unaired else ProcessingStatus.PENDING,
+        "air_date": air_date, "status": status, "requested_by": requested_by[:100],
         "next_retry_at": datetime.combine(air_date, datetime.min.time()) if unaired and air_date else None,
         "last_error": f"not aired yet (airs {air_date.isoformat()})" if unaired and air_date else None,
         "status_changed_at": now, "created_at": now, "updated_at": now,
@@ -170,12 +183,22 @@ def import_requests(batch: Sequence[tuple[dict[str, Any], Sequence[dict[str, Any
 _INSERT_CHUNK = 500
 
 
-def get_request(request_id: int) -> MediaRequest:
-    """The request, or NotFoundError."""
-    req = MediaRequest.get_or_none(MediaRequest.id == request_id)
+def get_request(request_id: int, visible_to: str | None = None) -> MediaRequest:
+    """The request, or NotFoundError (also when ``visible_to`` names a user who did not ask for it: another
+    user's request is not confirmed to exist)."""
+    query = MediaRequest.select().where(MediaRequest.id == request_id)
+    if visible_to is not None:
+        query = query.where(asked_by(visible_to))
+    req = query.first()
     if req is None:
         raise NotFoundError(f"request {request_id} not found")
     return cast(MediaRequest, req)
+
+
+def asked_by(name: str) -> Any:
+    """The condition on MediaRequest for requests ``name`` asked for, or added items to."""
+    added = ProcessingItem.select(ProcessingItem.request).where(ProcessingItem.requested_by == name)
+    return (MediaRequest.requested_by == name) | MediaRequest.id.in_(added)
 
 
 def _summaries(request_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
@@ -242,9 +265,13 @@ def _select_requests() -> pw.Select:
     return MediaRequest.select(*_REQUEST_COLUMNS, MediaRequest.created_at.cast("TEXT"))
 
 
-def request_row(request_id: int) -> dict[str, Any]:
-    """The request as a dict of the columns its views show, or NotFoundError."""
-    rows = _request_rows(_select_requests().where(MediaRequest.id == request_id))
+def request_row(request_id: int, visible_to: str | None = None) -> dict[str, Any]:
+    """The request as a dict of the columns its views show, or NotFoundError (also for another user's request
+    when ``visible_to`` names a requester)."""
+    query = _select_requests().where(MediaRequest.id == request_id)
+    if visible_to is not None:
+        query = query.where(asked_by(visible_to))
+    rows = _request_rows(query)
     if not rows:
         raise NotFoundError(f"request {request_id} not found")
     return rows[0]
@@ -259,12 +286,16 @@ def request_summary(req: MediaRequest | dict[str, Any], live: LiveProgress | Non
 
 
 def list_requests(
-    status: RequestStatus | None, offset: int, limit: int, live: LiveProgress | None = None
+    status: RequestStatus | None, offset: int, limit: int, live: LiveProgress | None = None,
+    visible_to: str | None = None,
 ) -> tuple[list[tuple[dict[str, Any], dict[str, Any]]], int]:
     """One page of requests, newest first, as (row, summary) pairs, and how many there are. The status filter
     and the status shown come from the derived status column (index on status, id); counts and progress are
-    summarised for the requests on the page only."""
+    summarised for the requests on the page only. ``visible_to``: only the requests this user asked for (or
+    added items to); None: every request."""
     where = MediaRequest.status == status.value if status is not None else pw.SQL("1 = 1")
+    if visible_to is not None:
+        where = where & asked_by(visible_to)
     total = int(MediaRequest.select(pw.fn.COUNT(pw.SQL("*"))).where(where).scalar() or 0)
     rows = _request_rows(_select_requests().where(where).order_by(MediaRequest.id.desc()).limit(limit).offset(offset))
     page_ids = [r["id"] for r in rows]

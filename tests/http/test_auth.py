@@ -8,9 +8,12 @@ import pytest
 
 from actors.context import ActorContext
 from annexd.config import Config, HttpConfig
+from annexd.domain.users import Role, key_hash
 from annexd.encoder.hub import EncoderHub, HubSettings
 from annexd.http.app import HttpDeps, make_app
-from annexd.http.auth import SESSION_COOKIE, ApiKeys, is_loopback, metrics_public, presented_key
+from annexd.http.auth import SESSION_COOKIE, is_loopback, metrics_public, presented_key
+from store import queries
+from store.models import User, utcnow
 
 KEY = "k3y-for-auth-tests-0123"
 AUTH = {"X-Api-Key": KEY}
@@ -70,7 +73,7 @@ async def test_the_page_asks_for_the_key_once_and_keeps_a_session(client):
     html = await form.text()
     assert form.status == 200 and 'action="/login"' in html and "<h2>Requests" not in html
     wrong = await client.post("/login", data={"key": "nope"}, allow_redirects=False)
-    assert wrong.status == 401 and "not the API key" in await wrong.text()
+    assert wrong.status == 401 and "not an API key" in await wrong.text()
     assert SESSION_COOKIE not in wrong.cookies
     ok = await client.post("/login", data={"key": KEY}, allow_redirects=False)
     assert ok.status == 303 and ok.headers["Location"] == "/"
@@ -99,11 +102,24 @@ async def test_metrics_open_as_configured(db, aiohttp_client, setting, host, pub
     assert (await client.get("/metrics", headers={"Authorization": f"Bearer {KEY}"})).status == 200
 
 
-def test_the_one_key_check() -> None:
-    keys = ApiKeys({"api": KEY, "alice": "alice-key-0123"})
-    assert keys.check(KEY) == "api" and keys.check("alice-key-0123") == "alice"
-    assert keys.check(None) is None and keys.check("") is None and keys.check("ké") is None
-    assert not ApiKeys({"api": ""}) and not ApiKeys({})
+def test_the_one_key_check(db) -> None:
+    assert not queries.any_key()
+    assert queries.adopt_config_key(KEY, utcnow()) == "adopted"
+    alice = queries.add_user("alice", Role.REQUESTER, frozenset(), utcnow())
+    assert queries.caller_by_key(KEY).name == "admin" and queries.caller_by_key(KEY).is_admin
+    assert queries.caller_by_key(alice).name == "alice" and not queries.caller_by_key(alice).is_admin
+    assert queries.caller_by_key(None) is None and queries.caller_by_key("") is None
+    assert queries.caller_by_key("ké") is None and queries.caller_by_key(alice + "x") is None
+    # Only hashes are stored; a disabled user's key stops working; a rotated key replaces the old one.
+    stored = {u.key_hash for u in User.select()}
+    assert KEY not in str(stored) and alice not in str(stored) and key_hash(alice) in stored
+    queries.disable_user("alice")
+    assert queries.caller_by_key(alice) is None
+    rotated = queries.rotate_key("alice", utcnow())
+    assert queries.caller_by_key(alice) is None and queries.caller_by_key(rotated).name == "alice"
+    # The configured key counts only until admin has one: afterwards it is ignored.
+    assert queries.adopt_config_key("another-key-0123456", utcnow()) == "ignored"
+    assert queries.caller_by_key("another-key-0123456") is None
     assert presented_key({"X-Api-Key": "a"}) == "a" and presented_key({"Authorization": "bearer b"}) == "b"
     assert presented_key({"Authorization": "Basic c"}) is None and presented_key({}) is None
     assert is_loopback("127.0.0.2") and not is_loopback("")

@@ -152,3 +152,28 @@ def test_a_movie_request_without_items_gets_one_pending_item(planned: Any) -> No
     key = next(k for k, r in requests.items() if r.legacy_id == lib.id("req_m_noitem"))
     made = [i for i in items if i.request_key == key]
     assert [(i.status.value, i.legacy_id, i.kind) for i in made] == [("PENDING", None, "movie")]
+
+
+def test_requests_pending_in_the_approval_queue_wait_for_approval(fresh_legacy: Any) -> None:
+    """Annex's ApprovalQueue: a request still PENDING there imports with its unstarted items PENDING_APPROVAL;
+    a title also asked for by an approved request does not wait."""
+    import psycopg2
+
+    url, lib = fresh_legacy
+    with psycopg2.connect(url) as conn, conn.cursor() as cur:
+        for n, (label, status) in enumerate((("req_m_pending", "PENDING"), ("req_m_noitem", "PENDING"),
+                                             ("req_m_retry", "APPROVED"), ("req_dup_a", "APPROVED"),
+                                             ("req_dup_b", "PENDING"), ("req_m_found", "REJECTED"))):
+            cur.execute('INSERT INTO "ApprovalQueue" (id, "requestId", status) VALUES (%s, %s, %s)',
+                        (f"aq{n}", lib.id(label), status))
+    conn.close()
+    requests, items, _ = _plan(url, lib)
+    by_legacy = {r.legacy_id: r for r in requests.values()}
+    waiting = {lib.id(label) for label in ("req_m_pending", "req_m_noitem")}
+    assert {r.legacy_id for r in requests.values() if r.pending_approval} == waiting
+    status_of = {(i.request_key, i.legacy_id): i.status.value for i in items}
+    assert status_of[(by_legacy[lib.id("req_m_pending")].key, lib.id("m_pending"))] == "PENDING_APPROVAL"
+    assert status_of[(by_legacy[lib.id("req_m_noitem")].key, None)] == "PENDING_APPROVAL"
+    assert status_of[(by_legacy[lib.id("req_m_retry")].key, lib.id("m_retry"))] == "AWAITING"
+    assert by_legacy[lib.id("req_dup_a")].pending_approval is False
+    assert set(by_legacy[lib.id("req_dup_a")].usernames) == {"alice", "bob"}
