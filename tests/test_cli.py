@@ -79,7 +79,7 @@ def test_requests_as_tables_for_people_and_json_for_scripts(state, capsys):
     migrated(state)
     assert run(capsys, "request", "add", "Blade Runner", "--year", "1982")[1].strip() == "request 1 created"
     code, out, _ = run(capsys, "request", "add", "blade runner", "--year", "1982", "--json")
-    assert code == 0 and json.loads(out) == {"id": 1, "created": False,
+    assert code == 0 and json.loads(out) == {"id": 1, "created": False, "pending_approval": False,
                                              "added": {"episodes": [], "seasons": [], "targets": [], "monitor": None}}
     run(capsys, "request", "add", "The Show", "--episode", "S01E01", "--episode", "S01E02@2030-01-05")
     out = run(capsys, "request", "add", "The Show", "--episode", "S01E02", "--episode", "S01E03")[1]

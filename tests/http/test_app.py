@@ -340,7 +340,7 @@ async def test_one_request_per_title_201_then_200_with_what_was_added_then_409(c
     more = {**show, "title": "the show", "episodes": [{"season": 1, "episode": 1}, {"season": 1, "episode": 2}],
             "targets": ["nas"]}
     status, added = await _create(client, more)
-    assert status == 200 and added == {"id": first["id"], "added": {
+    assert status == 200 and added == {"id": first["id"], "pending_approval": False, "added": {
         "episodes": [{"season": 1, "episode": 2}], "seasons": [], "targets": ["nas"], "monitor": None}}
     status, conflict = await _create(client, more)
     assert status == 409 and conflict["id"] == first["id"] and "already holds" in conflict["error"]
