@@ -9,7 +9,9 @@ is older than its stage's stall limit, or ENCODING/DELIVERING without a live job
 where it was claimed from; DOWNLOADING without a usable Download goes back to its release.
 
 A daemon on the same host whose process is gone is forgotten at once, so a restarted daemon resumes its own
-work without waiting for the heartbeat to age out.
+work without waiting for the heartbeat to age out. Items stranded on the first reconcile are what a restart
+leaves behind (logged); those found later stranded while the daemon ran, and people hear of them
+(``ItemStranded`` notifications).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ class RecoveryWorker(Worker):
         super().__init__(ctx, interval_ms)
         self.stale_after = timedelta(seconds=stale_after_s)
         self.first = True
+        self.reconciles = 0
         self.last_found: dict[str, int] = {}
 
     def prepare(self) -> None:
@@ -61,6 +64,7 @@ class RecoveryWorker(Worker):
         self.beat()
         now = self.ctx.clock()
         found = self.check(now)
+        self.reconciles += 1
         repaired = sum(self.repair(item, verdict, now) for item, verdict in found)
         if found:
             self.log.warning("stranded_items_repaired", found=len(found), repaired=repaired,
@@ -92,6 +96,8 @@ class RecoveryWorker(Worker):
             done = queries.release_claim(item.id, item.status, item.claimed_by, now, verdict.reason)
             self.ctx.wake(RESUMES.get(item.status, "search"), "stranded item repaired")
         if done:
+            if self.reconciles > 1:
+                queries.item_stranded(item.id, verdict.reason, now)
             metrics.ITEMS_REPAIRED.labels(item.status.value).inc()
             self.log.warning("stranded_item_repaired", item_id=item.id, status=item.status.value,
                              reason=verdict.reason, repair=verdict.repair.value)

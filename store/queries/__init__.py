@@ -136,6 +136,7 @@ from store.queries.media_requests import (
 from store.queries.notifications import (
     claim_notifications,
     fan_out,
+    item_stranded,
     notification_counts,
     notification_deferred,
     notification_failed,
@@ -177,7 +178,7 @@ __all__ = [
     "ensure_users", "expire_approvals", "fan_out", "file_still_needed", "finish_delivery", "finish_task",
     "forget_instances", "get_download", "get_item", "get_or_create_download", "get_request", "get_user", "grab",
     "grab_later", "heartbeat", "hold_task", "ignore_files", "import_requests", "instance_live", "instances_on",
-    "items_by_ids", "items_by_status", "job_assigned", "job_by_key", "job_done", "job_failed", "job_progress",
+    "item_stranded", "items_by_ids", "items_by_status", "job_assigned", "job_by_key", "job_done", "job_failed", "job_progress",
     "jobs_of_items", "keep_alternatives", "leftover_temp_files", "list_requests", "list_users", "live_instances",
     "load_provider_state", "map_item_file", "monitored_requests", "notification_counts", "notification_deferred",
     "notification_failed", "notification_sent", "open_jobs", "owned_open_job", "pending_transfers", "PlannedJob",

@@ -5,10 +5,9 @@ sent outside any transaction under a lease, then marked sent or scheduled again 
 A send whose daemon dies before it is marked goes out again once the lease runs out: delivery is once in
 normal operation and at least once across a crash in the middle of a send.
 
-Hooks for what has not landed yet: the stranded detection (issue 10) records ``Kind.ITEM_STRANDED`` with
-``record_request_event(Kind.ITEM_STRANDED, request, now, [item], error=why)`` in the transaction of its repair;
-upgrades record ``Kind.ITEM_UPGRADED`` the same way (the webhook sends ``Download`` with ``isUpgrade``); health
-checks record ``Kind.HEALTH`` with ``{"level", "message", "check"}``.
+The reconciler records ``Kind.ITEM_STRANDED`` through :func:`item_stranded`. Hooks for what has not landed yet:
+upgrades record ``Kind.ITEM_UPGRADED`` like a transition (the webhook sends ``Download`` with ``isUpgrade``);
+health checks record ``Kind.HEALTH`` with ``{"level", "message", "check"}``.
 """
 
 from __future__ import annotations
@@ -82,6 +81,13 @@ def record_transition_events(item_id: int, kinds: Iterable[Kind], now: datetime)
                              error=item.last_error if kind is Kind.ITEM_FAILED else None)
         if kind is Kind.ITEM_AVAILABLE and req.kind == "tv" and _request_completed(req.id):
             record_request_event(Kind.REQUEST_AVAILABLE, req, now, _completed_items(req.id))
+
+
+def item_stranded(item_id: int, reason: str, now: datetime) -> None:
+    """An item the reconciler found stranded while the daemon ran (and repaired): people hear of it."""
+    item = ProcessingItem.get_or_none(ProcessingItem.id == item_id)
+    if item is not None:
+        record_request_event(Kind.ITEM_STRANDED, MediaRequest.get_by_id(item.request_id), now, [item], error=reason)
 
 
 def _request_completed(request_id: int) -> bool:

@@ -80,18 +80,18 @@ def _the_events():
     eps = (EpisodeSpec(1, 1, "Pilot"), EpisodeSpec(1, 2, "Two"))
     show, _ = queries.submit_as(ALICE, RequestSpec(kind="tv", title="The Show", year=2020, tvdb_id=77, episodes=eps),
                                 NOW, Quota(), Quota())
-    queries.approve(show.id, "admin", NOW)
+    queries.approve(show.request_id, "admin", NOW)
     to_found = {Event.FOUND: {"release": RELEASE}}
-    for item in queries.request_items(show.id):
+    for item in queries.request_items(show.request_id):
         _walk(item.id, [Event.START_SEARCH, Event.FOUND, Event.GRAB, Event.DOWNLOAD_COMPLETE, Event.START_ENCODE,
                         Event.ENCODE_COMPLETE, Event.START_DELIVERY, Event.DELIVERED], to_found)
     other, _ = queries.submit_as(ALICE, RequestSpec(kind="movie", title="Nope", year=1999), NOW, Quota(), Quota())
-    queries.decline(other.id, "admin", NOW, "not this one")
+    queries.decline(other.request_id, "admin", NOW, "not this one")
     movie = queries.create_request(RequestSpec(kind="movie", title="Dune", year=2021, tmdb_id=438631), NOW)
     item = queries.request_items(movie.id)[0]
     _walk(item.id, [Event.START_SEARCH, Event.FOUND, Event.GRAB], to_found)
     assert queries.apply_transition(item.id, S.DOWNLOADING, Event.FAIL, NOW, error="no seeds for 10 min")
-    return show.id, other.id, movie.id
+    return show.request_id, other.request_id, movie.id
 
 
 EXPECTED_HOOK = ["SeriesAdd", "RequestApproved", "Grab", "Download", "Download", "Download", "MovieAdded",
@@ -147,11 +147,10 @@ def test_a_destination_that_is_down_delays_nothing_and_is_retried(db, receivers,
     clock = Clock()
     dests, routes = _destinations(apprise_end, hook_end)
     retries = metrics.NOTIFICATIONS.labels("hook", "retry")._value.get()
-    workers.append(_start(db, clock, dests, routes))
-    with db.connection_context():
+    with db.connection_context():  # before the worker starts: its first round sees all three
         for n in range(3):
             queries.record_event(Kind.TEST, {"message": f"test {n}"}, NOW)
-    workers[0].tell(Wake("test"))
+    workers.append(_start(db, clock, dests, routes))
     wait_until(lambda: len(apprise_end.bodies()) == 3, timeout=30, what="the working destination served at once")
     wait_until(lambda: metrics.NOTIFICATIONS.labels("hook", "retry")._value.get() > retries, timeout=30,
                what="the hook's failure recorded")

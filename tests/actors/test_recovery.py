@@ -97,3 +97,22 @@ def test_stale_incarnations_stalls_and_missing_rows_are_repaired_and_counted(pg)
     assert ref.proxy().last_found.get(timeout=5) == {}
     assert 'annexd_items_stranded{status="ENCODING"} 0.0' in generate_latest(metrics.REGISTRY).decode()
     ref.stop()
+
+
+def test_items_stranded_while_the_daemon_runs_are_notified_and_a_restarts_leftovers_are_not(pg):
+    from store.models import NotificationEvent
+
+    def stranded_events():
+        with pg.connection_context():
+            return [e.facts["items"][0]["id"] for e in NotificationEvent.select().where(
+                NotificationEvent.kind == "item.stranded")]
+
+    me = "this-host:1:ff"
+    leftover = _item(pg, S.ENCODING, f"{OTHER}:encode:2")  # a dead daemon's claim, found by the first pass
+    ctx, ref = _recover(pg, lambda: NOW, me)
+    assert _get(pg, leftover).status == S.DOWNLOADED and stranded_events() == []
+    later = _item(pg, S.ENCODING, f"{OTHER}:encode:3")  # stranded while this daemon runs
+    ref.proxy().run_once().get(timeout=10)
+    assert _get(pg, later).status == S.DOWNLOADED
+    assert stranded_events() == [later]
+    ref.stop()
