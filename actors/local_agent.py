@@ -19,7 +19,7 @@ import pykka
 import structlog
 
 from actors.context import ActorContext
-from actors.messages import ChildFailed, Tick
+from actors.messages import ChildFailed, Tick, Wake
 from actors.ticker import Ticker
 from annexd.processes import die_with_parent
 
@@ -48,7 +48,7 @@ class LocalEncoderAgent(pykka.ThreadingActor):
         self.actor_ref.tell(Tick(time.monotonic()))
 
     def on_receive(self, message: Any) -> Any:
-        if isinstance(message, Tick):
+        if isinstance(message, Tick | Wake):  # Wake: the daemon's HTTP address is known (start at once)
             self.check()
             return None
         raise TypeError(f"{self.name}: unexpected message {message!r}")

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 
 from actors.context import ActorContext
-from actors.worker import Worker
+from actors.worker import DB_UNAVAILABLE, Worker
 from annexd import metrics
 from annexd.clients.notify import Destination
 from annexd.domain.notifications import RETRY
@@ -35,17 +35,26 @@ class NotifyWorker(Worker):
         self.destinations = dict(destinations)
         self.routes = dict(routes)
 
+    def prepare(self) -> None:
+        """Notification rows carry their own leases (no item claims to release)."""
+
     def run_once(self) -> int:
+        """Claim due rows, then send each outside any connection; a database that is away is waited out, like
+        every worker does (the rows stay claimed under their lease and go out once it is back)."""
         now = self.ctx.clock()
-        with self.ctx.db.connection_context():
-            queries.fan_out(self.routes, now)
-            rows = queries.claim_notifications(self.ctx.instance_id, now, LEASE_SECONDS, BATCH)
-            if self.polls % PRUNE_EVERY_POLLS == 0:
-                queries.prune_notifications(now - timedelta(days=self.ctx.config.notify.retention_days))
+        try:
+            with self.ctx.db.connection_context():
+                queries.fan_out(self.routes, now)
+                rows = queries.claim_notifications(self.ctx.instance_id, now, LEASE_SECONDS, BATCH)
+                if self.polls % PRUNE_EVERY_POLLS == 0:
+                    queries.prune_notifications(now - timedelta(days=self.ctx.config.notify.retention_days))
+            failed: set[str] = set()
+            for row in rows:
+                self.deliver(row, failed)
+        except DB_UNAVAILABLE as exc:
+            self.log.warning("database_unavailable", error=str(exc).strip()[:200])
+            rows = []
         self.polls += 1
-        failed: set[str] = set()
-        for row in rows:
-            self.deliver(row, failed)
         return len(rows)
 
     def deliver(self, row: Notification, failed: set[str]) -> None:

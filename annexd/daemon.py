@@ -355,6 +355,7 @@ class Daemon:
                 why = "the port is already in use" if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc))
                 raise HttpPortError(f"cannot listen on {self.cfg.http.host}:{self.cfg.http.port}: {why}") from exc
             self.ctx.http_url = self.http.url  # the built-in encoder agent connects here
+            self.ctx.wake(LocalEncoderAgent.name, "http listening")
             log.info("http_listening", url=self.http.url)
         _notify_systemd("READY=1\nSTATUS=running")
         interval = ping_interval(os.environ)
