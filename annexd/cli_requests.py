@@ -110,8 +110,10 @@ def _request_views(request_id: int, who: str | None) -> tuple[dict[str, Any], li
 
     queries.get_request(request_id, who)
     row = queries.request_row(request_id)
+    items = queries.request_items(request_id)
+    hashes = queries.download_hashes([i.id for i in items if i.download_id is not None])
     return views.request_view(row, queries.request_summary(row)), [
-        views.item_view(i) for i in queries.request_items(request_id)]
+        views.item_view(i, download_hash=hashes.get(i.id)) for i in items]
 
 
 def _watch(args: argparse.Namespace, db: peewee.Database, who: str | None) -> int:
@@ -151,7 +153,8 @@ def cmd_item(args: argparse.Namespace) -> int:
     with existing_db(cfg).connection_context():
         if args.action == "show":
             item = queries.get_item(args.id)
-            view = views.item_view(item, queries.deliveries_by_item([item.id]).get(item.id, []))
+            view = views.item_view(item, queries.deliveries_by_item([item.id]).get(item.id, []),
+                                   download_hash=queries.download_hashes([item.id]).get(item.id))
             show(args, view, lambda d: render.items_table([d], bars=False))
             return ExitCode.OK
         status, stage = queries.retry_item(args.id, _now(), from_search=args.start == "search")

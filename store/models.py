@@ -61,6 +61,9 @@ class MediaRequest(BaseModel):
     updated_at = pw.DateTimeField(default=utcnow)
     # annexd.domain.request_specs.title_key: at most one request per title is not wholly CANCELLED.
     title_key = pw.CharField(max_length=600, null=True, index=True)
+    # Imported from legacy Annex (null otherwise): the oldest merged legacy request, and all of them.
+    legacy_id = pw.TextField(null=True)
+    legacy_ids = JSONField(null=True)
 
     class Meta:
         indexes = ((("status", "id"), False),)
@@ -131,6 +134,7 @@ class ProcessingItem(BaseModel):
     # Who asked for this item (a later request of the title by another user adds items of its own): quotas
     # and what a requester sees read it.
     requested_by = pw.CharField(max_length=100, null=True, index=True)
+    legacy_id = pw.TextField(null=True)  # imported from legacy Annex: its ProcessingItem's (or TvEpisode's) id
     created_at = pw.DateTimeField(default=utcnow)
     updated_at = pw.DateTimeField(default=utcnow)
 

@@ -401,7 +401,8 @@ def _items_with_deliveries(request_id: int, live: LiveProgress) -> dict[str, Any
     queries.get_request(request_id)
     items = queries.request_items(request_id)
     deliveries = queries.deliveries_by_item([i.id for i in items])
-    return {"items": [views.item_view(i, deliveries.get(i.id, []), live) for i in items]}
+    hashes = queries.download_hashes([i.id for i in items if i.download_id is not None])
+    return {"items": [views.item_view(i, deliveries.get(i.id, []), live, hashes.get(i.id)) for i in items]}
 
 
 async def request_items(request: web.Request) -> web.Response:
@@ -464,7 +465,9 @@ async def get_item(request: web.Request) -> web.Response:
 
     def load() -> dict[str, Any]:
         item = visible_item(item_id, who)
-        return views.item_view(item, queries.deliveries_by_item([item_id]).get(item_id, []), live)
+        hashes = queries.download_hashes([item_id] if item.download_id is not None else [])
+        return views.item_view(item, queries.deliveries_by_item([item_id]).get(item_id, []), live,
+                               hashes.get(item_id))
 
     try:
         return web.json_response(await in_db(request, load))

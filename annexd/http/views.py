@@ -66,6 +66,7 @@ def request_view(req: Mapping[str, Any], summary: dict[str, Any]) -> dict[str, A
         "status": summary["status"], "progress": summary["progress"], "counts": summary["counts"],
         "items": summary["items"], "created_at": _iso_text(req["created_at"]),
         "monitor": req["monitor"], "monitor_seasons": req["monitor_seasons"], "follows": follows(req),
+        "legacy_id": req["legacy_id"], "legacy_ids": req["legacy_ids"],
     }
 
 
@@ -109,8 +110,10 @@ def _progress_fields(item: ProcessingItem, live: LiveProgress | None) -> dict[st
     return {"progress": item.progress, "speed": item.speed, "eta_seconds": item.eta_seconds, "detail": item.detail}
 
 
-def item_view(item: ProcessingItem, deliveries: list[Any] | None = None, live: LiveProgress | None = None
-              ) -> dict[str, Any]:
+def item_view(item: ProcessingItem, deliveries: list[Any] | None = None, live: LiveProgress | None = None,
+              download_hash: str | None = None) -> dict[str, Any]:
+    """One item; ``download_hash``: the info hash of the Download it is linked to (store.queries.download_hashes),
+    ``legacy_id``: the legacy Annex row it was imported from (null when not imported)."""
     return {
         "deliveries": [{"target": d.target, "status": str(d.status).upper(), "remote_path": d.remote_path, "size": d.size,
                         "error": d.last_error, "rescan": d.rescan, "delivered_at": _iso(d.delivered_at)}
@@ -123,6 +126,7 @@ def item_view(item: ProcessingItem, deliveries: list[Any] | None = None, live: L
         "available_releases": alternatives_view(item.available_releases), "source_file_path": item.source_file_path,
         "downloaded_at": _iso(item.downloaded_at), "encoded_at": _iso(item.encoded_at),
         "delivered_at": _iso(item.delivered_at), "status_changed_at": _iso(item.status_changed_at),
+        "download_hash": download_hash, "legacy_id": item.legacy_id,
         **_progress_fields(item, live),
     }
 

@@ -116,6 +116,13 @@ from store.queries.items import (
     retry_item,
     set_detail,
 )
+from store.queries.legacy_import import (
+    RequestOutcome,
+    adopt_requests,
+    download_hashes,
+    import_items,
+    legacy_request_index,
+)
 from store.queries.media_requests import (
     add_items,
     asked_by,
@@ -190,4 +197,6 @@ __all__ = [
     "set_detail", "set_quota", "start_delivery", "start_transfer", "status_batch", "submit_as", "submit_request",
     "task_states", "temp_files_removed", "torrent_vanished", "transfer_progress", "update_listing", "wanted_items",
     "wanted_request_titles", "write_progress",
+    # the legacy importer (issue 15)
+    "RequestOutcome", "adopt_requests", "download_hashes", "import_items", "legacy_request_index",
 ]

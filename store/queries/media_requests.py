@@ -43,8 +43,8 @@ def submit_request(spec: RequestSpec, now: datetime, *, pending_approval: bool =
     (PostgreSQL, held to the end of the transaction) serialises them."""
     key = _title_key(spec)
     with write_transaction():
-        _lock_title(key)
-        existing = _live_request(key)
+        lock_titles([key])
+        existing = live_request(key)
         if existing is None:
             return SubmitOutcome(_insert_request(spec, key, now, pending_approval).id, created=True)
         added = _additions(existing, spec)
@@ -56,7 +56,7 @@ def submit_request(spec: RequestSpec, now: datetime, *, pending_approval: bool =
 def request_for_title(spec: RequestSpec) -> MediaRequest | None:
     """The request that holds ``spec``'s title (not wholly CANCELLED), or None: what a lookup answers (the
     *arr API's "already added")."""
-    return _live_request(_title_key(spec))
+    return live_request(_title_key(spec))
 
 
 def create_request(spec: RequestSpec, now: datetime, *, pending_approval: bool = False) -> MediaRequest:
@@ -87,16 +87,17 @@ def _insert_request(spec: RequestSpec, key: str, now: datetime, pending_approval
     return cast(MediaRequest, req)
 
 
-def _lock_title(key: str) -> None:
-    """On PostgreSQL, an advisory lock on the title until the transaction ends (SQLite: BEGIN IMMEDIATE
-    already holds the one write lock)."""
+def lock_titles(keys: Sequence[str]) -> None:
+    """On PostgreSQL, advisory locks on these titles until the transaction ends, taken in one order so two
+    callers locking several titles never deadlock (SQLite: BEGIN IMMEDIATE already holds the one write lock)."""
     db = database_proxy.obj
-    if is_postgres(db):
-        lock_id = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
-        db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (lock_id,))
+    if is_postgres(db) and keys:
+        ids = sorted({int.from_bytes(hashlib.sha256(k.encode()).digest()[:8], "big", signed=True) for k in keys})
+        db.execute_sql("SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT unnest(%s::bigint[]) AS k "
+                       "ORDER BY 1) AS titles", (ids,))
 
 
-def _live_request(key: str) -> MediaRequest | None:
+def live_request(key: str) -> MediaRequest | None:
     """The oldest request of this title that is not wholly CANCELLED (its derived status says so; one with no
     items is EMPTY, so live)."""
     query = MediaRequest.select().where(
@@ -247,7 +248,7 @@ _EMPTY = {"status": RequestStatus.EMPTY.value, "progress": 0.0, "counts": {}, "i
 _REQUEST_COLUMNS = (MediaRequest.id, MediaRequest.kind, MediaRequest.title, MediaRequest.year, MediaRequest.tmdb_id,
                     MediaRequest.tvdb_id, MediaRequest.imdb_id, MediaRequest.targets, MediaRequest.quality_profile,
                     MediaRequest.requested_by, MediaRequest.priority, MediaRequest.status, MediaRequest.monitor,
-                    MediaRequest.monitor_seasons)
+                    MediaRequest.monitor_seasons, MediaRequest.legacy_id, MediaRequest.legacy_ids)
 
 
 def _request_rows(query: pw.Select) -> list[dict[str, Any]]:
@@ -258,6 +259,7 @@ def _request_rows(query: pw.Select) -> list[dict[str, Any]]:
     for row in rows:
         row["targets"] = json.loads(row["targets"]) if row["targets"] else []
         row["monitor_seasons"] = json.loads(row["monitor_seasons"]) if row["monitor_seasons"] else None
+        row["legacy_ids"] = json.loads(row["legacy_ids"]) if row["legacy_ids"] else None
     return rows
 
 

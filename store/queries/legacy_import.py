@@ -1,0 +1,206 @@
+"""The legacy importer's writes (issue 15): requests found again by their legacy ids or merged through the one
+request per title, items inserted in batches without ever touching an existing one, and the Downloads they link
+to upserted by info hash without overwriting.
+
+Re-runs are safe by construction: a request is matched on any of its legacy ids, an item that exists on
+(request, season, episode) is left exactly as it is (``ON CONFLICT DO NOTHING``: an item annexd has moved is
+never set back), and a Download already known by its hash is linked to, never changed. Every batch is one
+transaction that also refreshes the derived status of the requests it added items to.
+
+Not pure: reads and writes the database bound to store.db.database_proxy, in the caller's connection.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, cast
+
+from annexd.domain.request_specs import title_key
+from store.db import database_proxy, is_postgres, write_transaction
+from store.models import Download, MediaRequest, ProcessingItem
+from store.queries.media_requests import live_request, lock_titles
+from store.queries.request_status import request_touched, status_batch
+
+CREATED, MERGED, KNOWN = "created", "merged", "known"
+_CHUNK = 500
+
+# The item columns an import writes, in this order (the PostgreSQL path copies them as text).
+ITEM_COLUMNS = (
+    "request_id", "kind", "season", "episode", "title", "air_date", "status", "status_changed_at", "progress",
+    "attempts", "last_error", "next_retry_at", "quality_met", "available_releases", "release", "download_id",
+    "source_file_path", "encoded_file_path", "downloaded_at", "encoded_at", "delivered_at",  # TEMP "requested_by",
+    "legacy_id", "created_at", "updated_at",
+)
+_JSON_COLUMNS = frozenset({"available_releases", "release"})
+
+
+@dataclass(frozen=True, slots=True)
+class RequestOutcome:
+    request_id: int
+    outcome: str  # created | merged (into a request annexd had for the title) | known (imported before)
+
+
+def legacy_request_index() -> dict[str, int]:
+    """Every legacy request id an earlier import stored, with the annexd request that holds it."""
+    index: dict[str, int] = {}
+    query = MediaRequest.select(MediaRequest.id, MediaRequest.legacy_ids).where(MediaRequest.legacy_ids.is_null(False))
+    for request_id, legacy_ids in cast(Iterable[tuple[int, Any]], query.tuples()):
+        for legacy_id in json.loads(legacy_ids) if isinstance(legacy_ids, str) else legacy_ids or ():
+            index.setdefault(str(legacy_id), int(request_id))
+    return index
+
+
+def adopt_requests(columns: Sequence[Mapping[str, Any]], index: MutableMapping[str, int]) -> list[RequestOutcome]:
+    """One annexd request for each planned one (columns of ``media_request`` plus ``legacy_id`` and the list
+    ``legacy_ids``), in one transaction: the request an earlier import made (by any legacy id), else the live
+    request of the title (the one-request-per-title rule), which keeps what it has and gains the legacy ids, new
+    targets and seasons; else a new request. ``index`` (legacy id -> request id) is updated."""
+    with write_transaction():
+        lock_titles(sorted({_key(c) for c in columns}))
+        return [_adopt(c, index) for c in columns]
+
+
+def _key(columns: Mapping[str, Any]) -> str:
+    return title_key(columns["kind"], columns.get("tmdb_id"), columns["title"], columns.get("year"))[:600]
+
+
+def _adopt(columns: Mapping[str, Any], index: MutableMapping[str, int]) -> RequestOutcome:
+    legacy_ids = list(columns["legacy_ids"])
+    known = next((index[i] for i in legacy_ids if i in index), None)
+    if known is not None:
+        outcome = RequestOutcome(known, KNOWN)
+    else:
+        live = live_request(_key(columns))
+        outcome = RequestOutcome(live.id, MERGED) if live is not None else RequestOutcome(_insert(columns), CREATED)
+    if outcome.outcome != CREATED:
+        _add_to(outcome.request_id, columns)
+    index.update({i: outcome.request_id for i in legacy_ids})
+    return outcome
+
+
+def _insert(columns: Mapping[str, Any]) -> int:
+    values = {k: v for k, v in columns.items() if k != "status"}  # the status function sets it
+    return int(MediaRequest.insert(**values, title_key=_key(columns)).execute())
+
+
+def _add_to(request_id: int, columns: Mapping[str, Any]) -> None:
+    """Legacy ids, targets and requested seasons a request did not have yet; nothing else changes."""
+    req = MediaRequest.get_by_id(request_id)
+    ids = list(dict.fromkeys([*(req.legacy_ids or []), *columns["legacy_ids"]]))
+    targets = list(dict.fromkeys([*(req.targets or []), *(columns.get("targets") or [])]))
+    updates: dict[Any, Any] = {}
+    if ids != (req.legacy_ids or []):
+        updates[MediaRequest.legacy_ids] = ids
+    if req.legacy_id is None:
+        updates[MediaRequest.legacy_id] = columns["legacy_id"]
+    if targets != (req.targets or []):
+        updates[MediaRequest.targets] = targets
+    seasons = columns.get("requested_seasons")
+    if seasons is not None and req.requested_seasons is not None and set(seasons) - set(req.requested_seasons):
+        updates[MediaRequest.requested_seasons] = sorted({*req.requested_seasons, *seasons})
+    if updates:
+        MediaRequest.update(updates).where(MediaRequest.id == request_id).execute()
+
+
+def download_hashes(item_ids: Sequence[int]) -> dict[int, str]:
+    """The info hash of the Download each of these items is linked to (items without one are left out)."""
+    hashes: dict[int, str] = {}
+    for start in range(0, len(item_ids), _CHUNK):
+        query = (ProcessingItem.select(ProcessingItem.id, Download.info_hash).join(Download)
+                 .where(ProcessingItem.id.in_(list(item_ids[start:start + _CHUNK]))))
+        hashes.update(dict(cast(Iterable[tuple[int, str]], query.tuples())))
+    return hashes
+
+
+# --- items and downloads -------------------------------------------------------------------------------------
+def import_items(items: Sequence[Mapping[str, Any]], downloads: Mapping[str, Mapping[str, Any]],
+                 download_ids: MutableMapping[str, int]) -> int:
+    """Insert one batch of items (columns of :data:`ITEM_COLUMNS`, ``download_hash`` instead of
+    ``download_id``) and the Downloads they link to (by info hash), in one transaction; returns how many items
+    were new. ``download_ids`` caches hash -> Download id across batches."""
+    if not items:
+        return 0
+    with write_transaction(), status_batch():
+        _upsert_downloads([d for h, d in downloads.items() if h not in download_ids], download_ids)
+        rows = [_item_row(item, download_ids) for item in items]
+        added = _insert_items_postgres(rows) if is_postgres(database_proxy.obj) else _insert_items_sqlite(rows)
+        for request_id in {row[0] for row in rows}:
+            request_touched(request_id)
+    return added
+
+
+def _upsert_downloads(new: Sequence[Mapping[str, Any]], download_ids: MutableMapping[str, int]) -> None:
+    """Downloads by info hash: an existing row is linked to as it is, never overwritten."""
+    if not new:
+        return
+    for start in range(0, len(new), _CHUNK):
+        Download.insert_many([dict(d) for d in new[start:start + _CHUNK]]).on_conflict_ignore().execute()
+    hashes = [d["info_hash"] for d in new]
+    for start in range(0, len(hashes), _CHUNK):
+        query = Download.select(Download.info_hash, Download.id).where(
+            Download.info_hash.in_(hashes[start:start + _CHUNK]))
+        download_ids.update(dict(cast(Iterable[tuple[str, int]], query.tuples())))
+
+
+def _item_row(item: Mapping[str, Any], download_ids: Mapping[str, int]) -> tuple[Any, ...]:
+    values = dict(item)
+    link = values.pop("download_hash", None)
+    values["download_id"] = download_ids.get(link) if link else None
+    return tuple(json.dumps(values[c], sort_keys=True, default=str) if c in _JSON_COLUMNS
+                 and values[c] is not None else values[c] for c in ITEM_COLUMNS)
+
+
+def _insert_items_sqlite(rows: Sequence[tuple[Any, ...]]) -> int:
+    marks = ", ".join(["?"] * len(ITEM_COLUMNS))
+    sql = (f"INSERT INTO processing_item ({', '.join(ITEM_COLUMNS)}) VALUES ({marks}) "
+           "ON CONFLICT (request_id, season, episode) DO NOTHING")
+    cursor = database_proxy.obj.cursor()
+    cursor.executemany(sql, [tuple(_sqlite_value(v) for v in row) for row in rows])
+    return int(cursor.rowcount)
+
+
+def _sqlite_value(value: Any) -> Any:
+    """As peewee stores it on SQLite: datetimes and dates as ISO text with a space."""
+    if isinstance(value, datetime):
+        return value.isoformat(" ")
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def _insert_items_postgres(rows: Sequence[tuple[Any, ...]]) -> int:
+    """COPY into a temporary table, then one INSERT ... SELECT that skips (request, season, episode) pairs
+    annexd already has: the fastest way in, and still no existing item touched."""
+    cursor = database_proxy.obj.cursor()
+    columns = ", ".join(ITEM_COLUMNS)
+    # The columns' types only (no defaults, no constraints); emptied at every commit, kept by the connection.
+    cursor.execute("SELECT to_regclass('pg_temp.legacy_import_item')")
+    if cursor.fetchone()[0] is None:
+        cursor.execute(f"CREATE TEMPORARY TABLE legacy_import_item ON COMMIT DELETE ROWS AS "
+                       f"SELECT {columns} FROM processing_item WITH NO DATA")
+    cursor.copy_expert(f"COPY legacy_import_item ({columns}) FROM STDIN", io.StringIO(_copy_text(rows)))
+    cursor.execute(f"INSERT INTO processing_item ({columns}) SELECT {columns} FROM legacy_import_item "
+                   "ON CONFLICT (request_id, season, episode) DO NOTHING")
+    return int(cursor.rowcount)
+
+
+def _copy_text(rows: Iterable[tuple[Any, ...]]) -> str:
+    return "".join("\t".join(_copy_value(v) for v in row) + "\n" for row in rows)
+
+
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_value(value: Any) -> str:
+    """One value in COPY's text format (``\\N`` is NULL)."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    return str(value).translate(_COPY_ESCAPES)
