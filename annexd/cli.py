@@ -32,6 +32,7 @@ from annexd.cli_common import (
 from annexd.config import Config, describe, dumps
 from annexd.errors import AnnexdError, ConfigError, NotFoundError, PendingMigrationsError, StoreError
 from annexd.exitcodes import ExitCode
+from annexd.legacy import command as legacy_command
 
 
 def _checked_config(args: argparse.Namespace) -> Config:
@@ -208,6 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
                      parents=[common]).set_defaults(func=cmd_maintenance)
     cli_users.register(sub, common)
     cli_requests.register(sub, shown)
+    legacy_command.register(sub, common)
     announce_cli.register(sub)
     parse = sub.add_parser("parse", help="show how annexd reads release names (for people and bug reports)")
     parse.add_argument("names", nargs="+", metavar="NAME", help="release name, torrent title, file name or path")

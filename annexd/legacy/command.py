@@ -1,59 +1,50 @@
-"""`import-annex --dry-run`: read a legacy Annex database, plan the import and report it, writing nothing.
+"""`annexd import-annex`: read a legacy Annex database in one snapshot, plan the import, write it into annexd's
+database and secret store (or, with ``--dry-run``, write nothing) and report it, as text or one JSON object.
 
-The write side (annexd's database, the secret store, ``--write-config``) is not built yet; the plan, the secret
-outcome and the config plan computed here are what it will take (see :func:`plan_import`). Exit codes: 0, 9 (the
-legacy database is unreachable or not an Annex database), 10 (the key file is wrong), 2 (usage).
-Run as ``python -m annexd.legacy.command --from DSN --dry-run [--key-file PATH] [--json]``.
+Exit codes: 0, 9 (the legacy database is unreachable or not an Annex database), 10 (the key file is wrong:
+nothing was written), 2 (usage), 3 (annexd's config), 4 (annexd's database needs `annexd migrate`).
+``annexd import-annex ...`` and ``python -m annexd.legacy.command ...`` are the same command.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TextIO
+from typing import Any, TextIO
 
 from annexd.config import Config, load_config
-from annexd.errors import ConfigError
+from annexd.errors import ConfigError, PendingMigrationsError, StoreError
 from annexd.exitcodes import ExitCode
 from annexd.legacy.config_plan import ConfigPlan, plan_config
+from annexd.legacy.config_writer import render, write_config
 from annexd.legacy.plan import PlannedItem, PlannedRequest, PlanSettings, plan_items, plan_requests
 from annexd.legacy.reader import LegacyDatabaseError, LegacyReader
 from annexd.legacy.report import Report
 from annexd.legacy.secrets import LegacyKeyError, SecretOutcome, decrypt_all, load_key_file
 from store.models import utcnow
 
+Advance = Callable[[int], None]
+Progress = Callable[[int], Advance]  # total -> advance(n)
+
 
 @dataclass
 class ImportPlan:
     """Everything the writer needs, read in one snapshot. ``items`` streams: iterate it once, while the
-    reader is open.
-
-    The seam for the write side (not built yet), in the order it should run:
-    1. ``secrets.carried`` into ``SecretStore(DbSecretBackend(), master key)`` (the key was already tried on
-       every legacy secret; LegacyKeyError came before anything could be written).
-    2. Each :class:`PlannedRequest`: an existing annexd request whose ``legacy_ids`` share an id, else the one
-       request for (kind, tmdb_id) (issue 13), else a new one; store ``legacy_id`` and ``legacy_ids``.
-       ``requested_by`` is a user's name: ``store.queries.ensure_users(set(usernames))`` first makes disabled
-       users without keys for names annexd does not know (issue 19); items carry ``requested_by`` too.
-       Items of a request still pending in Annex's ApprovalQueue are already PENDING_APPROVAL in the plan.
-    3. Items in batches: INSERT ... ON CONFLICT (request, season, episode) DO NOTHING, so a re-run adds what is
-       new and never sets back an item annexd has moved; ``legacy_id``, attempts 0, ``status_changed_at`` now.
-    4. Each item's ``download``: upsert by ``info_hash`` (never overwrite), state from ``phase`` (active ->
-       downloading, finished -> completed so FileMapWorker maps it, gone -> removed), owned by annexd when
-       an item ``adopted`` it (issue 11); then the request's derived status (issue 12).
-    5. ``--write-config``: :func:`annexd.legacy.config_writer.render` of ``config``.
-    """
+    reader is open. Written by :func:`write_plan` in this order: secrets, users and requests, items (with
+    the Downloads they link to), the config file."""
 
     shape: str
     config: ConfigPlan  # already disabled where a secret was not carried
     secrets: SecretOutcome
     requests: dict[str, PlannedRequest]
     items: Iterator[PlannedItem]
+    rows: int  # legacy work rows, for the progress bar
 
 
 def plan_import(reader: LegacyReader, key_file: str | None, cfg: Config) -> ImportPlan:
@@ -65,40 +56,77 @@ def plan_import(reader: LegacyReader, key_file: str | None, cfg: Config) -> Impo
     settings = PlanSettings(now=utcnow(), search_retry=timedelta(seconds=cfg.search.retry.base_seconds),
                             target_names=config.target_names, indexer_names=config.indexer_names)
     requests = plan_requests(reader.requests(), settings)
-    return ImportPlan(reader.shape, config, secrets, requests, plan_items(reader.work_rows(), requests, settings))
+    return ImportPlan(reader.shape, config, secrets, requests, plan_items(reader.work_rows(), requests, settings),
+                      reader.work_row_count())
 
 
-def dry_run(dsn: str, key_file: str | None, cfg: Config) -> Report:
+def dry_run(dsn: str, key_file: str | None, cfg: Config, progress: Progress | None = None) -> Report:
     with LegacyReader(dsn) as reader:
         plan = plan_import(reader, key_file, cfg)
         report = Report(dry_run=True, shape=plan.shape)
         report.add_requests(plan.requests)
-        report.add_items(plan.items)
+        advance = progress(plan.rows) if progress else None
+        for item in plan.items:
+            report.add_item(item)
+            if advance is not None:
+                advance(max(len(item.merged_ids), 1))
     report.add_secrets(plan.secrets)
     report.add_config(plan.config)
     return report
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="annexd import-annex", description=__doc__.splitlines()[0])
+def run_import(dsn: str, key_file: str | None, cfg: Config, config_path: str | None = None,
+               progress: Progress | None = None) -> Report:
+    """The import itself; ``progress(total)`` gives the callback advancing a progress bar."""
+    from annexd.legacy.writer import write_plan  # the store's write side only when writing
+
+    with LegacyReader(dsn) as reader:
+        plan = plan_import(reader, key_file, cfg)
+        report = write_plan(plan, cfg, progress(plan.rows) if progress else None)
+    report.add_secrets(plan.secrets)
+    report.add_config(plan.config)
+    if config_path:
+        write_config(config_path, render(plan.config, cfg))
+    return report
+
+
+# --- the command ---------------------------------------------------------------------------------------------
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--from", dest="dsn", required=True, help="the legacy database: libpq URL or string")
     parser.add_argument("--key-file", help="Annex's 32-byte key file, to carry its secrets")
     parser.add_argument("--write-config", metavar="PATH", help="write an annexd config file (not with --dry-run)")
     parser.add_argument("--dry-run", action="store_true", help="plan and report, writing nothing")
     parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
+
+
+def register(sub: Any, common: argparse.ArgumentParser) -> None:
+    """``annexd import-annex`` in the main command."""
+    parser = sub.add_parser("import-annex", parents=[common], help="move a legacy Annex installation to annexd",
+                            description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    parser.set_defaults(func=lambda args: execute(args, sys.stdout))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="annexd import-annex", description=__doc__.splitlines()[0])
+    add_arguments(parser)
     parser.add_argument("-c", "--config", help="annexd's TOML config (default: $ANNEX_CONFIG)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
-    out = out or sys.stdout
-    args = build_parser().parse_args(argv)
-    if not args.dry_run:
-        print("import-annex: only --dry-run is available so far", file=sys.stderr)
+    return execute(build_parser().parse_args(argv), out or sys.stdout)
+
+
+def execute(args: argparse.Namespace, out: TextIO) -> int:
+    if args.dry_run and args.write_config:
+        print("import-annex: --write-config writes a file; leave it out of a --dry-run", file=sys.stderr)
         return ExitCode.USAGE
     try:
-        cfg = load_config(args.config or os.environ.get("ANNEX_CONFIG") or None)
-        report = dry_run(args.dsn, args.key_file, cfg)
+        cfg = load_config(getattr(args, "config", None) or os.environ.get("ANNEX_CONFIG") or None)
+        with _progress_bar(enabled=not args.json and sys.stderr.isatty()) as progress:
+            report = (dry_run(args.dsn, args.key_file, cfg, progress) if args.dry_run
+                      else run_import(args.dsn, args.key_file, cfg, args.write_config, progress))
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         return ExitCode.CONFIG
@@ -108,8 +136,30 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     except LegacyKeyError as exc:
         print(f"import-annex: {exc}", file=sys.stderr)
         return ExitCode.LEGACY_KEY
+    except PendingMigrationsError as exc:
+        print(f"import-annex: {exc}", file=sys.stderr)
+        return ExitCode.PENDING_MIGRATIONS
+    except StoreError as exc:
+        print(f"import-annex: annexd's database: {exc}", file=sys.stderr)
+        return ExitCode.DATABASE_UNAVAILABLE
     out.write(json.dumps(report.to_json(), indent=2, default=str) + "\n" if args.json else report.text())
     return ExitCode.OK
+
+
+@contextlib.contextmanager
+def _progress_bar(enabled: bool) -> Iterator[Progress]:
+    """``progress(total)`` -> ``advance(n)``: a rich progress bar on stderr when it is a terminal."""
+    if not enabled:
+        yield lambda total: lambda n: None
+        return
+    from rich.console import Console
+    from rich.progress import Progress
+
+    with Progress(console=Console(stderr=True), transient=True) as bar:
+        def start(total: int) -> Advance:
+            task = bar.add_task("importing legacy rows", total=total or None)
+            return lambda n: bar.advance(task, n)
+        yield start
 
 
 if __name__ == "__main__":

@@ -196,6 +196,11 @@ class LegacyReader:
                 server_ids=tuple(dict.fromkeys([*_server_ids(row[7]), *(row[8] or ())])), username=row[9],
                 created_at=row[10], pending_approval=bool(row[11]))
 
+    def work_row_count(self) -> int:
+        """How many work rows :meth:`work_rows` will yield (ProcessingItems and TvEpisodes), for a progress bar."""
+        tables = ["ProcessingItem", *(["TvEpisode"] if self.shape == "dual" else [])]
+        return sum(int(self._query(f'SELECT count(*) FROM "{t}"')[0][0]) for t in tables)
+
     def work_rows(self) -> Iterator[LegacyWorkRow]:
         """Every ProcessingItem (and TvEpisode) with its linked Downloads, ordered by (title, season, episode)."""
         for row in self._stream(self._work_sql()):

@@ -31,6 +31,7 @@ class Report:
     secrets_carried: list[str] = field(default_factory=list)
     secrets_skipped: list[Skipped] = field(default_factory=list)
     config_disabled: list[dict[str, str]] = field(default_factory=list)
+    written: dict[str, Any] | None = None  # what the write changed (annexd.legacy.writer.WriteCounts); None: dry run
 
     def add_requests(self, requests: Mapping[str, PlannedRequest]) -> None:
         self.requests_created += len(requests)
@@ -65,6 +66,7 @@ class Report:
                         "skipped": [{"name": s.name, "source": s.source, "reason": s.reason}
                                     for s in self.secrets_skipped]},
             "config_disabled": self.config_disabled,
+            **({"written": self.written} if self.written is not None else {}),
         }
 
     def text(self) -> str:
@@ -83,7 +85,19 @@ class Report:
         lines += _listing("Secrets not carried", [f"{s.name} ({s.source}): {s.reason}" for s in self.secrets_skipped])
         lines += _listing("Config entries written disabled",
                           [f"{d['entry']}: {d['reason']}" for d in self.config_disabled])
+        lines += _written(self.written)
         return "\n".join(lines) + "\n"
+
+
+def _written(written: dict[str, Any] | None) -> list[str]:
+    if written is None:
+        return []
+    req = written["requests"]
+    return [f"Written: {req['created']} new request(s), {req['merged']} merged into a request annexd had for the "
+            f"title, {req['known']} imported before; {written['items_added']} new item(s), {written['items_kept']} "
+            "left as annexd has them; "
+            f"{len(written['secrets_stored'])} secret(s) stored, {len(written['secrets_kept'])} already in the store "
+            "(left as they are)"]
 
 
 def _conflict(c: Conflict) -> dict[str, Any]:
