@@ -127,8 +127,16 @@ def test_an_unreachable_or_foreign_database_exits_9(postgres_server: PostgresSer
     assert "not an Annex database" in capsys.readouterr().err
 
 
-def test_only_the_dry_run_exists_so_far(legacy: tuple[str, Library]) -> None:
-    assert run("--from", legacy[0])[0] == ExitCode.USAGE
+def test_write_config_is_refused_with_a_dry_run_and_nothing_is_written(legacy: tuple[str, Library],
+                                                                        tmp_path: Path) -> None:
+    assert run("--from", legacy[0], "--dry-run", "--write-config", str(tmp_path / "a.toml"))[0] == ExitCode.USAGE
+    assert not (tmp_path / "a.toml").exists()
+
+
+def test_writing_into_a_database_that_was_never_migrated_exits_4(legacy: tuple[str, Library],
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    assert run("--from", legacy[0])[0] == ExitCode.PENDING_MIGRATIONS
+    assert "annexd migrate" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("shape", ["dual", "later"])
