@@ -94,8 +94,7 @@ def store_secrets(carried: Iterable[tuple[str, Any]], store: SecretStore, counts
 def write_requests(requests: Mapping[str, PlannedRequest], now: datetime, counts: WriteCounts,
                    chunk: int = 500) -> dict[str, int]:
     """Planned request key -> annexd request id, the users who asked made first (disabled, without keys)."""
-    if hasattr(queries, "ensure_users"):  # TEMP
-        queries.ensure_users({name for r in requests.values() for name in (r.requested_by, *getattr(r, "usernames", ()))}, now)
+    queries.ensure_users({name for r in requests.values() for name in (r.requested_by, *r.usernames)}, now)
     index = queries.legacy_request_index()
     planned = list(requests.values())
     ids: dict[str, int] = {}

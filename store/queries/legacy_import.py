@@ -12,6 +12,7 @@ Not pure: reads and writes the database bound to store.db.database_proxy, in the
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 from collections.abc import Iterable, Mapping, MutableMapping, Sequence
@@ -32,7 +33,7 @@ _CHUNK = 500
 ITEM_COLUMNS = (
     "request_id", "kind", "season", "episode", "title", "air_date", "status", "status_changed_at", "progress",
     "attempts", "last_error", "next_retry_at", "quality_met", "available_releases", "release", "download_id",
-    "source_file_path", "encoded_file_path", "downloaded_at", "encoded_at", "delivered_at",  # TEMP "requested_by",
+    "source_file_path", "encoded_file_path", "downloaded_at", "encoded_at", "delivered_at", "requested_by",
     "legacy_id", "created_at", "updated_at",
 )
 _JSON_COLUMNS = frozenset({"available_releases", "release"})
@@ -146,15 +147,22 @@ def _upsert_downloads(new: Sequence[Mapping[str, Any]], download_ids: MutableMap
         download_ids.update(dict(cast(Iterable[tuple[str, int]], query.tuples())))
 
 
-def _item_row(item: Mapping[str, Any], download_ids: Mapping[str, int]) -> tuple[Any, ...]:
-    values = dict(item)
-    link = values.pop("download_hash", None)
-    values["download_id"] = download_ids.get(link) if link else None
-    return tuple(json.dumps(values[c], sort_keys=True, default=str) if c in _JSON_COLUMNS
-                 and values[c] is not None else values[c] for c in ITEM_COLUMNS)
+def _item_row(item: Mapping[str, Any], download_ids: Mapping[str, int]) -> list[Any]:
+    """The item's values in :data:`ITEM_COLUMNS` order, JSON columns encoded as annexd's JSONField does."""
+    link = item.get("download_hash")
+    row = [item.get(c) for c in ITEM_COLUMNS]
+    row[_DOWNLOAD_ID] = download_ids.get(link) if link else None
+    for i in _JSON_INDEXES:
+        if row[i] is not None:
+            row[i] = json.dumps(row[i], sort_keys=True, default=str)
+    return row
 
 
-def _insert_items_sqlite(rows: Sequence[tuple[Any, ...]]) -> int:
+_DOWNLOAD_ID = ITEM_COLUMNS.index("download_id")
+_JSON_INDEXES = tuple(ITEM_COLUMNS.index(c) for c in _JSON_COLUMNS)
+
+
+def _insert_items_sqlite(rows: Sequence[list[Any]]) -> int:
     marks = ", ".join(["?"] * len(ITEM_COLUMNS))
     sql = (f"INSERT INTO processing_item ({', '.join(ITEM_COLUMNS)}) VALUES ({marks}) "
            "ON CONFLICT (request_id, season, episode) DO NOTHING")
@@ -172,7 +180,7 @@ def _sqlite_value(value: Any) -> Any:
     return value
 
 
-def _insert_items_postgres(rows: Sequence[tuple[Any, ...]]) -> int:
+def _insert_items_postgres(rows: Sequence[list[Any]]) -> int:
     """COPY into a temporary table, then one INSERT ... SELECT that skips (request, season, episode) pairs
     annexd already has: the fastest way in, and still no existing item touched."""
     cursor = database_proxy.obj.cursor()
@@ -182,25 +190,20 @@ def _insert_items_postgres(rows: Sequence[tuple[Any, ...]]) -> int:
     if cursor.fetchone()[0] is None:
         cursor.execute(f"CREATE TEMPORARY TABLE legacy_import_item ON COMMIT DELETE ROWS AS "
                        f"SELECT {columns} FROM processing_item WITH NO DATA")
-    cursor.copy_expert(f"COPY legacy_import_item ({columns}) FROM STDIN", io.StringIO(_copy_text(rows)))
+    cursor.copy_expert(f"COPY legacy_import_item ({columns}) FROM STDIN WITH (FORMAT csv, NULL '{_NULL}')",
+                       _csv(rows))
     cursor.execute(f"INSERT INTO processing_item ({columns}) SELECT {columns} FROM legacy_import_item "
                    "ON CONFLICT (request_id, season, episode) DO NOTHING")
     return int(cursor.rowcount)
 
 
-def _copy_text(rows: Iterable[tuple[Any, ...]]) -> str:
-    return "".join("\t".join(_copy_value(v) for v in row) + "\n" for row in rows)
+_NULL = "\\N"  # COPY's NULL marker: unquoted in the CSV (a text that is exactly \\N would read as NULL too)
 
 
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
-def _copy_value(value: Any) -> str:
-    """One value in COPY's text format (``\\N`` is NULL)."""
-    if value is None:
-        return "\\N"
-    if isinstance(value, bool):
-        return "t" if value else "f"
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    return str(value).translate(_COPY_ESCAPES)
+def _csv(rows: Iterable[list[Any]]) -> io.StringIO:
+    """Rows as COPY's CSV (datetimes and dates in ISO form through str(), booleans as True/False)."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(
+        [_NULL if v is None else v for v in row] for row in rows)
+    buffer.seek(0)
+    return buffer

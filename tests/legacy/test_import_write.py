@@ -141,7 +141,7 @@ async def test_a_person_sees_every_legacy_request_and_item(legacy: tuple[str, Li
 
 
 def _rows(db: Any) -> dict[str, list[tuple[Any, ...]]]:
-    tables = ("media_request", "processing_item", "download", "secret")  # TEMP users
+    tables = ("media_request", "processing_item", "download", "secret", "users")
     return {t: sorted(map(tuple, db.execute_sql(f"SELECT * FROM {t}").fetchall()), key=repr) for t in tables}
 
 
@@ -251,3 +251,26 @@ def test_the_annexd_command_runs_it(legacy: tuple[str, Library], key_file: Path,
     out = capsys.readouterr().out
     assert f"Requests: {len(lib.requests)}" in out and "Written:" in out
     assert cli.main(["import-annex", "--from", url + "-missing", "--dry-run"]) == ExitCode.LEGACY_DATABASE
+
+
+async def test_a_request_pending_in_annexs_approval_queue_waits_for_an_admin(
+        postgres_server: PostgresServer, key_file: Path, annexd_db: Any, aiohttp_client: Any) -> None:
+    url, lib = new_legacy(postgres_server, "later")
+    with psycopg2.connect(url) as conn, conn.cursor() as cur:
+        cur.execute("""INSERT INTO "ApprovalQueue" (id, "requestId", status) VALUES ('aq1', %s, 'PENDING')""",
+                    (lib.id("req_m_pending"),))
+    conn.close()
+    import_json(url, key_file)
+    with annexd_db() as db:
+        client = await api(aiohttp_client, db)
+        seen = await seen_by_a_person(client)
+        item = seen["items"][lib.id("m_pending")]
+        assert item["status"] == "PENDING_APPROVAL"
+        request = seen["requests"]["M Pending"]
+        assert request["status"] == "PENDING_APPROVAL" and request["requested_by"] == "alice"
+        resp = await client.post(f"/api/v1/requests/{request['id']}/approve", json={}, headers=AUTH)
+        assert resp.status == 200, await resp.text()
+        assert (await get(client, f"/api/v1/items/{item['id']}"))["status"] == "PENDING"
+        with db.connection_context():
+            user = queries.get_user("alice")  # made for the name: disabled, without a key
+            assert user.enabled is False and user.key_hash is None
