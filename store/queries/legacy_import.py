@@ -20,10 +20,11 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, cast
 
+from annexd.domain.pipeline import RequestStatus
 from annexd.domain.request_specs import title_key
 from store.db import database_proxy, is_postgres, write_transaction
 from store.models import Download, MediaRequest, ProcessingItem
-from store.queries.media_requests import live_request, lock_titles
+from store.queries.media_requests import lock_titles
 from store.queries.request_status import request_touched, status_batch
 
 CREATED, MERGED, KNOWN = "created", "merged", "known"
@@ -60,51 +61,93 @@ def adopt_requests(columns: Sequence[Mapping[str, Any]], index: MutableMapping[s
     ``legacy_ids``), in one transaction: the request an earlier import made (by any legacy id), else the live
     request of the title (the one-request-per-title rule), which keeps what it has and gains the legacy ids, new
     targets and seasons; else a new request. ``index`` (legacy id -> request id) is updated."""
+    keys = [_key(c) for c in columns]
     with write_transaction():
-        lock_titles(sorted({_key(c) for c in columns}))
-        return [_adopt(c, index) for c in columns]
+        lock_titles(sorted(set(keys)))
+        live = _live_requests(set(keys))
+        decided = [_decide(c, key, index, live) for c, key in zip(columns, keys, strict=True)]
+        live.update(_insert([{**c, "title_key": key} for c, key, (_, how) in zip(columns, keys, decided, strict=True)
+                             if how == CREATED]))
+        done = [RequestOutcome(request_id if request_id is not None else int(live[key] or 0), how)
+                for key, (request_id, how) in zip(keys, decided, strict=True)]
+        _add_to([(o.request_id, c) for o, c in zip(done, columns, strict=True) if o.outcome != CREATED])
+    for outcome, c in zip(done, columns, strict=True):
+        index.update({i: outcome.request_id for i in c["legacy_ids"]})
+    return done
 
 
 def _key(columns: Mapping[str, Any]) -> str:
     return title_key(columns["kind"], columns.get("tmdb_id"), columns["title"], columns.get("year"))[:600]
 
 
-def _adopt(columns: Mapping[str, Any], index: MutableMapping[str, int]) -> RequestOutcome:
-    legacy_ids = list(columns["legacy_ids"])
-    known = next((index[i] for i in legacy_ids if i in index), None)
+def _decide(columns: Mapping[str, Any], key: str, index: Mapping[str, int], live: dict[str, int | None]
+            ) -> tuple[int | None, str]:
+    """(request id, outcome); the id is None for a request created in this batch (known after the insert).
+    Two planned requests of one annexd title in a batch: the second merges into the first."""
+    known = next((index[i] for i in columns["legacy_ids"] if i in index), None)
     if known is not None:
-        outcome = RequestOutcome(known, KNOWN)
-    else:
-        live = live_request(_key(columns))
-        outcome = RequestOutcome(live.id, MERGED) if live is not None else RequestOutcome(_insert(columns), CREATED)
-    if outcome.outcome != CREATED:
-        _add_to(outcome.request_id, columns)
-    index.update({i: outcome.request_id for i in legacy_ids})
-    return outcome
+        return known, KNOWN
+    if key in live:
+        return live[key], MERGED
+    live[key] = None
+    return None, CREATED
 
 
-def _insert(columns: Mapping[str, Any]) -> int:
-    values = {k: v for k, v in columns.items() if k != "status"}  # the status function sets it
-    return int(MediaRequest.insert(**values, title_key=_key(columns)).execute())
+def _live_requests(keys: set[str]) -> dict[str, int | None]:
+    """The live (not wholly CANCELLED) request of each of these titles: the oldest, as submit_request finds it."""
+    live: dict[str, int | None] = {}
+    ordered = sorted(keys)
+    for start in range(0, len(ordered), _CHUNK):
+        query = MediaRequest.select(MediaRequest.title_key, MediaRequest.id).where(
+            MediaRequest.title_key.in_(ordered[start:start + _CHUNK])
+            & (MediaRequest.status != RequestStatus.CANCELLED.value)).order_by(MediaRequest.id.desc())
+        live.update(dict(cast(Iterable[tuple[str, int]], query.tuples())))  # the oldest is written last
+    return live
 
 
-def _add_to(request_id: int, columns: Mapping[str, Any]) -> None:
-    """Legacy ids, targets and requested seasons a request did not have yet; nothing else changes."""
-    req = MediaRequest.get_by_id(request_id)
-    ids = list(dict.fromkeys([*(req.legacy_ids or []), *columns["legacy_ids"]]))
-    targets = list(dict.fromkeys([*(req.targets or []), *(columns.get("targets") or [])]))
+def _insert(rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+    """Insert new requests (the status function sets their status later); their ids by title key."""
+    rows = [{k: v for k, v in r.items() if k != "status"} for r in rows]
+    for start in range(0, len(rows), _CHUNK):
+        MediaRequest.insert_many(rows[start:start + _CHUNK]).execute()
+    ids: dict[str, int] = {}
+    legacy = [r["legacy_id"] for r in rows]
+    for start in range(0, len(legacy), _CHUNK):
+        query = MediaRequest.select(MediaRequest.title_key, MediaRequest.id).where(
+            MediaRequest.legacy_id.in_(legacy[start:start + _CHUNK])).order_by(MediaRequest.id)
+        ids.update(dict(cast(Iterable[tuple[str, int]], query.tuples())))  # the newest row is this import's
+    return ids
+
+
+def _add_to(merged: Sequence[tuple[int, Mapping[str, Any]]]) -> None:
+    """Legacy ids, targets and requested seasons requests did not have yet; nothing else changes."""
+    wanted: dict[int, list[Mapping[str, Any]]] = {}
+    for request_id, columns in merged:
+        wanted.setdefault(request_id, []).append(columns)
+    ids = sorted(wanted)
+    for start in range(0, len(ids), _CHUNK):
+        for req in MediaRequest.select(MediaRequest.id, MediaRequest.legacy_id, MediaRequest.legacy_ids,
+                                       MediaRequest.targets, MediaRequest.requested_seasons).where(
+                MediaRequest.id.in_(ids[start:start + _CHUNK])):
+            updates = _additions(req, wanted[req.id])
+            if updates:
+                MediaRequest.update(updates).where(MediaRequest.id == req.id).execute()
+
+
+def _additions(req: MediaRequest, merged: Sequence[Mapping[str, Any]]) -> dict[Any, Any]:
+    legacy_ids = list(dict.fromkeys([*(req.legacy_ids or []), *(i for c in merged for i in c["legacy_ids"])]))
+    targets = list(dict.fromkeys([*(req.targets or []), *(t for c in merged for t in c.get("targets") or [])]))
     updates: dict[Any, Any] = {}
-    if ids != (req.legacy_ids or []):
-        updates[MediaRequest.legacy_ids] = ids
+    if legacy_ids != (req.legacy_ids or []):
+        updates[MediaRequest.legacy_ids] = legacy_ids
     if req.legacy_id is None:
-        updates[MediaRequest.legacy_id] = columns["legacy_id"]
+        updates[MediaRequest.legacy_id] = merged[0]["legacy_id"]
     if targets != (req.targets or []):
         updates[MediaRequest.targets] = targets
-    seasons = columns.get("requested_seasons")
-    if seasons is not None and req.requested_seasons is not None and set(seasons) - set(req.requested_seasons):
+    seasons = {s for c in merged for s in c.get("requested_seasons") or ()}
+    if req.requested_seasons is not None and seasons - set(req.requested_seasons):
         updates[MediaRequest.requested_seasons] = sorted({*req.requested_seasons, *seasons})
-    if updates:
-        MediaRequest.update(updates).where(MediaRequest.id == request_id).execute()
+    return updates
 
 
 def download_hashes(item_ids: Sequence[int]) -> dict[int, str]:

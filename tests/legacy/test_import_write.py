@@ -274,3 +274,25 @@ async def test_a_request_pending_in_annexs_approval_queue_waits_for_an_admin(
         with db.connection_context():
             user = queries.get_user("alice")  # made for the name: disabled, without a key
             assert user.enabled is False and user.key_hash is None
+
+
+def test_two_legacy_titles_that_are_one_annexd_title_become_one_request(db: Any) -> None:
+    """Annex grouped by lower-cased title; annexd's title key also ignores punctuation: the second legacy request
+    of a batch merges into the request the first one created, and a later batch finds it too."""
+    def planned(legacy_id: str, title: str, targets: list[str]) -> dict[str, Any]:
+        return {"kind": "tv", "title": title, "year": 2005, "tmdb_id": None, "requested_seasons": [1],
+                "targets": targets, "requested_by": "alice", "created_at": utcnow(), "updated_at": utcnow(),
+                "legacy_id": legacy_id, "legacy_ids": [legacy_id]}
+
+    index: dict[str, int] = {}
+    with db.connection_context():
+        first, second = queries.adopt_requests([planned("a1", "The Office", ["nas"]),
+                                                planned("b1", "The Office!", ["local"])], index)
+        later, = queries.adopt_requests([planned("c1", "the office", ["nas"])], index)
+        assert (first.outcome, second.outcome, later.outcome) == ("created", "merged", "merged")
+        assert first.request_id == second.request_id == later.request_id
+        req = queries.get_request(first.request_id)
+        assert (req.legacy_id, req.legacy_ids, req.targets) == ("a1", ["a1", "b1", "c1"], ["nas", "local"])
+        assert queries.legacy_request_index() == {"a1": req.id, "b1": req.id, "c1": req.id} == index
+        again, = queries.adopt_requests([planned("b1", "The Office!", ["local"])], queries.legacy_request_index())
+        assert (again.request_id, again.outcome) == (req.id, "known")
