@@ -45,6 +45,9 @@ class ImportPlan:
     requests: dict[str, PlannedRequest]
     items: Iterator[PlannedItem]
     rows: int  # legacy work rows, for the progress bar
+    reader: LegacyReader  # open while the plan is written (parallel writers read in its snapshot)
+    settings: PlanSettings
+    jobs: int | None = None  # processes planning and writing items; None: by the number of rows
 
 
 def plan_import(reader: LegacyReader, key_file: str | None, cfg: Config) -> ImportPlan:
@@ -57,7 +60,7 @@ def plan_import(reader: LegacyReader, key_file: str | None, cfg: Config) -> Impo
                             target_names=config.target_names, indexer_names=config.indexer_names)
     requests = plan_requests(reader.requests(), settings)
     return ImportPlan(reader.shape, config, secrets, requests, plan_items(reader.work_rows(), requests, settings),
-                      reader.work_row_count())
+                      reader.work_row_count(), reader, settings)
 
 
 def dry_run(dsn: str, key_file: str | None, cfg: Config, progress: Progress | None = None) -> Report:
@@ -76,13 +79,14 @@ def dry_run(dsn: str, key_file: str | None, cfg: Config, progress: Progress | No
 
 
 def run_import(dsn: str, key_file: str | None, cfg: Config, config_path: str | None = None,
-               progress: Progress | None = None) -> Report:
+               progress: Progress | None = None, jobs: int | None = None) -> Report:
     """The import itself; ``progress(total)`` gives the callback advancing a progress bar."""
     from annexd.legacy.writer import write_plan  # the store's write side only when writing
 
     with LegacyReader(dsn) as reader:
         plan = plan_import(reader, key_file, cfg)
-        report = write_plan(plan, cfg, progress(plan.rows) if progress else None)
+        plan.jobs = jobs
+        report = write_plan(plan, dsn, cfg, progress(plan.rows) if progress else None)
     report.add_secrets(plan.secrets)
     report.add_config(plan.config)
     if config_path:
@@ -97,6 +101,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--write-config", metavar="PATH", help="write an annexd config file (not with --dry-run)")
     parser.add_argument("--dry-run", action="store_true", help="plan and report, writing nothing")
     parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    parser.add_argument("--jobs", type=int, metavar="N", help="processes planning and writing items (default: "
+                        "one on SQLite or below 20,000 legacy rows, else up to 4, by the CPUs)")
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -126,7 +132,7 @@ def execute(args: argparse.Namespace, out: TextIO) -> int:
         cfg = load_config(getattr(args, "config", None) or os.environ.get("ANNEX_CONFIG") or None)
         with _progress_bar(enabled=not args.json and sys.stderr.isatty()) as progress:
             report = (dry_run(args.dsn, args.key_file, cfg, progress) if args.dry_run
-                      else run_import(args.dsn, args.key_file, cfg, args.write_config, progress))
+                      else run_import(args.dsn, args.key_file, cfg, args.write_config, progress, args.jobs))
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         return ExitCode.CONFIG

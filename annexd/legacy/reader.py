@@ -97,7 +97,9 @@ def _scrub(text: str, dsn: str) -> str:
 class LegacyReader:
     """A consistent read of one legacy database. Use as a context manager; the transaction ends on close."""
 
-    def __init__(self, dsn: str, *, batch_size: int = 5000, connect_timeout: int = 10):
+    def __init__(self, dsn: str, *, batch_size: int = 5000, connect_timeout: int = 10, snapshot: str | None = None):
+        """``snapshot``: read in the snapshot another reader exported (:meth:`export_snapshot`), so several
+        processes read one consistent state."""
         self.batch_size = batch_size
         self._dsn = dsn
         try:
@@ -109,6 +111,8 @@ class LegacyReader:
         self._conn.set_session(isolation_level=ISOLATION_LEVEL_REPEATABLE_READ, readonly=True)
         self._cursors = 0
         try:
+            if snapshot is not None:
+                self._query("SET TRANSACTION SNAPSHOT %(id)s", {"id": snapshot}, rows=False)
             self.columns = self._catalog()
             self.shape: Shape = "dual" if "TvEpisode" in self.columns else "later"
             self._check()
@@ -154,22 +158,23 @@ class LegacyReader:
         return table in self.columns and all(c in self.columns[table] for c in columns)
 
     # --- queries -------------------------------------------------------------------------------------------
-    def _query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
+    def _query(self, sql: str, params: Mapping[str, Any] | None = None, rows: bool = True
+               ) -> list[tuple[Any, ...]]:
         try:
             with self._conn.cursor() as cur:
                 cur.execute(sql, params)
-                return list(cur.fetchall())
+                return list(cur.fetchall()) if rows else []
         except psycopg2.Error as exc:
             raise LegacyUnavailableError(f"reading the legacy database failed: {_scrub(str(exc), self._dsn)}") \
                 from None
 
-    def _stream(self, sql: str) -> Iterator[tuple[Any, ...]]:
+    def _stream(self, sql: str, params: Mapping[str, Any] | None = None) -> Iterator[tuple[Any, ...]]:
         """Rows of ``sql`` through a server-side cursor, ``batch_size`` at a time."""
         self._cursors += 1
         try:
             with self._conn.cursor(name=f"annexd_import_{self._cursors}") as cur:
                 cur.itersize = self.batch_size
-                cur.execute(sql)
+                cur.execute(sql, params)
                 while batch := cur.fetchmany(self.batch_size):
                     yield from batch
         except psycopg2.Error as exc:
@@ -201,12 +206,17 @@ class LegacyReader:
         tables = ["ProcessingItem", *(["TvEpisode"] if self.shape == "dual" else [])]
         return sum(int(self._query(f'SELECT count(*) FROM "{t}"')[0][0]) for t in tables)
 
-    def work_rows(self) -> Iterator[LegacyWorkRow]:
-        """Every ProcessingItem (and TvEpisode) with its linked Downloads, ordered by (title, season, episode)."""
-        for row in self._stream(self._work_sql()):
+    def export_snapshot(self) -> str:
+        """This reader's snapshot, for readers in other processes (valid while this reader is open)."""
+        return str(self._query("SELECT pg_export_snapshot()")[0][0])
+
+    def work_rows(self, keys: tuple[str | None, str | None] = (None, None)) -> Iterator[LegacyWorkRow]:
+        """Every ProcessingItem (and TvEpisode) with its linked Downloads, ordered by (title, season, episode);
+        ``keys``: only titles whose group key is in [first, second) (None: unbounded), by byte order."""
+        for row in self._stream(self._work_sql(*keys), {"lo": keys[0], "hi": keys[1]}):
             yield _work_row(row)
 
-    def _work_sql(self) -> str:
+    def _work_sql(self, lo: str | None = None, hi: str | None = None) -> str:
         episodes = """
             UNION ALL
             SELECT 'TvEpisode', te.id, te."requestId", req.gkey, 'EPISODE', te.season, te.episode, te.title,
@@ -234,6 +244,8 @@ class LegacyReader:
             LEFT JOIN (SELECT DISTINCT ON (lower("torrentHash")) lower("torrentHash") AS lhash, *
                        FROM "Download" ORDER BY lower("torrentHash"), id) d2
                    ON d2.lhash = lower(work.context_hash) AND d2.id IS DISTINCT FROM work."downloadId"
+            WHERE {'work.gkey COLLATE "C" >= %(lo)s' if lo is not None else 'true'}
+              AND {'work.gkey COLLATE "C" < %(hi)s' if hi is not None else 'true'}
             ORDER BY work.gkey COLLATE "C", work.season, work.episode"""
 
     def storage_servers(self) -> list[LegacyStorageServer]:

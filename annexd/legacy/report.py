@@ -47,6 +47,12 @@ class Report:
         for item in items:
             self.add_item(item)
 
+    def merge(self, other: Report) -> None:
+        """The items another part of the same import planned (a worker process's range)."""
+        self.items.update(other.items)
+        self.conflicts += other.conflicts
+        self.files_unknown += other.files_unknown
+
     def add_secrets(self, outcome: SecretOutcome) -> None:
         self.secrets_carried += sorted(outcome.carried_names)
         self.secrets_skipped += outcome.skipped

@@ -21,10 +21,12 @@ import peewee
 from annexd.config import Config
 from annexd.legacy.columns import download_columns, item_columns, request_columns
 from annexd.legacy.config_plan import ConfigPlan
+from annexd.legacy.parallel import default_jobs, write_in_parallel
 from annexd.legacy.plan import PlannedItem, PlannedRequest
 from annexd.legacy.report import Report
 from annexd.secrets import MasterKey, SecretStore
 from store import queries
+from store.db import is_postgres
 from store.migrate import open_current
 from store.models import utcnow
 from store.secret_backend import DbSecretBackend
@@ -51,8 +53,9 @@ class WriteCounts:
                 "requests": dict(self.requests), "items_added": self.items_added, "items_kept": self.items_kept}
 
 
-def write_plan(plan: ImportPlan, cfg: Config, advance: Callable[[int], None] | None = None) -> Report:
-    """Write ``plan`` into the database of ``cfg`` (migrated: PendingMigrationsError otherwise)."""
+def write_plan(plan: ImportPlan, dsn: str, cfg: Config, advance: Callable[[int], None] | None = None) -> Report:
+    """Write ``plan`` (read from ``dsn``) into the database of ``cfg`` (migrated: PendingMigrationsError
+    otherwise); the items by several processes when the plan is big (annexd.legacy.parallel)."""
     db = open_current(cfg.database_url, max(cfg.database.max_connections, 2), cfg.database.pool_timeout_seconds,
                       cfg.database.sqlite_busy_timeout_ms)
     now = utcnow()
@@ -64,8 +67,12 @@ def write_plan(plan: ImportPlan, cfg: Config, advance: Callable[[int], None] | N
             store = SecretStore(DbSecretBackend(), MasterKey.load_or_create(cfg.master_key_path))
             store_secrets(plan.secrets.carried, store, counts)
             ids = write_requests(plan.requests, now, counts)
-        counts.items_added = write_items(plan.items, ids, plan.requests, client_name(cfg, plan.config), now, db,
-                                         report, advance or (lambda n: None))
+        client, advance = client_name(cfg, plan.config), advance or (lambda n: None)
+        jobs = plan.jobs or default_jobs(plan.rows, is_postgres(db))
+        counts.items_added = (
+            write_in_parallel(plan.reader, dsn, plan.requests, ids, plan.settings, client, now, cfg, jobs, report,
+                              advance) if jobs > 1
+            else write_items(plan.items, ids, plan.requests, client, now, db, report, advance))
     finally:
         getattr(db, "close_all", db.close)()  # the pool's connections, not only this thread's
     counts.items_kept = sum(report.items.values()) - counts.items_added

@@ -296,3 +296,32 @@ def test_two_legacy_titles_that_are_one_annexd_title_become_one_request(db: Any)
         assert queries.legacy_request_index() == {"a1": req.id, "b1": req.id, "c1": req.id} == index
         again, = queries.adopt_requests([planned("b1", "The Office!", ["local"])], queries.legacy_request_index())
         assert (again.request_id, again.outcome) == (req.id, "known")
+
+
+def _imported(db: Any) -> set[tuple[Any, ...]]:
+    """What an import made, without ids or times: (request's legacy ids, item, status, season, episode, hash)."""
+    return set(map(tuple, db.execute_sql("""
+        SELECT r.legacy_ids, r.status, i.legacy_id, i.status, i.season, i.episode, i.source_file_path,
+               i.last_error, d.info_hash, d.state, d.owned
+        FROM processing_item i JOIN media_request r ON r.id = i.request_id
+        LEFT JOIN download d ON d.id = i.download_id""").fetchall()))
+
+
+def test_worker_processes_import_what_one_process_does(legacy: tuple[str, Library], key_file: Path,
+                                                        postgres_server: PostgresServer,
+                                                        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """--jobs 3: the titles split into ranges, each read in the main reader's snapshot by a process of its own."""
+    url, lib = legacy
+    made = []
+    for jobs in ("1", "3"):
+        target = postgres_server.url(postgres_server.create_database())
+        monkeypatch.setenv("ANNEX_DATABASE_URL", target)
+        monkeypatch.setenv("ANNEX_STATE_DIR", str(tmp_path / jobs))
+        with migrated(target):
+            pass
+        report = import_json(url, key_file, "--jobs", jobs)
+        assert report["written"]["items_added"] == len(lib.expect) + 1
+        with migrated(target) as db:
+            made.append((_imported(db), sorted(json.dumps(c, sort_keys=True) for c in report["conflicts"]),
+                         report["items"]))
+    assert made[0] == made[1]
