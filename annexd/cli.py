@@ -1,7 +1,8 @@
 """The `annexd` command: run, migrate, check-config, request add|list|show|cancel|watch|approve|decline and item
 show|retry (annexd.cli_requests), user (annexd.cli_users), status, maintenance recompute, secret, encoder,
-announce, parse. People get tables (rich, annexd.cli_render); ``--json`` gives scripts the same views the API
-answers with. Request commands act as ``--user NAME`` (default admin), with that user's rights.
+announce, parse, import-annex (annexd.legacy.command). People get tables (rich, annexd.cli_render); ``--json``
+gives scripts the same views the API answers with. Request commands act as ``--user NAME`` (default admin), with
+that user's rights.
 
 Commands that use the database open it as it is (``store.migrate.open_current``): a database with pending
 migrations is refused with exit 4 and its migrations listed, and a missing SQLite file is never created (only

@@ -65,13 +65,14 @@ def migrate(url: str) -> None:
     getattr(db, "close_all", db.close)()
 
 
-def timed_import(legacy_url: str, annexd_url: str, state_dir: Path) -> tuple[float, dict[str, Any]]:
+def timed_import(legacy_url: str, annexd_url: str, state_dir: Path, jobs: int | None
+                 ) -> tuple[float, dict[str, Any]]:
     from annexd.config import load_config
     from annexd.legacy.command import run_import
 
     os.environ.update({"ANNEX_DATABASE_URL": annexd_url, "ANNEX_STATE_DIR": str(state_dir)})
     started = time.perf_counter()
-    report = run_import(legacy_url, None, load_config(None))
+    report = run_import(legacy_url, None, load_config(None), jobs=jobs)
     return time.perf_counter() - started, report.to_json()
 
 
@@ -88,7 +89,7 @@ def timed_baseline(legacy_url: str) -> float:
         conn.close()
 
 
-def run(shape: str, shows: int, episodes: int) -> dict[str, Any]:
+def run(shape: str, shows: int, episodes: int, jobs: int | None) -> dict[str, Any]:
     from tests.servers.postgres import start_postgres
 
     server = start_postgres()
@@ -98,7 +99,7 @@ def run(shape: str, shows: int, episodes: int) -> dict[str, Any]:
         items = fill_legacy(legacy_url, shape, shows, episodes)
         migrate(annexd_url)
         load_before = os.getloadavg()[0]
-        seconds, report = timed_import(legacy_url, annexd_url, workdir / "state")
+        seconds, report = timed_import(legacy_url, annexd_url, workdir / "state", jobs)
         baseline = timed_baseline(legacy_url)
         load_after = os.getloadavg()[0]
     finally:
@@ -119,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shows", type=int, default=None, help="legacy TV requests (default 10,000)")
     parser.add_argument("--episodes", type=int, default=None, help="episodes per request (default 100)")
     parser.add_argument("--shape", choices=("later", "dual"), default="later")
+    parser.add_argument("--jobs", type=int, default=None, help="import-annex --jobs (default: its own choice)")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     shows = args.shows or (100 if args.quick else 10_000)
@@ -126,12 +128,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"bench_import: {shows:,} shows x {episodes:,} episodes ({args.shape} shape), load average "
           f"{os.getloadavg()[0]:.2f}", flush=True)
     try:
-        result = run(args.shape, shows, episodes)
+        result = run(args.shape, shows, episodes, args.jobs)
     except Exception:  # noqa: BLE001 - a bench reports what broke and exits 2
         import traceback
 
         traceback.print_exc()
         return EXIT_ERROR
+    result["jobs"], result["cpus"] = args.jobs, os.cpu_count()
     result["target_items_per_second"] = TARGET_ITEMS_PER_SECOND
     result["passed"] = result["import_items_per_second"] >= TARGET_ITEMS_PER_SECOND
     args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -99,3 +99,18 @@ Requests/sec:   1234.50
     assert parse_wrk(sample) == {"p50_ms": 0.812, "p99_ms": 1500.0, "rps": 1234.5, "requests": 1234, "non_2xx": 3,
                                  "socket_errors": 3}
     assert parse_wrk("  0 requests in 1.00s, 0B read\nRequests/sec: 0.00\n")["p99_ms"] is None
+
+
+# bench_import starts its own throwaway PostgreSQL; two worker processes, as a big import would use.
+@pytest.mark.integration
+def test_import_bench_runs_and_reports(tmp_path: Path) -> None:
+    from bench import bench_import
+
+    out = tmp_path / "import.json"
+    rc = bench_import.main(["--quick", "--jobs", "2", "--output", str(out)])
+    assert rc in (bench_import.EXIT_OK, bench_import.EXIT_TARGET_FAILED)
+    result = json.loads(out.read_text())
+    assert result["legacy_items"] == result["items_written"] == 2000
+    assert result["import_items_per_second"] > 0 and result["baseline_items_per_second"] > 0
+    assert sum(result["items_by_status"].values()) == 2000
+    assert result["passed"] == (rc == bench_import.EXIT_OK)

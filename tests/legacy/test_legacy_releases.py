@@ -65,3 +65,17 @@ def test_any_json_converts_or_is_skipped_without_raising(value: Any) -> None:
     for converted in convert_releases(value if isinstance(value, list) else [value]):
         assert isinstance(converted["title"], str) and converted["title"]
         Release.from_dict(converted)  # what annexd stores, it can load
+
+
+def test_an_imported_alternative_is_grabbed_with_the_configured_indexers_key() -> None:
+    """The grab path of issue 11 rebuilds an imported link: the legacy indexer id names the annexd indexer the
+    written config has, whose key goes back where Annex's was removed (and only there)."""
+    from annexd.domain.release_links import LinkCredentials, grab_link
+
+    legacy = {"title": "Show.S01E01.720p.HDTV-GRP", "indexerId": "idx1", "indexerName": "Prowlarr",
+              "downloadUrl": "http://prowlarr.local:9696/1/download?apikey=OLD-KEY-123&link=blob"}
+    release = convert_release(legacy, {"idx1": "prowlarr"})
+    assert release is not None and "OLD-KEY-123" not in json.dumps(release)
+    assert release["indexer"] == "prowlarr" and release["credentials_removed"] == ["apikey"]
+    link = grab_link(release, {"prowlarr": LinkCredentials(key="NEW-KEY-456")})
+    assert link == "http://prowlarr.local:9696/1/download?link=blob&apikey=NEW-KEY-456"
