@@ -2,7 +2,8 @@
 database and secret store (or, with ``--dry-run``, write nothing) and report it, as text or one JSON object.
 
 Exit codes: 0, 9 (the legacy database is unreachable or not an Annex database), 10 (the key file is wrong:
-nothing was written), 2 (usage), 3 (annexd's config), 4 (annexd's database needs `annexd migrate`).
+nothing was written), 2 (usage), 3 (annexd's config), 4 (annexd's database needs `annexd migrate`), 5 (annexd's
+database failed while writing: what was written stays, and a re-run adds the rest).
 ``annexd import-annex ...`` and ``python -m annexd.legacy.command ...`` are the same command.
 """
 
@@ -17,6 +18,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TextIO
+
+import peewee
 
 from annexd.config import Config, load_config
 from annexd.errors import ConfigError, PendingMigrationsError, StoreError
@@ -145,8 +148,9 @@ def execute(args: argparse.Namespace, out: TextIO) -> int:
     except PendingMigrationsError as exc:
         print(f"import-annex: {exc}", file=sys.stderr)
         return ExitCode.PENDING_MIGRATIONS
-    except StoreError as exc:
-        print(f"import-annex: annexd's database: {exc}", file=sys.stderr)
+    except (StoreError, peewee.DatabaseError, peewee.InterfaceError) as exc:
+        print(f"import-annex: annexd's database: {str(exc).strip()[:300]} (what was written stays; running the "
+              "import again adds the rest)", file=sys.stderr)
         return ExitCode.DATABASE_UNAVAILABLE
     out.write(json.dumps(report.to_json(), indent=2, default=str) + "\n" if args.json else report.text())
     return ExitCode.OK

@@ -233,14 +233,19 @@ def _insert_items_postgres(rows: Sequence[list[Any]]) -> int:
     if cursor.fetchone()[0] is None:
         cursor.execute(f"CREATE TEMPORARY TABLE legacy_import_item ON COMMIT DELETE ROWS AS "
                        f"SELECT {columns} FROM processing_item WITH NO DATA")
+    plain = [row for row in rows if _NULL not in row]
     cursor.copy_expert(f"COPY legacy_import_item ({columns}) FROM STDIN WITH (FORMAT csv, NULL '{_NULL}')",
-                       _csv(rows))
+                       _csv(plain))
+    if len(plain) < len(rows):  # a text that is exactly COPY's NULL marker goes in as a parameter
+        marks = ", ".join(["%s"] * len(ITEM_COLUMNS))
+        cursor.executemany(f"INSERT INTO legacy_import_item ({columns}) VALUES ({marks})",
+                           [row for row in rows if _NULL in row])
     cursor.execute(f"INSERT INTO processing_item ({columns}) SELECT {columns} FROM legacy_import_item "
                    "ON CONFLICT (request_id, season, episode) DO NOTHING")
     return int(cursor.rowcount)
 
 
-_NULL = "\\N"  # COPY's NULL marker: unquoted in the CSV (a text that is exactly \\N would read as NULL too)
+_NULL = "\\N"  # COPY's NULL marker, unquoted in the CSV (rows holding a text that is exactly this go apart)
 
 
 def _csv(rows: Iterable[list[Any]]) -> io.StringIO:

@@ -325,3 +325,26 @@ def test_worker_processes_import_what_one_process_does(legacy: tuple[str, Librar
             made.append((_imported(db), sorted(json.dumps(c, sort_keys=True) for c in report["conflicts"]),
                          report["items"]))
     assert made[0] == made[1]
+
+
+HOSTILE_ERROR = 'tab\there, newline\nthere, "quoted", comma, back\\slash \\N and \x01 and \u00e9\u4e2d'
+
+
+async def test_hostile_legacy_text_arrives_exactly(postgres_server: PostgresServer, key_file: Path,
+                                                   annexd_db: Any, aiohttp_client: Any) -> None:
+    """Text COPY and CSV treat specially (the NULL marker \\N as a whole title, tabs, newlines, quotes,
+    backslashes) and JSON with control and line-separator characters reach annexd as they were."""
+    url, lib = new_legacy(postgres_server, "later")
+    odd = [{"title": "Odd\tRelease\u2028S01E30 \\N", "downloadUrl": "http://x.example/d?id=1"}]
+    with psycopg2.connect(url) as conn, conn.cursor() as cur:
+        cur.execute("""INSERT INTO "ProcessingItem" (id, "requestId", type, title, season, episode, status,
+                       "lastError", "availableReleases", "createdAt", "updatedAt")
+                       VALUES ('odd-e30', %s, 'EPISODE', %s, 1, 30, 'FAILED', %s, %s, now(), now())""",
+                    (lib.id("req_show"), "\\N", HOSTILE_ERROR, json.dumps(odd)))
+    conn.close()
+    import_json(url, key_file)
+    with annexd_db() as db:
+        seen = await seen_by_a_person(await api(aiohttp_client, db))
+    item = seen["items"]["odd-e30"]
+    assert (item["title"], item["error"], item["status"]) == ("\\N", HOSTILE_ERROR, "FAILED")
+    assert item["available_releases"][0]["title"] == "Odd\tRelease\u2028S01E30 \\N"
