@@ -66,14 +66,20 @@ def clean_url(url: Any, secrets: Iterable[str] = ()) -> tuple[str | None, tuple[
         return None, ()
     netloc = parts.netloc.rpartition("@")[2]  # without user:password@
     params = [p for p in parts.query.split("&") if p]
-    names = [unquote_plus(p.partition("=")[0]) for p in params]
+    names = [_param_name(p) for p in params]
     removed = tuple(sorted({n for n in names if is_credential_param(n)}))
-    query = "&".join(p for p, n in zip(params, names, strict=True) if not is_credential_param(n))
+    query = "&".join(p for p, n in zip(params, names, strict=True) if not is_credential_param(n)) if removed \
+        else "&".join(params)
     cleaned = urlunsplit((parts.scheme, netloc, parts.path, query, ""))
     secrets = tuple(secrets)
-    if _holds_secret(cleaned, secrets) or _holds_secret(unquote_plus(cleaned), secrets):
+    if secrets and (_holds_secret(cleaned, secrets) or _holds_secret(unquote_plus(cleaned), secrets)):
         return None, ()
     return cleaned, removed
+
+
+def _param_name(param: str) -> str:
+    name = param.partition("=")[0]
+    return unquote_plus(name) if "%" in name or "+" in name else name  # most names need no decoding
 
 
 def clean_magnet_trackers(magnet: Any, secrets: Iterable[str] = ()) -> tuple[str | None, str | None, bool]:
