@@ -32,6 +32,9 @@ from annexd.legacy.report import Report
 from annexd.legacy.secrets import LegacyKeyError, SecretOutcome, decrypt_all, load_key_file
 from store.models import utcnow
 
+DESCRIPTION = ("Move a legacy Annex installation into annexd: its requests, items, torrents in progress and (with "
+               "--key-file) secrets; exit 9: the legacy database is unreachable or not Annex's, 10: the key file "
+               "is wrong (nothing written). Safe to run again.")
 Advance = Callable[[int], None]
 Progress = Callable[[int], Advance]  # total -> advance(n)
 
@@ -111,13 +114,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
     """``annexd import-annex`` in the main command."""
     parser = sub.add_parser("import-annex", parents=[common], help="move a legacy Annex installation to annexd",
-                            description=__doc__.splitlines()[0])
+                            description=DESCRIPTION)
     add_arguments(parser)
     parser.set_defaults(func=lambda args: execute(args, sys.stdout))
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="annexd import-annex", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="annexd import-annex", description=DESCRIPTION)
     add_arguments(parser)
     parser.add_argument("-c", "--config", help="annexd's TOML config (default: $ANNEX_CONFIG)")
     return parser
