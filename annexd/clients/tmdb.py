@@ -13,7 +13,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
+from urllib.parse import quote
 
 import requests
 import structlog
@@ -25,6 +26,7 @@ from annexd.errors import InvalidInputError, ProviderAuthError, ProviderError
 
 log = structlog.get_logger(__name__)
 PROVIDER = "tmdb"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,8 @@ class TmdbShow:
     tvdb_id: int | None = None
     imdb_id: str | None = None
     original_name: str | None = None
+    overview: str = ""
+    poster_path: str | None = None
 
     @property
     def year(self) -> int | None:
@@ -76,6 +80,8 @@ class TmdbMovie:
     release_date: date | None
     imdb_id: str | None = None
     original_title: str | None = None
+    overview: str = ""
+    poster_path: str | None = None
 
     @property
     def year(self) -> int | None:
@@ -119,7 +125,8 @@ def parse_show(data: Any) -> TmdbShow:
             tmdb_id=int(data["id"]), name=str(data["name"]), first_air_date=_date(data.get("first_air_date")),
             number_of_seasons=int(data.get("number_of_seasons") or 0), seasons=seasons,
             tvdb_id=_opt_int(external.get("tvdb_id")), imdb_id=external.get("imdb_id") or None,
-            original_name=data.get("original_name"),
+            original_name=data.get("original_name"), overview=str(data.get("overview") or ""),
+            poster_path=data.get("poster_path") or None,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidInputError(f"tmdb: tv: missing or invalid field ({type(exc).__name__}: {exc})") from None
@@ -142,9 +149,36 @@ def parse_movie(data: Any) -> TmdbMovie:
     data = _require(data, "movie")
     try:
         return TmdbMovie(int(data["id"]), str(data["title"]), _date(data.get("release_date")),
-                         data.get("imdb_id") or None, data.get("original_title"))
+                         data.get("imdb_id") or None, data.get("original_title"), str(data.get("overview") or ""),
+                         data.get("poster_path") or None)
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidInputError(f"tmdb: movie: missing or invalid field ({type(exc).__name__}: {exc})") from None
+
+
+def parse_results(data: Any, parse: Callable[[Any], T]) -> list[T]:
+    """The ``results`` of a search (or one list of a find), malformed entries skipped."""
+    found: list[T] = []
+    for entry in data.get("results", ()) if isinstance(data, dict) else ():
+        try:
+            found.append(parse(entry))
+        except InvalidInputError:
+            continue
+    return found
+
+
+@dataclass(frozen=True)
+class Found:
+    """What TMDB's find-by-external-id answered: the movies and shows carrying that id."""
+
+    movies: tuple[TmdbMovie, ...] = ()
+    shows: tuple[TmdbShow, ...] = ()
+
+
+def parse_find(data: Any) -> Found:
+    data = _require(data, "find")
+    movies = parse_results({"results": data.get("movie_results") or []}, parse_movie)
+    shows = parse_results({"results": data.get("tv_results") or []}, parse_show)
+    return Found(tuple(movies), tuple(shows))
 
 
 def expand_episodes(
@@ -200,6 +234,21 @@ class TmdbClient:
 
     def movie(self, tmdb_id: int) -> TmdbMovie:
         return parse_movie(self._get_json(f"/movie/{int(tmdb_id)}"))
+
+    def search_movie(self, query: str, year: int | None = None) -> list[TmdbMovie]:
+        """TMDB's title search (``/search/movie``), first page, ``year`` filtering when given."""
+        params = {"query": query, **({"year": str(year)} if year else {})}
+        return parse_results(self._get_json("/search/movie", params), parse_movie)
+
+    def search_tv(self, query: str) -> list[TmdbShow]:
+        """TMDB's show search (``/search/tv``), first page; the shows carry no seasons (see :meth:`tv`)."""
+        return parse_results(self._get_json("/search/tv", {"query": query}), parse_show)
+
+    def find(self, external_id: str, source: str) -> Found:
+        """Movies and shows by another database's id: ``source`` is ``tvdb_id`` or ``imdb_id``."""
+        if source not in ("tvdb_id", "imdb_id"):
+            raise InvalidInputError(f"tmdb: find: unknown external source {source!r}")
+        return parse_find(self._get_json(f"/find/{quote(external_id, safe='')}", {"external_source": source}))
 
     def episodes(self, tmdb_id: int, seasons_wanted: Iterable[int] | None = None,
                  *, include_specials: bool = False) -> list[EpisodeSpec]:

@@ -1,4 +1,5 @@
-"""A fake TMDB v3 API: /3/tv/{id}, /3/tv/{id}/season/{n}, /3/movie/{id}, checking ``api_key``.
+"""A fake TMDB v3 API: /3/tv/{id}, /3/tv/{id}/season/{n}, /3/movie/{id}, /3/search/movie, /3/search/tv and
+/3/find/{id}?external_source=tvdb_id|imdb_id, checking ``api_key``.
 
 Errors use TMDB's JSON shape ``{"success": false, "status_code": N, "status_message": "..."}``.
 """
@@ -37,7 +38,10 @@ SEASONS: dict[tuple[int, int], list[dict[str, Any]]] = {
 }
 MOVIES: dict[int, dict[str, Any]] = {
     603: {"id": 603, "title": "The Matrix", "original_title": "The Matrix", "release_date": "1999-03-30",
-          "imdb_id": "tt0133093"},
+          "imdb_id": "tt0133093", "overview": "A hacker learns what the world really is.",
+          "poster_path": "/matrix.jpg"},
+    604: {"id": 604, "title": "The Matrix Reloaded", "original_title": "The Matrix Reloaded",
+          "release_date": "2003-05-15", "imdb_id": "tt0234215"},
 }
 
 
@@ -61,6 +65,9 @@ class FakeTmdb:
         app.router.add_get("/3/tv/{id}", self._tv)
         app.router.add_get("/3/tv/{id}/season/{n}", self._season)
         app.router.add_get("/3/movie/{id}", self._movie)
+        app.router.add_get("/3/search/movie", self._search_movie)
+        app.router.add_get("/3/search/tv", self._search_tv)
+        app.router.add_get("/3/find/{id}", self._find)
         url, self._stop = serve_in_thread(app)
         self.base_url = url + "/3"
         return self
@@ -114,3 +121,38 @@ class FakeTmdb:
         if movie is None:
             return _error(404, 34, "The resource you requested could not be found.")
         return web.json_response(movie)
+
+    async def _search_movie(self, request: web.Request) -> web.Response:
+        if (refused := await self._check(request)) is not None:
+            return refused
+        query, year = request.query.get("query", "").lower(), request.query.get("year")
+        found = [m for m in MOVIES.values() if query and query in m["title"].lower()
+                 and (not year or m["release_date"].startswith(year))]
+        return web.json_response(_page([{k: v for k, v in m.items() if k != "imdb_id"} for m in found]))
+
+    async def _search_tv(self, request: web.Request) -> web.Response:
+        if (refused := await self._check(request)) is not None:
+            return refused
+        query = request.query.get("query", "").lower()
+        found = [_show_summary(s) for s in SHOWS.values() if query and query in s["name"].lower()]
+        return web.json_response(_page(found))
+
+    async def _find(self, request: web.Request) -> web.Response:
+        if (refused := await self._check(request)) is not None:
+            return refused
+        source, wanted = request.query.get("external_source"), request.match_info["id"]
+        if source not in ("tvdb_id", "imdb_id"):
+            return _error(400, 22, "Invalid external source.")
+        shows = [_show_summary(s) for s in SHOWS.values() if str(s["external_ids"].get(source)) == wanted]
+        movies = [m for m in MOVIES.values() if source == "imdb_id" and m.get("imdb_id") == wanted]
+        return web.json_response({"movie_results": movies, "tv_results": shows, "person_results": [],
+                                  "tv_episode_results": [], "tv_season_results": []})
+
+
+def _page(results: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"page": 1, "results": results, "total_pages": 1, "total_results": len(results)}
+
+
+def _show_summary(show: dict[str, Any]) -> dict[str, Any]:
+    """A show as TMDB's search and find list it: no seasons, no external ids."""
+    return {k: show[k] for k in ("id", "name", "original_name", "first_air_date") if k in show}
