@@ -327,7 +327,33 @@ class Notification(BaseModel):
         indexes = ((("event", "destination"), True),)
 
 
+class ArrQualityProfile(BaseModel):
+    """The Radarr/Sonarr API's id of a quality profile, by name: stable when the config is edited."""
+
+    id = pw.AutoField()
+    name = pw.CharField(max_length=100, unique=True)
+
+
+class ArrTag(BaseModel):
+    """A Radarr/Sonarr tag (Overseerr tags requests with its user)."""
+
+    id = pw.AutoField()
+    label = pw.CharField(max_length=200, unique=True)
+
+
+class ArrRequestTag(BaseModel):
+    """Which tags a request carries (the *arr API's ``tags``)."""
+
+    id = pw.AutoField()
+    request = pw.ForeignKeyField(MediaRequest, on_delete="CASCADE")
+    tag = pw.ForeignKeyField(ArrTag, on_delete="CASCADE")
+
+    class Meta:
+        indexes = ((("request", "tag"), True),)
+
+
 MODELS: list[type[BaseModel]] = [
     MediaRequest, Download, ProcessingItem, DownloadFile, TaskState, ProviderHealth, Blocklist, Delivery, Secret,
-    DaemonInstance, EncodeJob, User, Approval, NotificationEvent, Notification,
+    DaemonInstance, EncodeJob, User, Approval, NotificationEvent, Notification, ArrQualityProfile, ArrTag,
+    ArrRequestTag,
 ]

@@ -17,6 +17,24 @@ from store.queries.approvals import (
     quota_usage,
     submit_as,
 )
+from store.queries.arr import (
+    LibraryItem,
+    LibraryRequest,
+    QueueRow,
+    create_tag,
+    delete_tag,
+    delivered_files,
+    get_tag,
+    item_request_ids,
+    library,
+    quality_profile_ids,
+    queue_rows,
+    rename_tag,
+    request_tags,
+    search_now,
+    set_request_tags,
+    tags,
+)
 from store.queries.claims import (
     adopt_claims,
     beat_claims,
@@ -174,6 +192,10 @@ from store.queries.users import (
 )
 
 __all__ = [
+    # the Radarr/Sonarr API's
+    "LibraryItem", "LibraryRequest", "QueueRow", "create_tag", "delete_tag", "delivered_files", "get_tag",
+    "item_request_ids", "library", "quality_profile_ids", "queue_rows", "rename_tag", "request_tags", "search_now",
+    "set_request_tags", "tags",
     "abandon_jobs_of", "accept_release", "add_items", "add_to_blocklist", "add_user", "adopt_claims",
     "adopt_config_key", "any_key", "apply_transition", "approval_history", "approval_state", "approve", "asked_by",
     "atomically", "beat_claims", "beat_deliveries", "beat_encodes", "blocklisted_keys", "caller_by_key",

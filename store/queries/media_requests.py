@@ -314,7 +314,7 @@ _EPISODE_COLUMNS = (ProcessingItem.id, ProcessingItem.kind, ProcessingItem.seaso
 _EPISODE_TIMES = ("status_changed_at", "air_date", "downloaded_at", "encoded_at", "delivered_at", "next_retry_at")
 
 
-def _release_title() -> pw.Node:
+def release_title() -> pw.Node:
     """The release's name, read from its JSON by the database (no JSON decoded per row in Python)."""
     if is_postgres(database_proxy.obj):
         return pw.SQL("CAST(release AS json) ->> 'title'")
@@ -325,7 +325,7 @@ def request_episode_rows(request_id: int) -> list[dict[str, Any]]:
     """A request's episodes as dicts of the columns the episodes view shows (``release_title`` for the
     release), by season and episode."""
     times = [getattr(ProcessingItem, name).cast("TEXT") for name in _EPISODE_TIMES]
-    query = (ProcessingItem.select(*_EPISODE_COLUMNS, *times, _release_title())
+    query = (ProcessingItem.select(*_EPISODE_COLUMNS, *times, release_title())
              .where((ProcessingItem.request == request_id) & (ProcessingItem.kind == "episode"))
              .order_by(ProcessingItem.season, ProcessingItem.episode))
     # Every value is already what the view shows (ints, floats, text): the raw cursor, no per-value conversion.
