@@ -42,7 +42,7 @@ from annexd.errors import InvalidInputError, ProviderError, UnsafePathError
 
 logger = structlog.get_logger(__name__)
 __all__ = ["TEMP_PREFIX", "TEMP_SUFFIX", "DeliveryResult", "TargetLimiter", "cleanup_stale_temp_files", "deliver",
-           "decide_existing", "destination", "make_transport", "sweep_temp_files", "temp_name"]
+           "decide_existing", "destination", "make_transport", "remove_delivered", "sweep_temp_files", "temp_name"]
 
 
 
@@ -221,6 +221,34 @@ class TargetLimiter:
             yield
         finally:
             semaphore.release()
+
+
+def remove_delivered(target: Target, remote_path: str, transport: Transport | None = None) -> bool:
+    """Remove a file delivered to ``target``, then its folder when that is left empty (as Radarr and Sonarr
+    remove a title's folder), never a root itself. Only a normalised path under the target's movie or TV root
+    is touched (UnsafePathError otherwise; a local target also refuses a path that resolves outside through a
+    symlink). Returns whether the folder went too."""
+    path, root = _under_a_root(target, remote_path)
+    transport = transport or make_transport(target)
+    if isinstance(transport, LocalTransport):
+        transport.check_inside_root(path)
+    transport.remove(path)
+    logger.info("delivered_file_removed", target=target.name, path=str(path))
+    folder = path.parent
+    return folder != root and transport.remove_empty_dir(folder)
+
+
+def _under_a_root(target: Target, remote_path: str) -> tuple[PurePosixPath, PurePosixPath]:
+    """(the path, the root it is under) or UnsafePathError."""
+    path = PurePosixPath(remote_path)
+    parts = remote_path.split("/")
+    if not remote_path.startswith("/") or any(p in (".", "..") for p in parts) or "\0" in remote_path:
+        raise UnsafePathError(f"{remote_path!r} is not an absolute normalised path")
+    for root_text in (target.movie_root, target.tv_root):
+        root = PurePosixPath(root_text) if root_text else None
+        if root is not None and root in path.parents:
+            return path, root
+    raise UnsafePathError(f"{remote_path!r} is not under a root of target {target.name}")
 
 
 def sweep_temp_files(target: Target, older_than_seconds: float, transport: Transport | None = None) -> int:

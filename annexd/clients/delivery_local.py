@@ -56,17 +56,17 @@ class LocalTransport:
         while not existing.exists() and existing != existing.parent:
             existing = existing.parent
         if any(existing.is_relative_to(r) for r in self._roots()):  # else the root itself is still to be made
-            self._check_inside_root(PurePosixPath(existing))  # before creating anything through a symlink
+            self.check_inside_root(PurePosixPath(existing))  # before creating anything through a symlink
         try:
             os.makedirs(path, exist_ok=True)
         except OSError as exc:
             raise self._fail("mkdir", exc) from None
-        self._check_inside_root(path)
+        self.check_inside_root(path)
 
     def _roots(self) -> list[str]:
         return [r for r in (self.target.movie_root, self.target.tv_root) if r]
 
-    def _check_inside_root(self, path: PurePosixPath) -> None:
+    def check_inside_root(self, path: PurePosixPath) -> None:
         # the lexical check in join_under cannot see a symlinked directory pointing out of the root
         roots = [os.path.realpath(r) for r in self._roots()]
         real = os.path.realpath(path)
@@ -119,6 +119,14 @@ class LocalTransport:
     def remove(self, path: PurePosixPath) -> None:
         with contextlib.suppress(OSError):
             os.unlink(path)
+
+    def remove_empty_dir(self, path: PurePosixPath) -> bool:
+        self.check_inside_root(path)
+        try:
+            os.rmdir(path)
+        except OSError:
+            return False
+        return True
 
     def sweep(self, root: PurePosixPath, older_than_seconds: float) -> int:
         return cleanup_stale_temp_files(root, older_than_seconds) if os.path.isdir(root) else 0

@@ -171,6 +171,12 @@ class SshTransport:
         with contextlib.suppress(ProviderError):
             self._ssh(f"rm -f -- {shlex.quote(str(path))}", "remove")
 
+    def remove_empty_dir(self, path: PurePosixPath) -> bool:
+        try:
+            return self._ssh(f"rmdir -- {shlex.quote(str(path))}", "rmdir").returncode == 0
+        except ProviderError:
+            return False
+
     def sweep(self, root: PurePosixPath, older_than_seconds: float) -> int:
         q = shlex.quote(str(root))
         minutes = max(1, math.ceil(older_than_seconds / 60))
@@ -322,6 +328,12 @@ class SftpTransport:
     def remove(self, path: PurePosixPath) -> None:
         with contextlib.suppress(ProviderError):
             self._sftp(f"-rm {sftp_quote(path)}\n", "remove")
+
+    def remove_empty_dir(self, path: PurePosixPath) -> bool:
+        try:
+            return self._sftp(f"rmdir {sftp_quote(path)}\n", "rmdir").returncode == 0
+        except ProviderError:
+            return False
 
     def sweep(self, root: PurePosixPath, older_than_seconds: float, max_depth: int = 4) -> int:
         """SFTP has no find: list the tree level by level (one sftp batch per level, a media root is shallow:

@@ -47,6 +47,10 @@ class Transport(Protocol):
     def remove(self, path: PurePosixPath) -> None:
         """Best effort; never raises for a missing file."""
 
+    def remove_empty_dir(self, path: PurePosixPath) -> bool:
+        """Remove the directory at ``path`` if it is empty; False (never an error) when it is not there, not
+        empty or cannot be removed."""
+
     def sweep(self, root: PurePosixPath, older_than_seconds: float) -> int:
         """Remove the delivery temp files (``.annexd-*.part``) under ``root`` unchanged for longer than
         ``older_than_seconds``; how many. ProviderError when the target cannot be reached."""

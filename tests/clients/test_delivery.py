@@ -15,6 +15,7 @@ from annexd.clients.delivery import (
     decide_existing,
     deliver,
     make_transport,
+    remove_delivered,
     sweep_temp_files,
 )
 from annexd.clients.delivery_local import LocalTransport
@@ -410,3 +411,34 @@ def test_crash_leftovers_are_swept_on_every_target_kind(sshd: SshdServer, tmp_pa
     assert sweep_temp_files(target, older_than_seconds=3600) == 2
     assert not any(p.exists() for p in old) and all(p.exists() for p in kept)
     assert sweep_temp_files(target, older_than_seconds=3600) == 0
+
+
+# --- removing a delivered title (the *arr API's delete with deleteFiles) ---------------------------------
+
+def _check_removal(target: Target, source: Path) -> None:
+    result = deliver(target, source, f"Movie (2001)/{NASTY}")
+    other = deliver(target, source, "Other (2002)/Other (2002).mkv")
+    assert remove_delivered(target, result.remote_path) is True  # the file, then its emptied folder
+    assert not Path(result.remote_path).exists() and not Path(result.remote_path).parent.exists()
+    assert Path(other.remote_path).exists() and Path(target.movie_root).is_dir()  # the root stays
+    (Path(other.remote_path).parent / "poster.jpg").write_bytes(b"x")
+    assert remove_delivered(target, other.remote_path) is False  # a folder with other files stays
+    assert not Path(other.remote_path).exists() and Path(other.remote_path).parent.is_dir()
+    for unsafe in (f"{target.movie_root}/../escape.mkv", "/etc/hostname", "relative/x.mkv", target.movie_root):
+        with pytest.raises(UnsafePathError):
+            remove_delivered(target, unsafe)
+
+
+def test_local_delivered_files_are_removed_inside_the_roots_only(tmp_path: Path, source: Path) -> None:
+    target = Target("library", movie_root=str(tmp_path / "movies"), tv_root=str(tmp_path / "tv"))
+    _check_removal(target, source)
+    outside = make_file(tmp_path / "elsewhere" / "keep.mkv", 10)
+    (tmp_path / "movies" / "link").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(UnsafePathError):
+        remove_delivered(target, f"{target.movie_root}/link/keep.mkv")
+    assert outside.exists()
+
+
+@pytest.mark.parametrize("protocol", ["rsync", "sftp"])
+def test_remote_delivered_files_are_removed(sshd: SshdServer, tmp_path: Path, source: Path, protocol: str) -> None:
+    _check_removal(remote_target(sshd, tmp_path, protocol, f"rm-{protocol}"), source)
