@@ -151,3 +151,18 @@ def test_expand_episodes_pure():
     assert [(s.season, s.episode) for s in expand_episodes(SHOW, {2}, fetch)] == [(2, 1)]
     with pytest.raises(InvalidInputError, match=r"\[5\]"):
         expand_episodes(SHOW, [1, 5], fetch)
+
+
+def test_search_and_find_by_external_id(fake):
+    client = client_for(fake)
+    assert [(m.tmdb_id, m.year) for m in client.search_movie("matrix")] == [(603, 1999), (604, 2003)]
+    assert [m.tmdb_id for m in client.search_movie("matrix", 2003)] == [604]
+    assert client.search_movie("nothing like it") == []
+    [show] = client.search_tv("thrones")
+    assert (show.tmdb_id, show.name, show.seasons) == (1399, "Game of Thrones", ())
+    assert [s.tmdb_id for s in client.find("121361", "tvdb_id").shows] == [1399]
+    found = client.find("tt0133093", "imdb_id")
+    assert [m.tmdb_id for m in found.movies] == [603] and found.shows == ()
+    assert client.find("0", "tvdb_id").shows == ()
+    with pytest.raises(InvalidInputError):
+        client.find("1", "facebook_id")
