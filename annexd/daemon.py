@@ -63,6 +63,8 @@ from annexd.errors import AnnexdError, InvalidInputError
 from annexd.exitcodes import ExitCode
 from annexd.health import Check, HealthMonitor
 from annexd.http.app import HttpDeps, make_app
+from annexd.http.arr.call import ArrDeps
+from annexd.http.arr.routes import mount as mount_arr
 from annexd.http.auth import Access, metrics_public
 from annexd.http.server import HttpServer
 from annexd.redaction import redact_url
@@ -348,7 +350,8 @@ class Daemon:
         self.health = HealthMonitor(self.health_checks(), self.cfg.health.interval_seconds).start()
         if self.cfg.http.enabled:
             routes = [self.hub.add_routes] if self.hub is not None else []
-            app = make_app(self.http_deps(), routes)
+            arr = ArrDeps(tmdb=self.tmdb(), started=self.ctx.clock())
+            app = make_app(self.http_deps(), [*routes, lambda app: mount_arr(app, arr)])
             try:
                 self.http = HttpServer(app, self.cfg.http.host, self.cfg.http.port).start()
             except OSError as exc:

@@ -42,6 +42,7 @@ REAL_SERVER_FIXTURES: dict[str, str] = {
     "bsdtar": "bsdtar (libarchive)",
     "systemd_analyze": "systemd-analyze",
     "daemon_factory": "the annexd daemon as a process",
+    "arr_daemon": "the annexd daemon as a process (the Radarr/Sonarr API tests)",
     "irc_network_server": "an IRC network (InspIRCd + Anope)",
 }
 

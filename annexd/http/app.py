@@ -36,7 +36,15 @@ from annexd.errors import (
 )
 from annexd.health import HealthMonitor
 from annexd.http import openapi, page, views
-from annexd.http.auth import ADMIN_PATHS, SESSION_COOKIE, Access, metrics_public, presented_key
+from annexd.http.auth import (
+    ADMIN_PATHS,
+    SESSION_COOKIE,
+    Access,
+    arr_presented_key,
+    is_arr_path,
+    metrics_public,
+    presented_key,
+)
 from annexd.http.executors import BoundedExecutor, Cached, Overloaded
 from annexd.http.validation import (
     MAX_DB_INT,
@@ -187,11 +195,13 @@ async def has_valid_key(request: web.Request) -> bool:
 @web.middleware
 async def require_api_key(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every route needs a user's key, GETs too; only what :meth:`Access.is_open` names is served without it.
-    Operations routes (:data:`ADMIN_PATHS`) need an admin's."""
+    Operations routes (:data:`ADMIN_PATHS`) need an admin's. The Radarr/Sonarr API's key goes through the same
+    check (taken from ``?apikey=`` too)."""
     access = access_of(request)
     if access.is_open(request.path):
         return await handler(request)
-    key = presented_key(request.headers)
+    arr = is_arr_path(request.path)
+    key = arr_presented_key(request.query, request.headers) if arr else presented_key(request.headers)
 
     def check() -> tuple[Caller | None, bool]:
         caller = queries.caller_by_key(key)
@@ -199,6 +209,8 @@ async def require_api_key(request: web.Request, handler: Handler) -> web.StreamR
 
     caller, any_key = await _key_check(request, check)
     if caller is None:
+        if arr:  # as Radarr and Sonarr answer: 401 with an empty body
+            return web.Response(status=401)
         if not any_key:
             return error(401, "the API is closed: no API key is configured (set ANNEX_API_KEY, or "
                               "`annexd user key admin`)")

@@ -6,6 +6,9 @@ Every route needs the API key (``X-Api-Key`` or ``Authorization: Bearer``), GETs
 address). The status page asks for the key once, in a form, and then keeps a server-side session whose
 random id travels in an HttpOnly, SameSite=Strict cookie; the key itself is never put in a cookie.
 
+The Radarr/Sonarr API under ``/radarr`` and ``/sonarr`` takes the key as those apps do (also as the ``apikey``
+query parameter: :func:`arr_presented_key`), through the same check; its ``/ping`` is open.
+
 Every user has its own key (``store.queries.caller_by_key`` is the one check: lookup by the key's SHA-256, the
 hash compared again in constant time); the caller's rights come with it. Some routes are for admins only
 (:data:`ADMIN_PATHS`). Not pure: :class:`Sessions` keeps the open sessions in memory (a restart asks for the
@@ -30,6 +33,21 @@ HEALTH_PATH = "/health"
 METRICS_PATH = "/metrics"
 ENCODER_WS_PATH = "/api/v1/encoders/ws"  # the agents' WebSocket authenticates with its own token
 PAGE_PATHS = frozenset({"/", "/login", "/logout"})  # the status page and its form: sessions, not headers
+
+
+ARR_BASES = ("/radarr/", "/sonarr/")  # the Radarr/Sonarr API (annexd.http.arr): the key also in ``?apikey=``
+ARR_OPEN = frozenset({"/radarr/ping", "/sonarr/ping"})
+
+
+def is_arr_path(path: str) -> bool:
+    return path.startswith(ARR_BASES)
+
+
+def arr_presented_key(query: Mapping[str, str], headers: Mapping[str, str]) -> str | None:
+    """The key a Radarr/Sonarr client presents, in the apps' order: the ``apikey`` query parameter (its name in
+    any case), else ``X-Api-Key``, else ``Authorization: Bearer``."""
+    given = next((value for name, value in query.items() if name.lower() == "apikey" and value), None)
+    return given or presented_key(headers)
 
 
 def presented_key(headers: Mapping[str, str]) -> str | None:
@@ -103,4 +121,6 @@ class Access:
         """Routes served without a key (the page and its form check the session themselves)."""
         if path in (HEALTH_PATH, OPENAPI_PATH, ENCODER_WS_PATH) or path in PAGE_PATHS:
             return True
+        if is_arr_path(path):
+            return path.rstrip("/").lower() in ARR_OPEN
         return path == METRICS_PATH and self.metrics_public
