@@ -28,21 +28,43 @@ def _owned_by_prefix(column: pw.Field, prefix: str) -> Any:
 
 
 def release_claim(item_id: int, status: S, owner: str | None, now: datetime, reason: str) -> bool:
-    """Return a claimed item to where it was claimed from, if ``owner`` still holds it; the reason is kept."""
+    """Return a claimed item to where it was claimed from, if ``owner`` still holds it; the reason is kept.
+    In ENCODING and DELIVERING, the items sharing its source file under the same claim (a multi-episode file)
+    are released with it, in the same transaction: released one by one, the next claim could take one of them
+    without its siblings, and the file would be encoded and delivered once per episode."""
     guard = ProcessingItem.claimed_by.is_null() if owner is None else ProcessingItem.claimed_by == owner
     fields: dict[str, Any] = {"detail": f"released: {reason}"[:500]}
     if status is S.DOWNLOADING:
         fields["download"] = None  # back to its release: the next grab finds (or makes) its Download again
     with write_transaction():
-        released = apply_transition(item_id, status, Event.RELEASE_CLAIM, now, error=reason, guard=guard,
-                                    fields=fields)
-        if released and status is S.ENCODING:
-            abandon_jobs_of(item_id, now)
-        if released and status is S.DELIVERING:
-            # Its transfers stop counting; a temporary file one of them left is removed by its name.
-            Delivery.update(status="failed", last_error=f"released: {reason}"[:500], updated_at=now).where(
-                (Delivery.item == item_id) & (Delivery.status == "pending")).execute()
+        released = False
+        for member in _claim_group(item_id, status, owner):
+            if apply_transition(member, status, Event.RELEASE_CLAIM, now, error=reason, guard=guard, fields=fields):
+                released = released or member == item_id
+                _released(member, status, now, reason)
     return released
+
+
+def _claim_group(item_id: int, status: S, owner: str | None) -> list[int]:
+    """The item, and in ENCODING/DELIVERING the other items of its source file held by the same claim."""
+    if status not in (S.ENCODING, S.DELIVERING) or owner is None:
+        return [item_id]
+    row = ProcessingItem.get_or_none(ProcessingItem.id == item_id)
+    if row is None or not row.source_file_path:
+        return [item_id]
+    siblings = ProcessingItem.select(ProcessingItem.id).where(
+        (ProcessingItem.source_file_path == row.source_file_path) & (ProcessingItem.status == status)
+        & (ProcessingItem.claimed_by == owner) & (ProcessingItem.id != item_id))
+    return [item_id, *sorted(i.id for i in siblings)]
+
+
+def _released(item_id: int, status: S, now: datetime, reason: str) -> None:
+    if status is S.ENCODING:
+        abandon_jobs_of(item_id, now)
+    if status is S.DELIVERING:
+        # Its transfers stop counting; a temporary file one of them left is removed by its name.
+        Delivery.update(status="failed", last_error=f"released: {reason}"[:500], updated_at=now).where(
+            (Delivery.item == item_id) & (Delivery.status == "pending")).execute()
 
 
 def release_stale_incarnations(instance: str, worker: str, current_owner: str, now: datetime) -> int:

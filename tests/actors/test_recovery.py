@@ -116,3 +116,23 @@ def test_items_stranded_while_the_daemon_runs_are_notified_and_a_restarts_leftov
     assert _get(pg, later).status == S.DOWNLOADED
     assert stranded_events() == [later]
     ref.stop()
+
+
+def test_a_multi_episode_files_items_are_released_together_and_encoded_once(pg):
+    """Released one by one, the encode dispatcher could claim one episode of a multi-episode file without the
+    other and encode (and deliver) the file once per episode: seen once in 10 chaos trials."""
+    from annexd.domain.request_specs import EpisodeSpec
+    from store.queries.encode_jobs import PlannedJob
+
+    dead = f"{OTHER}:encode:7"
+    with pg.connection_context():
+        req = queries.create_request(RequestSpec(kind="tv", title="Show", episodes=(
+            EpisodeSpec(1, 2), EpisodeSpec(1, 3))), NOW)
+        ids = [i.id for i in queries.request_items(req.id)]
+        ProcessingItem.update(status=S.ENCODING, claimed_by=dead, heartbeat_at=NOW,
+                              source_file_path="/dl/Show.S01E02E03.mkv").where(ProcessingItem.id.in_(ids)).execute()
+        assert queries.release_claim(ids[0], S.ENCODING, dead, NOW, "its daemon stopped beating")
+        assert {_get(pg, i).status for i in ids} == {S.DOWNLOADED}
+        jobs, _ = queries.claim_encodes("this-host:1:ff:encode:1", NOW, 1,
+                                        lambda group: [PlannedJob("p", "/dl/Show.S01E02E03.mkv", "/out.mkv")])
+    assert [sorted(j.items) for j in jobs] == [sorted(ids)]
