@@ -12,7 +12,9 @@ so its inbox stays responsive during a 40 GB upload. A target that failed is ret
 the item at once, told apart by exception type. An item completes when every target has the file; the encoded
 intermediate goes once no item sharing it still needs it. Temporary files a crash left are removed by their
 recorded names at every poll, and every target's roots are swept for old ones at start and on a schedule. A
-failed media-server rescan never fails a delivery: it shows in metrics and provider health.
+failed media-server rescan never fails a delivery: it shows in metrics and provider health. An upgrading item's
+transfer replaces the file already on the target only once the new one is verified there (the row's
+``replaces``); if the upgrade fails, the targets not reached keep their old file.
 """
 
 from __future__ import annotations
@@ -143,7 +145,8 @@ class DeliverWorker(Worker):
         ids = tuple(i.id for i in group)
         temp_path = destination(target, relative, kind).parent / temp  # type: ignore[arg-type]
         earlier = queries.start_transfer(ids, target.name, self.owner, str(temp_path), self.ctx.clock())
-        self.pool.submit(self.transfer, ids, target, local, relative, kind, temp, tuple(earlier))
+        replaces = tuple(queries.replaced_files(list(ids), target.name))  # an upgrade: the files it replaces
+        self.pool.submit(self.transfer, ids, target, local, relative, kind, temp, tuple(earlier), replaces)
 
     def fail(self, group: list[ProcessingItem], why: str) -> None:
         now = self.ctx.clock()
@@ -178,9 +181,9 @@ class DeliverWorker(Worker):
 
     # --- in a pool thread: no database, only tells ---------------------------------------------------------
     def transfer(self, item_ids: tuple[int, ...], target: Target, local: Path, relative: PurePosixPath, kind: str,
-                 temp: str, earlier: tuple[str, ...] = ()) -> None:
+                 temp: str, earlier: tuple[str, ...] = (), replaces: tuple[str, ...] = ()) -> None:
         """Deliver one file to one target; first remove what an earlier transfer of it left (its name was just
-        replaced by this transfer's)."""
+        replaced by this transfer's). An upgrade's old files (``replaces``) go only once the new one is there."""
         progress = _Throttled(self.ctx, item_ids)
         try:
             if earlier:
@@ -188,7 +191,8 @@ class DeliverWorker(Worker):
                 for path in earlier:
                     transport.remove(PurePosixPath(path))
             with self.limiter.slot(target, timeout=target.timeout):
-                result = deliver(target, local, relative, progress, kind=kind, temp=temp)  # type: ignore[arg-type]
+                result = deliver(target, local, relative, progress, kind=kind, temp=temp,  # type: ignore[arg-type]
+                                 replaces=replaces)
         except (AnnexdError, OSError) as exc:
             retriable = classify(exc) is Failure.TRANSIENT
             self.tell_current(DeliveryFinished(item_ids, target.name, None, str(exc), retriable))

@@ -68,5 +68,6 @@ def _title_key(title: str) -> str:
 def wanted_title(req: MediaRequest, items: list[ProcessingItem], profile: Any,
                  sizes: dict[int, int]) -> WantedTitle:
     wanted = tuple(WantedItem(i.id, S(i.status), i.season, i.episode, i.air_date,
-                              tuple(i.available_releases or ())) for i in items)
+                              tuple(i.available_releases or ()), i.release if i.status == S.COMPLETED else None)
+                   for i in items)
     return WantedTitle(req.id, req.kind, req.title, req.year, profile, wanted, sizes)

@@ -135,6 +135,10 @@ class ProcessingItem(BaseModel):
     # and what a requester sees read it.
     requested_by = pw.CharField(max_length=100, null=True, index=True)
     legacy_id = pw.TextField(null=True)  # imported from legacy Annex: its ProcessingItem's (or TvEpisode's) id
+    # Upgrades until cutoff: a COMPLETED item back at FOUND for a better release keeps its delivered files (and
+    # counts as available) while ``upgrading``; ``upgrade_history`` lists every upgrade (store.queries.upgrades).
+    upgrading = pw.BooleanField(default=False)
+    upgrade_history = JSONField(null=True)
     created_at = pw.DateTimeField(default=utcnow)
     updated_at = pw.DateTimeField(default=utcnow)
 
@@ -217,6 +221,8 @@ class Delivery(BaseModel):
     progress = pw.FloatField(default=0.0)
     temp_path = pw.TextField(null=True)
     retriable = pw.BooleanField(default=True)
+    # During an upgrade: the file already delivered there, removed once the new one is verified (never before).
+    replaces = pw.TextField(null=True)
 
     class Meta:
         indexes = ((("item", "target"), True),)

@@ -4,6 +4,8 @@ Every transport writes to a hidden temp name (``.annexd-<random>.part``) in the 
 verifies it (size + sha256 for local and rsync; size only for SFTP, which has no checksum command), then
 renames it into place: without clobbering (hard link, fails if the name exists) unless the target's
 overwrite policy allows replacing a different file. An identical existing file counts as delivered.
+An upgrade names the files it ``replaces``: a file of that name is renamed over (whatever the policy: it is
+annexd's own), and the others are removed only after the new file is committed -- a target never lacks a file.
 Remote paths are only ever ``target root / sanitised relative path`` (see :func:`annexd.domain.naming.join_under`)
 and are shell-quoted for ssh and double-quoted for sftp batch files. Every subprocess has a timeout.
 
@@ -17,7 +19,7 @@ import contextlib
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Literal
@@ -55,6 +57,7 @@ class DeliveryResult:
     skipped_identical: bool
     verification: Literal["sha256", "size"]  # what was checked on the target side
     seconds: float = 0.0
+    replaced: tuple[str, ...] = ()  # upgrade: the old files removed after this one was verified and committed
 
 
 Decision = Literal["upload", "skip", "replace", "conflict"]
@@ -106,7 +109,8 @@ def _noop_progress(done: int, total: int) -> None:
 
 def deliver(target: Target, local_file: str | Path, relative_dest: PurePosixPath | str,
             on_progress: ProgressCallback | None = None, *, kind: MediaKind = "movie",
-            transport: Transport | None = None, temp: str | None = None) -> DeliveryResult:
+            transport: Transport | None = None, temp: str | None = None,
+            replaces: Sequence[str] = ()) -> DeliveryResult:
     """Deliver ``local_file`` to ``<target's movie/tv root>/<relative_dest>``.
 
     ``relative_dest`` must be made of sanitised components (as :mod:`annexd.domain.naming` renders them).
@@ -114,15 +118,18 @@ def deliver(target: Target, local_file: str | Path, relative_dest: PurePosixPath
     DestinationConflictError if a different file is there and the policy is "never",
     ProviderError (retriable) on network/transfer/verification failures. Temp files are removed on failure.
     ``temp`` is the temporary file name to write (from :func:`temp_name`; the caller records it first, so a
-    crash leftover can be removed by name), else one is made here.
+    crash leftover can be removed by name), else one is made here. ``replaces``: the files an upgrade replaces
+    on this target (see the module docs).
     Blocking; call it from a worker thread and bound concurrency with :class:`TargetLimiter`.
     """
     log = logger.bind(target=target.name, protocol=target.protocol, dest=str(relative_dest))
     started = time.monotonic()
     outcome = "error"
     try:
+        transport = transport or make_transport(target)
         result = _deliver(target, Path(local_file), relative_dest, on_progress or _noop_progress, kind,
-                          transport or make_transport(target), temp or temp_name())
+                          transport, temp or temp_name(), tuple(replaces))
+        result = _remove_replaced(target, transport, result, replaces, kind)
         outcome = "skipped" if result.skipped_identical else "ok"
         result = _with_seconds(result, time.monotonic() - started)
         log.info("delivered", remote_path=result.remote_path, size=result.size, skipped=result.skipped_identical,
@@ -155,8 +162,22 @@ def destination(target: Target, relative_dest: PurePosixPath | str, kind: MediaK
     return join_under(target.root_for(kind), check_sanitized(relative_dest))
 
 
+def _remove_replaced(target: Target, transport: Transport, result: DeliveryResult, replaces: Sequence[str],
+                     kind: MediaKind) -> DeliveryResult:
+    """The new file is verified and in place: remove the old files it replaces (those under the target's root,
+    other than the new file's name)."""
+    root = PurePosixPath(target.root_for(kind))
+    old = [PurePosixPath(p) for p in dict.fromkeys(replaces) if p and p != result.remote_path]
+    gone = [p for p in old if p.is_relative_to(root)]
+    for path in gone:
+        transport.remove(path)
+    if gone:
+        logger.info("replaced_files_removed", target=target.name, new=result.remote_path, removed=[str(p) for p in gone])
+    return replace(result, replaced=tuple(str(p) for p in gone))
+
+
 def _deliver(target: Target, local: Path, relative_dest: PurePosixPath | str, on_progress: ProgressCallback,
-             kind: MediaKind, transport: Transport, temp: str) -> DeliveryResult:
+             kind: MediaKind, transport: Transport, temp: str, replaces: tuple[str, ...] = ()) -> DeliveryResult:
     if not (temp.startswith(TEMP_PREFIX) and temp.endswith(TEMP_SUFFIX) and "/" not in temp):
         raise InvalidInputError(f"not a delivery temp name: {temp!r}")
     dest = destination(target, relative_dest, kind)
@@ -165,7 +186,8 @@ def _deliver(target: Target, local: Path, relative_dest: PurePosixPath | str, on
     except OSError as exc:
         raise InvalidInputError(f"local file {local} cannot be read: {exc.strerror}") from None
     existing = transport.stat(dest)
-    decision = decide_existing(target.overwrite, existing, size, lambda: transport.sha256(dest) == digest)
+    policy: OverwritePolicy = "if_different" if str(dest) in replaces else target.overwrite  # our own old file
+    decision = decide_existing(policy, existing, size, lambda: transport.sha256(dest) == digest)
     if decision == "conflict":
         raise DestinationConflictError(target.name, str(dest))
     if decision == "skip":

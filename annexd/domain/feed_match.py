@@ -8,8 +8,9 @@ size limits by the same functions a search result goes through (:func:`annexd.do
 :class:`~annexd.domain.search.Outcome` (a FEED_MATCH transition to FOUND) or a kept below-profile alternative;
 the store applies both as a compare-and-set, so a release announced by two feeds at once moves an item once.
 
-Which statuses want a release, and with which event, is one table (:data:`WANTING`): upgrades until cutoff
-(COMPLETED items below their cutoff, issue 16 part 4) only add a row there and the items to the wanted set.
+Which statuses want a release, and with which event, is one table (:data:`WANTING`). A COMPLETED item wants
+only an upgrade of the release it has delivered (:func:`annexd.domain.quality.upgrade_reason`: a better quality
+while below the cutoff, or a proper/repack per the profile's policy); below-profile releases are not kept on it.
 """
 
 from __future__ import annotations
@@ -22,12 +23,21 @@ from datetime import date, datetime
 from typing import Any
 
 from annexd.domain.pipeline import Event, ProcessingStatus as S
-from annexd.domain.quality import QualityProfile, Release, episode_matches, evaluate, movie_matches, rank
+from annexd.domain.quality import (
+    QualityProfile,
+    Release,
+    episode_matches,
+    evaluate,
+    movie_matches,
+    rank,
+    upgrade_reason,
+)
 from annexd.domain.releases import normalize_title
 from annexd.domain.search import Outcome, SearchConfig, grab_at
 
 # Status of a wanted item -> the event a matching, accepted release applies to it.
-WANTING: Mapping[S, Event] = {S.AWAITING: Event.FEED_MATCH, S.QUALITY_UNAVAILABLE: Event.FEED_MATCH}
+WANTING: Mapping[S, Event] = {S.AWAITING: Event.FEED_MATCH, S.QUALITY_UNAVAILABLE: Event.FEED_MATCH,
+                              S.COMPLETED: Event.UPGRADE}
 
 
 class FeedOutcome(enum.StrEnum):
@@ -52,6 +62,7 @@ class WantedItem:
     episode: int = 0
     air_date: date | None = None
     alternatives: tuple[Mapping[str, Any], ...] = ()
+    delivered: Mapping[str, Any] | None = None  # COMPLETED: the release whose files are delivered
 
 
 @dataclass(frozen=True)
@@ -118,11 +129,22 @@ def _judge(release: Release, wanted: WantedTitle, items: tuple[WantedItem, ...],
     if verdict.status == "rejected":
         outcome = FeedOutcome.BLOCKLISTED if verdict.reason == "blocklisted" else FeedOutcome.REJECTED
         return FeedDecision(outcome, verdict.reason)
+    waiting = tuple(i for i in items if i.status in WANTING and i.status is not S.COMPLETED)
     if verdict.status == "below_profile":
-        kept = {i.item_id: _merge_alternatives([release.to_dict()], i.alternatives, cfg) for i in items}
-        return FeedDecision(FeedOutcome.ALTERNATIVE, verdict.reason, alternatives=kept)
-    outcomes = tuple(_found(i, release, wanted.profile, now, cfg) for i in items if i.status in WANTING)
-    return FeedDecision(FeedOutcome.MATCHED, verdict.reason, outcomes, {i.item_id: i.status for i in items})
+        kept = {i.item_id: _merge_alternatives([release.to_dict()], i.alternatives, cfg) for i in waiting}
+        return FeedDecision(FeedOutcome.ALTERNATIVE if kept else FeedOutcome.REJECTED, verdict.reason,
+                            alternatives=kept)
+    takers = (*waiting, *(i for i in items if i.status is S.COMPLETED and _upgrade(i, release, wanted.profile)))
+    if not takers:
+        return FeedDecision(FeedOutcome.REJECTED, "no upgrade of what is delivered")
+    outcomes = tuple(_found(i, release, wanted.profile, now, cfg) for i in takers)
+    return FeedDecision(FeedOutcome.MATCHED, verdict.reason, outcomes, {i.item_id: i.status for i in takers})
+
+
+def _upgrade(item: WantedItem, release: Release, profile: QualityProfile) -> str | None:
+    """Why ``release`` upgrades what the COMPLETED ``item`` delivered, or None."""
+    held = Release.from_dict(item.delivered) if item.delivered and item.delivered.get("title") else None
+    return upgrade_reason(held, release, profile)
 
 
 def _found(item: WantedItem, release: Release, profile: QualityProfile, now: datetime,
@@ -130,6 +152,8 @@ def _found(item: WantedItem, release: Release, profile: QualityProfile, now: dat
     others = [dict(r) for r in item.alternatives if _key(r) != release.key][: cfg.keep_alternatives]
     fields = {"release": release.to_dict(), "available_releases": others, "quality_met": True,
               "next_retry_at": grab_at(release, profile, now, cfg)}
+    if item.status is S.COMPLETED:
+        fields["detail"] = f"upgrade: {_upgrade(item, release, profile)}"
     return Outcome(item.item_id, WANTING[item.status], fields=fields)
 
 
@@ -194,5 +218,5 @@ def _best_match(wanted: tuple[WantedTitle, WantedItem], found: Sequence[Release]
     best = ranked.accepted[0] if ranked.accepted else found[0]
     others = [r.to_dict() for r in ranked.accepted[1:]]
     with_others = WantedItem(item.item_id, item.status, item.season, item.episode, item.air_date,
-                             tuple(_merge_alternatives([*others, *below], item.alternatives, cfg)))
+                             tuple(_merge_alternatives([*others, *below], item.alternatives, cfg)), item.delivered)
     return _found(with_others, best, title.profile, now, cfg)

@@ -31,7 +31,7 @@ class Kind(enum.StrEnum):
     REQUEST_AVAILABLE = "request.available"
     ITEM_FAILED = "item.failed"
     ITEM_STRANDED = "item.stranded"  # issue 10's stranded detection / waiting too long records it
-    ITEM_UPGRADED = "item.upgraded"  # recorded by upgrades when they land
+    ITEM_UPGRADED = "item.upgraded"  # an upgrade landed on every target
     HEALTH = "health"
     TEST = "test"
 
@@ -48,10 +48,16 @@ def wants(filters: Sequence[str], kind: str) -> bool:
     return any(f == kind or (f.endswith(".*") and kind.startswith(f[:-1])) for f in filters)
 
 
-def kinds_of_transition(before: ProcessingStatus, after: ProcessingStatus, event: Event) -> tuple[Kind, ...]:
-    """The events an item transition causes (recorded in the transition's own transaction)."""
+def kinds_of_transition(before: ProcessingStatus, after: ProcessingStatus, event: Event, *,
+                        upgrading: bool = False) -> tuple[Kind, ...]:
+    """The events an item transition causes (recorded in the transition's own transaction). The delivery that
+    lands an upgrade is ITEM_UPGRADED; a failed upgrade (back to COMPLETED, files kept) tells no one."""
     if event is Event.GRAB:
         return (Kind.RELEASE_GRABBED,)
+    if event is Event.UPGRADE_FAILED:
+        return ()
+    if upgrading and after is ProcessingStatus.COMPLETED:
+        return (Kind.ITEM_UPGRADED,)
     if after is ProcessingStatus.COMPLETED:
         return (Kind.ITEM_AVAILABLE,)
     if after is ProcessingStatus.FAILED:

@@ -72,6 +72,9 @@ class Event(enum.StrEnum):
     RESUME_ENCODE = "resume_encode"
     RESUME_DELIVERY = "resume_delivery"
     CANCEL = "cancel"
+    # Upgrades until cutoff: a better release for a COMPLETED item, and its failure (back to COMPLETED).
+    UPGRADE = "upgrade"
+    UPGRADE_FAILED = "upgrade_failed"
 
 
 E = Event
@@ -115,7 +118,13 @@ _TABLE: dict[tuple[Event, ProcessingStatus], ProcessingStatus] = {
     (E.RETRY, S.FAILED): S.PENDING,
     (E.RESUME_ENCODE, S.FAILED): S.DOWNLOADED,
     (E.RESUME_DELIVERY, S.FAILED): S.ENCODED,
+    # A better release for a delivered item (below its profile's cutoff, or a proper/repack per the profile's
+    # policy): its files stay delivered until the new ones replace them, and it counts as available meanwhile.
+    (E.UPGRADE, S.COMPLETED): S.FOUND,
 }
+# A failed upgrade goes back to COMPLETED, never FAILED: the delivered files are still there.
+_UPGRADE_STAGES = (S.FOUND, S.DOWNLOADING, S.DOWNLOADED, S.ENCODING, S.ENCODED, S.DELIVERING)
+_TABLE.update({(E.UPGRADE_FAILED, status): S.COMPLETED for status in _UPGRADE_STAGES})
 RETRY_FROM_FAILED = frozenset({E.RETRY, E.RESUME_ENCODE, E.RESUME_DELIVERY})
 
 # The stage an item is in decides which attempt counter applies; moving to another stage resets it.
@@ -145,7 +154,7 @@ class Transition:
 
 def next_status(current: ProcessingStatus, event: Event) -> ProcessingStatus:
     """The status ``event`` moves ``current`` to; raises TransitionError when the table forbids it."""
-    if current in TERMINAL:
+    if current in TERMINAL and (event, current) not in _TABLE:
         raise TransitionError(f"{current} is terminal; {event} is not allowed")
     if event is E.CANCEL:
         return S.CANCELLED
@@ -183,7 +192,7 @@ def transition(
         updates["attempts"] = 0
     updates["last_error"] = error
     updates["next_retry_at"] = retry_at if to in (S.AWAITING, S.QUALITY_UNAVAILABLE) or event in RETRY_EVENTS else None
-    if to in _TIMESTAMP_ON_ENTRY:
+    if to in _TIMESTAMP_ON_ENTRY and event is not E.UPGRADE_FAILED:  # the old files' delivery time stays
         updates[_TIMESTAMP_ON_ENTRY[to]] = now
     if STAGE_OF[to] != STAGE_OF[current]:
         updates["progress"] = 100.0 if to is S.COMPLETED else 0.0
@@ -214,6 +223,12 @@ def resume_event(failed_stage: str | None, *, source_exists: bool, encoded_exist
     if failed_stage == "deliver" and encoded_exists:
         return E.RESUME_DELIVERY
     return E.RESUME_ENCODE if source_exists else E.RETRY
+
+
+def upgrading_event(event: Event, upgrading: bool) -> Event:
+    """The event that applies to an item that is (or is not) upgrading: failing an upgrade returns the item to
+    COMPLETED with its delivered files (UPGRADE_FAILED), never FAILED."""
+    return E.UPGRADE_FAILED if upgrading and event is E.FAIL else event
 
 
 def allowed_events(current: ProcessingStatus) -> set[Event]:
@@ -254,8 +269,15 @@ _ACTIVE_ORDER = (
 )
 
 
+def counted_status(status: ProcessingStatus, upgrading: bool) -> ProcessingStatus:
+    """The status an item counts with in its request's status: an upgrading item keeps its delivered files, so
+    it counts as COMPLETED (available) until the upgrade lands or fails."""
+    return S.COMPLETED if upgrading and S(status) is not S.CANCELLED else S(status)
+
+
 def request_status(statuses: Iterable[ProcessingStatus]) -> RequestStatus:
-    """A request's status, computed from its items' statuses (never stored)."""
+    """A request's status, computed from its items' statuses (never stored); an upgrading item counts as
+    COMPLETED (pass :func:`counted_status`)."""
     all_items = [S(s) for s in statuses]
     if not all_items:
         return RequestStatus.EMPTY

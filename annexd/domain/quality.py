@@ -59,6 +59,10 @@ _CODEC_BONUS = {"x265": 3, "av1": 3, "x264": 2, "xvid": -5, "mpeg2": -5}
 _HEX40 = re.compile(r"^[0-9a-f]{40}$")
 
 Status = Literal["accepted", "below_profile", "rejected"]
+# Sonarr's "Download Propers and Repacks" (shared/reference/arr-api.md section 6): a higher revision of the held
+# quality is an upgrade and ranks first (the default); ranks first but is no upgrade; is ignored altogether.
+PREFER_AND_UPGRADE, DO_NOT_UPGRADE, DO_NOT_PREFER = "preferAndUpgrade", "doNotUpgrade", "doNotPrefer"
+PROPER_POLICIES = (PREFER_AND_UPGRADE, DO_NOT_UPGRADE, DO_NOT_PREFER)
 
 
 @dataclass(frozen=True)
@@ -98,7 +102,8 @@ class QualityProfile:
     ``allowed``: qualities (see :data:`ALL_QUALITIES`) best-first. ``cutoff``: stop upgrading once a release of
     this quality or better (earlier in ``allowed``) is held. Words match case-insensitively on word boundaries
     of the title; groups match the parsed release group case-insensitively. ``required_words``: at least one
-    must appear (empty = no requirement).
+    must appear (empty = no requirement). ``propers``: Sonarr's "Download Propers and Repacks" policy, one of
+    :data:`PROPER_POLICIES` (see :func:`upgrade_reason`).
     """
 
     name: str = "default-1080p"
@@ -115,6 +120,7 @@ class QualityProfile:
     banned_groups: tuple[str, ...] = ()
     required_words: tuple[str, ...] = ()
     min_seeders: int = 1
+    propers: str = "preferAndUpgrade"
 
     def __post_init__(self) -> None:
         unknown = [q for q in (*self.allowed, self.cutoff) if q not in _GLOBAL_POSITION]
@@ -124,6 +130,9 @@ class QualityProfile:
             raise ValueError(f"quality profile {self.name!r}: allowed is empty")
         if self.cutoff not in self.allowed:
             raise ValueError(f"quality profile {self.name!r}: cutoff {self.cutoff!r} is not allowed")
+        if self.propers not in PROPER_POLICIES:
+            raise ValueError(f"quality profile {self.name!r}: propers {self.propers!r} is not one of "
+                             f"{', '.join(PROPER_POLICIES)}")
 
     def position(self, quality: str | None) -> int | None:
         """Index in ``allowed`` (0 = best) or None when not allowed."""
@@ -297,6 +306,37 @@ def is_upgrade(current: str | None, candidate: str | None, profile: QualityProfi
     return cur is None or cand < cur
 
 
+def revision(parsed: ParsedRelease) -> int:
+    """The release's revision, as the Servarr apps count it: 1, or 2 for a PROPER or REPACK (RERIP)."""
+    return 2 if parsed.proper or parsed.repack else 1
+
+
+def upgrade_reason(current: Release | None, candidate: Release, profile: QualityProfile) -> str | None:
+    """Why ``candidate`` (already accepted by ``profile``) upgrades the delivered ``current``, or None.
+
+    A better allowed quality while ``current`` is below the cutoff; or, under the ``preferAndUpgrade`` policy,
+    a higher revision of the same quality whatever the cutoff -- a repack only from the group of ``current``
+    (an unknown group is no match), as Sonarr's RepackSpecification has it. Nothing known about ``current``
+    (an item delivered before releases were recorded) is no reason to download again."""
+    if current is None:
+        return None
+    held, offered = quality_of(current.parsed), quality_of(candidate.parsed)
+    if is_upgrade(held, offered, profile):
+        return f"quality {held} -> {offered} (cutoff {profile.cutoff})"
+    if held != offered or profile.propers != PREFER_AND_UPGRADE:
+        return None
+    if revision(candidate.parsed) <= revision(current.parsed):
+        return None
+    if candidate.parsed.repack and not candidate.parsed.proper and not _same_group(current, candidate):
+        return None
+    return f"{'repack' if candidate.parsed.repack else 'proper'} of {held}"
+
+
+def _same_group(a: Release, b: Release) -> bool:
+    group = (a.parsed.group or "").lower()
+    return bool(group) and group == (b.parsed.group or "").lower()
+
+
 # --- evaluation ----------------------------------------------------------------------------------------------
 
 def _has_word(title_lower: str, word: str) -> bool:
@@ -349,7 +389,7 @@ def score(release: Release, profile: QualityProfile) -> float:
     parsed = release.parsed
     title = release.title.lower()
     total = 0.0
-    if parsed.proper or parsed.repack:
+    if revision(parsed) > 1 and profile.propers != DO_NOT_PREFER:
         total += 1000
     total += 100 * sum(1 for w in profile.preferred_words if _has_word(title, w))
     if parsed.group and parsed.group.lower() in {g.lower() for g in profile.preferred_groups}:

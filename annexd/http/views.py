@@ -127,8 +127,20 @@ def item_view(item: ProcessingItem, deliveries: list[Any] | None = None, live: L
         "downloaded_at": _iso(item.downloaded_at), "encoded_at": _iso(item.encoded_at),
         "delivered_at": _iso(item.delivered_at), "status_changed_at": _iso(item.status_changed_at),
         "download_hash": download_hash, "legacy_id": item.legacy_id,
+        # An upgrading item keeps its delivered files until the new ones replace them.
+        "has_file": item.status == "COMPLETED" or bool(item.upgrading), "upgrading": bool(item.upgrading),
+        "upgrades": upgrades_view(item.upgrade_history),
         **_progress_fields(item, live),
     }
+
+
+def upgrades_view(history: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """The item's upgrades, oldest first: which release replaced which, the outcome, the files per target."""
+    return [{"from": (e.get("from") or {}).get("title"), "to": (e.get("to") or {}).get("title"),
+             "from_quality": e.get("from_quality"), "to_quality": e.get("to_quality"), "reason": e.get("reason"),
+             "outcome": e.get("outcome"), "error": e.get("error"), "started_at": e.get("started_at"),
+             "finished_at": e.get("finished_at"), "targets": e.get("targets") or {}}
+            for e in history or [] if isinstance(e, dict)]
 
 
 def episodes_view(rows: Sequence[Mapping[str, Any]], live: LiveProgress | None = None) -> dict[str, Any]:

@@ -177,6 +177,7 @@ from store.queries.request_status import (
     refresh_request_status,
     status_batch,
 )
+from store.queries.upgrades import replaced_files
 from store.queries.users import (
     add_user,
     adopt_config_key,
@@ -213,7 +214,7 @@ __all__ = [
     "notification_failed", "notification_sent", "open_jobs", "owned_open_job", "pending_transfers", "PlannedJob",
     "progress_baseline", "provider_states", "prune_notifications", "quota_usage", "recompute_all",
     "record_encoded_file", "record_event", "record_request_event", "record_task_run", "refresh_request_status",
-    "release_claim", "release_stale_incarnations", "release_task", "remap_download_of", "request_download_ids",
+    "release_claim", "release_stale_incarnations", "release_task", "remap_download_of", "replaced_files", "request_download_ids",
     "request_episode_rows", "request_for_title", "request_items", "request_row", "request_summary",
     "retry_download_or_fail", "retry_item", "reuse_download", "rotate_key", "save_provider_state", "season_sizes",
     "set_detail", "set_quota", "start_delivery", "start_transfer", "status_batch", "submit_as", "submit_request",

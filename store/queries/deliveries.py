@@ -13,6 +13,7 @@ from annexd.domain.pipeline import TERMINAL, Event, ProcessingStatus as S
 from store.db import write_transaction
 from store.models import Delivery, ProcessingItem, utcnow
 from store.queries.items import apply_transition, claim_items
+from store.queries.upgrades import record_replaced
 
 
 def deliveries_by_item(item_ids: Sequence[int]) -> dict[int, list[Delivery]]:
@@ -24,7 +25,10 @@ def deliveries_by_item(item_ids: Sequence[int]) -> dict[int, list[Delivery]]:
 
 
 def delivered_targets(item_id: int) -> set[str]:
-    return {d.target for d in Delivery.select().where((Delivery.item == item_id) & (Delivery.status == "done"))}
+    """The targets that have the item's current file (during an upgrade, a file still to be replaced does not
+    count)."""
+    return {d.target for d in Delivery.select().where((Delivery.item == item_id) & (Delivery.status == "done")
+                                                      & Delivery.replaces.is_null())}
 
 
 def start_delivery(item_id: int, target: str, owner: str | None = None, now: datetime | None = None) -> None:
@@ -112,12 +116,14 @@ def finish_delivery(item_id: int, target: str, now: datetime, *, rescan: str | N
     False: retrying cannot help). Its temporary file is gone either way (committed, or removed on failure)."""
     row: dict[str, Any] = {"updated_at": now, "rescan": rescan, "attempts": Delivery.attempts + 1, "temp_path": None,
                            "retriable": retriable}
-    if error is None:
-        row.update(status="done", remote_path=remote_path, size=size, checksum=checksum, delivered_at=now,
-                   last_error=None, progress=100.0)
-    else:
-        row.update(status="failed", last_error=error)
-    Delivery.update(row).where((Delivery.item == item_id) & (Delivery.target == target)).execute()
+    with write_transaction():
+        if error is None:
+            record_replaced(item_id, target, remote_path or "", now)  # an upgrade's new file replaced the old one
+            row.update(status="done", remote_path=remote_path, size=size, checksum=checksum, delivered_at=now,
+                       last_error=None, progress=100.0)
+        else:
+            row.update(status="failed", last_error=error)
+        Delivery.update(row).where((Delivery.item == item_id) & (Delivery.target == target)).execute()
 
 
 def leftover_temp_files() -> list[Delivery]:

@@ -21,11 +21,13 @@ from annexd.domain.pipeline import (
     next_status,
     resume_event,
     transition,
+    upgrading_event,
 )
 from annexd.domain.retry import Failure
 from annexd.errors import InvalidInputError, NotFoundError, StateConflictError
 from store.db import database_proxy, is_postgres, write_transaction
 from store.models import MediaRequest, ProcessingItem
+from store.queries import upgrades
 from store.queries.notifications import record_transition_events, transition_kinds
 from store.queries.request_status import request_touched, status_batch
 
@@ -53,15 +55,19 @@ def apply_transition(
     derived status is refreshed in the same transaction (see store.queries.request_status)."""
     if held_by is not None:
         guard = ProcessingItem.claimed_by == held_by if guard is None else guard & (ProcessingItem.claimed_by == held_by)
-    row = ProcessingItem.select(ProcessingItem.attempts, ProcessingItem.status_changed_at,
-                                ProcessingItem.request).where(ProcessingItem.id == item_id).first()
+    row = ProcessingItem.select(ProcessingItem.id, ProcessingItem.attempts, ProcessingItem.status_changed_at,
+                                ProcessingItem.request, ProcessingItem.upgrading, ProcessingItem.upgrade_history,
+                                ProcessingItem.release).where(ProcessingItem.id == item_id).first()
     if row is None:
         return False
+    event = upgrading_event(event, row.upgrading)  # a failed upgrade keeps its files: COMPLETED, not FAILED
     result = transition(expected, event, now, attempts=row.attempts if attempts is None else attempts, error=error,
                         retry_at=retry_at)
-    updates = {getattr(ProcessingItem, k): v for k, v in {**result.updates, **(fields or {})}.items()}
+    given = {**result.updates, **(fields or {})}
+    given.update(upgrades.transition_fields(event, row, given, now, error))
+    updates = {getattr(ProcessingItem, k): v for k, v in given.items()}
     updates[ProcessingItem.updated_at] = now
-    notable = transition_kinds(expected, result.to_status, event)
+    notable = transition_kinds(expected, result.to_status, event, upgrading=row.upgrading)
     db = database_proxy.obj
     # The request's derived status, and what the transition causes for people (grabbed, available, failed) in
     # the notification outbox, are written in the transition's own transaction.
@@ -69,6 +75,7 @@ def apply_transition(
     with contextlib.nullcontext() if db.in_transaction() else write_transaction(db):
         changed = ProcessingItem.update(updates).where(where if guard is None else where & guard).execute()
         if changed:
+            upgrades.after_transition(event, row, now, error)
             request_touched(row.request_id)
             if notable:
                 record_transition_events(item_id, notable, now)

@@ -20,6 +20,7 @@ from annexd.domain.pipeline import (
     Event,
     ProcessingStatus,
     RequestStatus,
+    counted_status,
     request_status,
 )
 from annexd.domain.request_specs import Additions, RequestSpec, SubmitOutcome, additions, title_key
@@ -207,18 +208,21 @@ def _summaries(request_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
     if not request_ids:
         return {}
     query = ProcessingItem.select(
-        ProcessingItem.request, ProcessingItem.status,
+        ProcessingItem.request, ProcessingItem.status, ProcessingItem.upgrading,
         pw.fn.COUNT(ProcessingItem.id).alias("n"), pw.fn.SUM(ProcessingItem.progress).alias("p"),
-    ).where(ProcessingItem.request.in_(list(request_ids))).group_by(ProcessingItem.request, ProcessingItem.status)
-    acc: dict[int, dict[str, Any]] = defaultdict(lambda: {"counts": {}, "progress_sum": 0.0, "total": 0})
-    rows = cast(Iterable[tuple[int, str, int, float | None]], database_proxy.obj.execute(query))
-    for req_id, status, n, psum in rows:
+    ).where(ProcessingItem.request.in_(list(request_ids))).group_by(ProcessingItem.request, ProcessingItem.status,
+                                                                     ProcessingItem.upgrading)
+    acc: dict[int, dict[str, Any]] = defaultdict(lambda: {"counts": {}, "counted": set(), "progress_sum": 0.0,
+                                                          "total": 0})
+    rows = cast(Iterable[tuple[int, str, bool, int, float | None]], database_proxy.obj.execute(query))
+    for req_id, status, upgrading, n, psum in rows:
         entry = acc[req_id]
-        entry["counts"][status] = n
+        entry["counts"][status] = entry["counts"].get(status, 0) + n
+        entry["counted"].add(counted_status(ProcessingStatus(status), bool(upgrading)))
         entry["progress_sum"] += float(psum or 0.0)
         entry["total"] += n
     return {req_id: {
-        "status": request_status(ProcessingStatus(s) for s in entry["counts"]).value,
+        "status": request_status(entry["counted"]).value,
         "progress": round(entry["progress_sum"] / entry["total"], 2) if entry["total"] else 0.0,
         "counts": entry["counts"],
         "items": entry["total"],

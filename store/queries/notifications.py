@@ -5,9 +5,9 @@ sent outside any transaction under a lease, then marked sent or scheduled again 
 A send whose daemon dies before it is marked goes out again once the lease runs out: delivery is once in
 normal operation and at least once across a crash in the middle of a send.
 
-The reconciler records ``Kind.ITEM_STRANDED`` through :func:`item_stranded`. Hooks for what has not landed yet:
-upgrades record ``Kind.ITEM_UPGRADED`` like a transition (the webhook sends ``Download`` with ``isUpgrade``);
-health checks record ``Kind.HEALTH`` with ``{"level", "message", "check"}``.
+The reconciler records ``Kind.ITEM_STRANDED`` through :func:`item_stranded`. A landed upgrade records
+``Kind.ITEM_UPGRADED`` like a transition, in its transaction (the webhook sends ``Download`` with ``isUpgrade``).
+Hooks for what has not landed yet: health checks record ``Kind.HEALTH`` with ``{"level", "message", "check"}``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any, cast
 import peewee as pw
 
 from annexd.domain.notifications import MAX_ATTEMPTS, RETRY, Kind, kinds_of_transition, merge_grabs, wants
-from annexd.domain.pipeline import Event, ProcessingStatus, request_status
+from annexd.domain.pipeline import Event, ProcessingStatus, counted_status, request_status
 from annexd.domain.quality import quality_of
 from annexd.domain.releases import parse_release
 from store.db import database_proxy, is_postgres, write_transaction
@@ -66,8 +66,9 @@ def record_request_event(kind: Kind, req: MediaRequest, now: datetime, items: Se
                         "items_total": len(items), **extra}, now)
 
 
-def transition_kinds(before: ProcessingStatus, after: ProcessingStatus, event: Event) -> tuple[Kind, ...]:
-    return kinds_of_transition(before, after, event)
+def transition_kinds(before: ProcessingStatus, after: ProcessingStatus, event: Event, *,
+                     upgrading: bool = False) -> tuple[Kind, ...]:
+    return kinds_of_transition(before, after, event, upgrading=upgrading)
 
 
 def record_transition_events(item_id: int, kinds: Iterable[Kind], now: datetime) -> None:
@@ -91,8 +92,10 @@ def item_stranded(item_id: int, reason: str, now: datetime) -> None:
 
 
 def _request_completed(request_id: int) -> bool:
-    statuses = ProcessingItem.select(ProcessingItem.status).where(ProcessingItem.request == request_id).distinct()
-    return request_status(ProcessingStatus(row.status) for row in statuses).value == "COMPLETED"
+    statuses = ProcessingItem.select(ProcessingItem.status, ProcessingItem.upgrading).where(
+        ProcessingItem.request == request_id).distinct()
+    return request_status(counted_status(ProcessingStatus(row.status), row.upgrading)
+                          for row in statuses).value == "COMPLETED"
 
 
 def _completed_items(request_id: int) -> list[ProcessingItem]:

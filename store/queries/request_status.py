@@ -1,5 +1,6 @@
 """The derived request status: ``media_request.status`` holds what annexd.domain.pipeline.request_status computes
-from the request's items. It is a cache, not a second truth, and this module is the only writer of it.
+from the request's items. It is a cache, not a second truth, and this module is the only writer of it. An
+upgrading item counts as COMPLETED (its delivered files stay until the new ones replace them).
 
 Every item change that can move a request's status (a transition, new items, a bulk import) calls
 :func:`request_touched` inside its own transaction; the status is refreshed there, before the commit. Inside
@@ -20,7 +21,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from typing import Any, cast
 
-from annexd.domain.pipeline import ProcessingStatus, request_status
+from annexd.domain.pipeline import ProcessingStatus, counted_status, request_status
 from store.db import database_proxy, is_postgres, write_transaction
 from store.models import MediaRequest, ProcessingItem
 
@@ -89,10 +90,11 @@ def computed_statuses(request_ids: list[int]) -> dict[int, str]:
     """What the items say each request's status is (EMPTY for a request without items)."""
     present: dict[int, list[ProcessingStatus]] = {request_id: [] for request_id in request_ids}
     if request_ids:
-        query = ProcessingItem.select(ProcessingItem.request, ProcessingItem.status).where(
-            ProcessingItem.request.in_(request_ids)).group_by(ProcessingItem.request, ProcessingItem.status)
-        for request_id, status in cast(Iterable[tuple[int, str]], query.tuples()):
-            present[int(request_id)].append(ProcessingStatus(status))
+        query = ProcessingItem.select(ProcessingItem.request, ProcessingItem.status, ProcessingItem.upgrading).where(
+            ProcessingItem.request.in_(request_ids)).group_by(ProcessingItem.request, ProcessingItem.status,
+                                                              ProcessingItem.upgrading)
+        for request_id, status, upgrading in cast(Iterable[tuple[int, str, bool]], query.tuples()):
+            present[int(request_id)].append(counted_status(ProcessingStatus(status), bool(upgrading)))
     return {request_id: request_status(statuses).value for request_id, statuses in present.items()}
 
 

@@ -10,11 +10,13 @@ from annexd.domain.pipeline import (
     ProcessingStatus as S,
     RequestStatus as R,
     allowed_events,
+    counted_status,
     next_status,
     request_progress,
     request_status,
     resume_event,
     transition,
+    upgrading_event,
 )
 from annexd.errors import TransitionError
 
@@ -34,11 +36,34 @@ def test_happy_path_reaches_completed_with_timestamps():
     assert stamps["downloaded_at"] < stamps["encoded_at"] < stamps["delivered_at"]
 
 
-def test_terminal_states_refuse_every_event():
+def test_terminal_states_refuse_every_event_but_an_upgrade_of_a_completed_item():
     for status in TERMINAL:
         for ev in Event:
+            if (status, ev) == (S.COMPLETED, Event.UPGRADE):
+                continue
             with pytest.raises(TransitionError):
                 next_status(status, ev)
+    assert allowed_events(S.COMPLETED) == {Event.UPGRADE}
+
+
+def test_an_upgrade_keeps_the_delivery_time_and_a_failed_one_returns_to_completed_keeping_it_too():
+    t = transition(S.COMPLETED, Event.UPGRADE, NOW)
+    assert t.to_status is S.FOUND and "delivered_at" not in t.updates and t.updates["attempts"] == 0
+    for status in (S.FOUND, S.DOWNLOADING, S.DOWNLOADED, S.ENCODING, S.ENCODED, S.DELIVERING):
+        back = transition(status, Event.UPGRADE_FAILED, NOW, error="stalled")
+        assert back.to_status is S.COMPLETED and back.updates["last_error"] == "stalled"
+        assert "delivered_at" not in back.updates and back.updates["claimed_by"] is None
+    # The store swaps FAIL for UPGRADE_FAILED on an upgrading item: never FAILED.
+    assert upgrading_event(Event.FAIL, True) is Event.UPGRADE_FAILED
+    assert upgrading_event(Event.FAIL, False) is Event.FAIL
+    assert upgrading_event(Event.CANCEL, True) is Event.CANCEL
+
+
+def test_an_upgrading_item_counts_as_available_in_its_request():
+    items = [counted_status(S.DOWNLOADING, True), counted_status(S.COMPLETED, False)]
+    assert request_status(items) is R.COMPLETED
+    assert request_status([counted_status(S.DOWNLOADING, False), S.COMPLETED]) is R.DOWNLOADING
+    assert counted_status(S.CANCELLED, True) is S.CANCELLED
 
 
 def test_illegal_jump_is_refused():
@@ -79,7 +104,7 @@ def test_no_event_sequence_reaches_an_illegal_state_or_moves_a_terminal_item(eve
             with pytest.raises(TransitionError):
                 transition(status, ev, NOW, attempts=attempts)
             continue
-        assert status not in TERMINAL
+        assert status not in TERMINAL or (status, ev) == (S.COMPLETED, Event.UPGRADE)
         t = transition(status, ev, NOW, attempts=attempts)
         assert t.from_status is status and t.to_status in S
         assert t.updates["status"] is t.to_status
