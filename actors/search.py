@@ -1,20 +1,27 @@
 """SearchWorker: claims PENDING items (retry-due ones included) and turns them into FOUND, AWAITING or
-QUALITY_UNAVAILABLE. Items of one request share one search; TV asks one season query first."""
+QUALITY_UNAVAILABLE. Items of one request share one search; TV asks one season query first.
+
+On a slow timer (``[search] upgrade_search_hours``, off by default) it also searches upgrades: one daemon at a
+time (a leased task row) walks the COMPLETED items below their cutoff a batch per poll, asks the indexers for
+each, and hands the results to the feed matcher, which moves an item to FOUND (``upgrade``) only for a real
+upgrade of what it delivered."""
 
 from __future__ import annotations
 
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from itertools import groupby
 from typing import Any
 
 from actors.context import ActorContext
+from actors.matching import match_and_apply
 from actors.worker import Worker
 from annexd import metrics
 from annexd.clients.torznab import TorznabClient
+from annexd.domain.feed_match import below_cutoff
 from annexd.domain.pipeline import Event, ProcessingStatus as S
 from annexd.domain.provider_health import ProviderBackoff
 from annexd.domain.quality import Release, dedupe
@@ -33,10 +40,16 @@ from store.models import MediaRequest, ProcessingItem
 
 Search = Callable[[TorznabClient], list[Release]]
 AUTH_PAUSE_S = 24 * 3600.0
+UPGRADE_TASK = "upgrade-search"
+UPGRADE_LEASE_S = 900.0
 
 
 def _season_search(client: TorznabClient, *, title: str, season: int, ids: dict[str, Any]) -> list[Release]:
     return client.search_tv(title, season, **ids)
+
+
+def _movie_search(client: TorznabClient, *, request: MediaRequest) -> list[Release]:
+    return client.search_movie(request.title, request.year, imdbid=request.imdb_id, tmdbid=request.tmdb_id)
 
 
 def _episode_search(client: TorznabClient, *, title: str, item: Wanted, ids: dict[str, Any]) -> list[Release]:
@@ -66,10 +79,11 @@ class SearchWorker(Worker):
         # A search holds its claims for one poll only: any still ours come from a poll that was interrupted.
         for item in queries.claimed_by(self.owner, S.SEARCHING):
             queries.release_claim(item.id, S.SEARCHING, self.owner, now, "its search was interrupted")
+        upgrades = self.search_upgrades(now)
         claimed = queries.claim_items(S.PENDING, Event.START_SEARCH, now, self.ctx.config.worker.claim_batch,
                                       owner=self.owner)
         if not claimed:
-            return 0
+            return upgrades
         items = queries.items_by_ids(claimed)
         by_request: dict[int, list[ProcessingItem]] = defaultdict(list)
         for item in items:
@@ -141,6 +155,40 @@ class SearchWorker(Worker):
                     outcomes.append(decide_episode(item, request.title, request.year, [*per_ep, *releases],
                                                    profile, blocklist, now, cfg))
         return outcomes
+
+    # --- upgrades ------------------------------------------------------------------------------------
+    def search_upgrades(self, now: datetime) -> int:
+        """One batch of the upgrade search, when due and this daemon holds its task; how many items upgrade."""
+        cfg = self.ctx.config.search
+        if cfg.upgrade_search_hours <= 0 or not self.clients:
+            return 0
+        if not queries.claim_task(UPGRADE_TASK, self.ctx.instance_id, now, UPGRADE_LEASE_S):
+            return 0
+        state = next(iter(queries.task_states(UPGRADE_TASK)), None)
+        after = int(((state.data if state else None) or {}).get("after", 0))
+        batch = queries.completed_items_after(after, cfg.upgrade_search_batch)
+        releases: list[Release] = []
+        for request, item in batch:
+            if below_cutoff(item.release, self.ctx.config.profile(request.quality_profile)):
+                releases += self.upgrade_query(request, item)
+        moved = match_and_apply(self.ctx, dedupe(releases), now)[1] if releases else 0
+        more = len(batch) == cfg.upgrade_search_batch  # the pass goes on next poll, else starts again later
+        next_run = now if more else now + timedelta(hours=cfg.upgrade_search_hours)
+        queries.finish_task(UPGRADE_TASK, self.ctx.instance_id, now, next_run,
+                            data={"after": batch[-1][1].id if more else 0})
+        self.log.info("upgrades_searched", items=len(batch), releases=len(releases), upgrading=moved)
+        if moved:
+            self.ctx.wake("download", f"{moved} upgrade(s) found")
+        return moved
+
+    def upgrade_query(self, request: MediaRequest, item: ProcessingItem) -> list[Release]:
+        """What the indexers offer for this delivered movie or episode (nothing when none answers)."""
+        ids = {"tvdbid": request.tvdb_id, "tmdbid": request.tmdb_id, "imdbid": request.imdb_id}
+        search: Search = partial(_movie_search, request=request) if request.kind == "movie" else partial(
+            _episode_search, title=request.title, item=Wanted(item.id, item.season, item.episode, item.air_date, 0),
+            ids=ids)
+        releases, _ = self.query(search)
+        return releases
 
     # --- indexers ------------------------------------------------------------------------------------
     def query(self, search: Search) -> tuple[list[Release], str | None]:

@@ -28,7 +28,9 @@ from annexd.domain.quality import (
     Release,
     episode_matches,
     evaluate,
+    meets_cutoff,
     movie_matches,
+    quality_of,
     rank,
     upgrade_reason,
 )
@@ -139,6 +141,14 @@ def _judge(release: Release, wanted: WantedTitle, items: tuple[WantedItem, ...],
         return FeedDecision(FeedOutcome.REJECTED, "no upgrade of what is delivered")
     outcomes = tuple(_found(i, release, wanted.profile, now, cfg) for i in takers)
     return FeedDecision(FeedOutcome.MATCHED, verdict.reason, outcomes, {i.item_id: i.status for i in takers})
+
+
+def below_cutoff(delivered: Mapping[str, Any] | None, profile: QualityProfile) -> bool:
+    """Whether a COMPLETED item with this delivered release is worth searching upgrades for (a known release whose
+    quality does not meet the profile's cutoff)."""
+    if not delivered or not delivered.get("title"):
+        return False
+    return not meets_cutoff(quality_of(Release.from_dict(delivered).parsed), profile)
 
 
 def _upgrade(item: WantedItem, release: Release, profile: QualityProfile) -> str | None:

@@ -40,6 +40,10 @@ class SearchConfig:
     max_episode_searches: int = 25
     # Lower-quality alternatives kept on an item.
     keep_alternatives: int = 10
+    # Upgrades: search the indexers for better releases of COMPLETED items below their cutoff, every this many
+    # hours (0: never; feeds and IRC announces still offer upgrades), this many items per poll.
+    upgrade_search_hours: float = 0.0
+    upgrade_search_batch: int = 20
 
 
 @dataclass(frozen=True)

@@ -177,7 +177,7 @@ from store.queries.request_status import (
     refresh_request_status,
     status_batch,
 )
-from store.queries.upgrades import replaced_files
+from store.queries.upgrades import completed_items_after, replaced_files
 from store.queries.users import (
     add_user,
     adopt_config_key,
@@ -201,7 +201,7 @@ __all__ = [
     "adopt_config_key", "any_key", "apply_transition", "approval_history", "approval_state", "approve", "asked_by",
     "atomically", "beat_claims", "beat_deliveries", "beat_encodes", "blocklisted_keys", "caller_by_key",
     "caller_by_name", "cancel_request", "claim_deliveries", "claim_downloads", "claim_encodes", "claim_items",
-    "claim_notifications", "claim_states", "claim_task", "claimed_by", "complete_without_jobs", "computed_statuses",
+    "claim_notifications", "claim_states", "claim_task", "claimed_by", "complete_without_jobs", "completed_items_after", "computed_statuses",
     "create_request", "decline", "delete_request", "delivered_targets", "deliveries_by_item", "delivering_group",
     "disable_user", "download_added", "download_completed", "download_failed", "download_in_use", "download_items",
     "download_mapped", "download_removed", "downloads_in", "downloads_only_for", "due_items", "due_retries",

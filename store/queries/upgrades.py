@@ -19,8 +19,8 @@ from datetime import datetime
 from typing import Any
 
 from annexd.domain import upgrades
-from annexd.domain.pipeline import Event
-from store.models import Blocklist, Delivery, ProcessingItem
+from annexd.domain.pipeline import Event, ProcessingStatus as S
+from store.models import Blocklist, Delivery, MediaRequest, ProcessingItem
 
 
 def transition_fields(event: Event, item: ProcessingItem, fields: dict[str, Any], now: datetime,
@@ -81,3 +81,12 @@ def replaced_files(item_ids: list[int], target: str) -> list[str]:
     used = {r.remote_path for r in Delivery.select(Delivery.remote_path).where(
         Delivery.item.not_in(item_ids) & (Delivery.target == target) & Delivery.remote_path.in_(list(old) or [""]))}
     return sorted(p for p in old if p and p not in used)
+
+
+def completed_items_after(after_id: int, limit: int) -> list[tuple[MediaRequest, ProcessingItem]]:
+    """The next ``limit`` COMPLETED items by id after ``after_id``, with their requests (the upgrade search
+    walks through them batch by batch)."""
+    items = list(ProcessingItem.select().where((ProcessingItem.status == S.COMPLETED) & (ProcessingItem.id > after_id))
+                 .order_by(ProcessingItem.id).limit(limit))
+    requests = {r.id: r for r in MediaRequest.select().where(MediaRequest.id.in_([i.request_id for i in items] or [0]))}
+    return [(requests[i.request_id], i) for i in items]
