@@ -13,7 +13,7 @@ from peewee_migrate import Migrator
 
 
 def migrate(migrator: Migrator, database: pw.Database, *, fake: bool = False) -> None:
-    migrator.add_fields("processing_item", upgrading=pw.BooleanField(default=False),
+    migrator.add_fields("processing_item", upgrading=pw.BooleanField(null=True, default=False),
                         upgrade_history=pw.TextField(null=True))
     migrator.add_fields("delivery", replaces=pw.TextField(null=True))
 

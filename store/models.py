@@ -137,7 +137,7 @@ class ProcessingItem(BaseModel):
     legacy_id = pw.TextField(null=True)  # imported from legacy Annex: its ProcessingItem's (or TvEpisode's) id
     # Upgrades until cutoff: a COMPLETED item back at FOUND for a better release keeps its delivered files (and
     # counts as available) while ``upgrading``; ``upgrade_history`` lists every upgrade (store.queries.upgrades).
-    upgrading = pw.BooleanField(default=False)
+    upgrading = pw.BooleanField(null=True, default=False)  # nullable: bulk inserts naming no value (the import)
     upgrade_history = JSONField(null=True)
     created_at = pw.DateTimeField(default=utcnow)
     updated_at = pw.DateTimeField(default=utcnow)
