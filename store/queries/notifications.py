@@ -94,7 +94,7 @@ def item_stranded(item_id: int, reason: str, now: datetime) -> None:
 def _request_completed(request_id: int) -> bool:
     statuses = ProcessingItem.select(ProcessingItem.status, ProcessingItem.upgrading).where(
         ProcessingItem.request == request_id).distinct()
-    return request_status(counted_status(ProcessingStatus(row.status), row.upgrading)
+    return request_status(counted_status(ProcessingStatus(row.status), bool(row.upgrading))
                           for row in statuses).value == "COMPLETED"
 
 
