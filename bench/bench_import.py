@@ -70,10 +70,19 @@ def timed_import(legacy_url: str, annexd_url: str, state_dir: Path, jobs: int | 
     from annexd.config import load_config
     from annexd.legacy.command import run_import
 
-    os.environ.update({"ANNEX_DATABASE_URL": annexd_url, "ANNEX_STATE_DIR": str(state_dir)})
-    started = time.perf_counter()
-    report = run_import(legacy_url, None, load_config(None), jobs=jobs)
-    return time.perf_counter() - started, report.to_json()
+    wanted = {"ANNEX_DATABASE_URL": annexd_url, "ANNEX_STATE_DIR": str(state_dir)}
+    before = {k: os.environ.get(k) for k in wanted}
+    os.environ.update(wanted)  # the import's worker processes read them too
+    try:
+        started = time.perf_counter()
+        report = run_import(legacy_url, None, load_config(None), jobs=jobs)
+        return time.perf_counter() - started, report.to_json()
+    finally:  # run in-process by the smoke test: later tests' daemons must not inherit a stopped database
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def timed_baseline(legacy_url: str) -> float:
