@@ -9,12 +9,20 @@ from typing import Any
 from aiohttp import web
 
 from annexd.domain.request_specs import RequestSpec
-from annexd.errors import ProviderError
 from annexd.http.arr import metadata, resources
 from annexd.http.arr.call import BadBody, Call, answer, invalid, message, not_found
 from annexd.http.arr.resources import LibraryEntry, Metadata
 from annexd.http.arr.terms import ById, ByTitle, parse_term
-from annexd.http.arr.titles import Settings, common_fields, delete_title, entries, settings, submit, tag_ids
+from annexd.http.arr.titles import (
+    Settings,
+    common_fields,
+    delete_title,
+    entries,
+    from_tmdb,
+    settings,
+    submit,
+    tag_ids,
+)
 from store import queries
 
 MAX_RESULTS = 20
@@ -24,28 +32,20 @@ def _movie(call: Call, meta: Metadata, entry: LibraryEntry | None, found: Settin
     return resources.movie(meta, entry, found.default_root, call.now().date())
 
 
-async def _from_tmdb(call: Call, fetch: Any) -> list[Metadata] | web.StreamResponse:
-    try:
-        result: list[Metadata] = await call.blocking(fetch)
-    except ProviderError as exc:
-        return message(call, 502, f"TMDB did not answer: {exc}")
-    return result
-
-
 async def _lookup_metadata(call: Call, term: str) -> list[Metadata] | web.StreamResponse:
     tmdb, parsed = call.arr.tmdb, parse_term(term, "radarr")
     if isinstance(parsed, ById) and parsed.source == "tmdb":
         tmdb_id = int(parsed.value)
         if tmdb is None:  # no TMDB: only what the library knows
             return [e.metadata for e in await entries(call, await settings(call), tmdb_ids=[tmdb_id])]
-        return await _from_tmdb(call, lambda: [m for m in [metadata.movie(tmdb, tmdb_id)] if m])
+        return await from_tmdb(call, lambda: [m for m in [metadata.movie(tmdb, tmdb_id)] if m])
     if tmdb is None or not isinstance(parsed, ById | ByTitle):
         return []
     if isinstance(parsed, ById):
         imdb_id = parsed.value
-        return await _from_tmdb(call, lambda: metadata.movies_by_imdb(tmdb, imdb_id))
+        return await from_tmdb(call, lambda: metadata.movies_by_imdb(tmdb, imdb_id))
     text, year = parsed.text, parsed.year
-    return await _from_tmdb(call, lambda: metadata.movie_search(tmdb, text, year)[:MAX_RESULTS])
+    return await from_tmdb(call, lambda: metadata.movie_search(tmdb, text, year)[:MAX_RESULTS])
 
 
 async def _with_library(call: Call, found: list[Metadata]) -> list[dict[str, Any]]:
@@ -135,7 +135,7 @@ async def _metadata_for_add(call: Call, tmdb_id: int, body: dict[str, Any]) -> M
     """The movie's metadata: TMDB's when configured, else the body's title and year."""
     tmdb = call.arr.tmdb
     if tmdb is not None:
-        found = await _from_tmdb(call, lambda: [m for m in [metadata.movie(tmdb, tmdb_id)] if m])
+        found = await from_tmdb(call, lambda: [m for m in [metadata.movie(tmdb, tmdb_id)] if m])
         if not isinstance(found, list):
             return found
         if not found:

@@ -17,7 +17,16 @@ from annexd.http.arr import metadata, resources
 from annexd.http.arr.call import BadBody, Call, answer, invalid, message, not_found
 from annexd.http.arr.resources import LibraryEntry, Metadata
 from annexd.http.arr.terms import ById, ByTitle, parse_term
-from annexd.http.arr.titles import Settings, common_fields, delete_title, entries, settings, submit, tag_ids
+from annexd.http.arr.titles import (
+    Settings,
+    common_fields,
+    delete_title,
+    entries,
+    from_tmdb,
+    settings,
+    submit,
+    tag_ids,
+)
 from store import queries
 
 MAX_RESULTS = 20
@@ -26,14 +35,6 @@ FOLLOW = {"future": "future", "none": "none", "skip": "none"}  # addOptions.moni
 
 def _series(call: Call, meta: Metadata, entry: LibraryEntry | None, found: Settings) -> dict[str, Any]:
     return resources.series(meta, entry, found.default_root, call.now().date())
-
-
-async def _from_tmdb(call: Call, fetch: Any) -> list[Metadata] | web.StreamResponse:
-    try:
-        result: list[Metadata] = await call.blocking(fetch)
-    except ProviderError as exc:
-        return message(call, 502, f"TMDB did not answer: {exc}")
-    return result
 
 
 async def _lookup_metadata(call: Call, term: str) -> list[Metadata] | web.StreamResponse:
@@ -48,10 +49,10 @@ async def _lookup_metadata(call: Call, term: str) -> list[Metadata] | web.Stream
     if isinstance(parsed, ById):
         number = int(parsed.value)
         fetch = metadata.show_by_tvdb if parsed.source == "tvdb" else metadata.show
-        return await _from_tmdb(call, lambda: [m for m in [fetch(tmdb, number)] if m])
+        return await from_tmdb(call, lambda: [m for m in [fetch(tmdb, number)] if m])
     if isinstance(parsed, ByTitle):
         text = parsed.text
-        return await _from_tmdb(call, lambda: metadata.show_search(tmdb, text)[:MAX_RESULTS])
+        return await from_tmdb(call, lambda: metadata.show_search(tmdb, text)[:MAX_RESULTS])
     return []
 
 
@@ -156,7 +157,7 @@ async def _show_for_add(call: Call, tvdb_id: int) -> Metadata | web.StreamRespon
     tmdb = call.arr.tmdb
     if tmdb is None:
         return invalid(call, "TvdbId", "annexd resolves series through TMDB: configure [tmdb] api_key", tvdb_id)
-    found = await _from_tmdb(call, lambda: [m for m in [metadata.show_by_tvdb(tmdb, tvdb_id)] if m])
+    found = await from_tmdb(call, lambda: [m for m in [metadata.show_by_tvdb(tmdb, tvdb_id)] if m])
     if not isinstance(found, list):
         return found
     if not found:

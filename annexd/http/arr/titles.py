@@ -161,3 +161,12 @@ def _remove_files(call: Call, files: list[tuple[str, str]]) -> None:
             remove_delivered(target, path)
         except (ProviderError, InvalidInputError) as exc:
             log.warning("arr_delete_file_failed", target=target_name, error=str(exc)[:300])
+
+
+async def from_tmdb(call: Call, fetch: Any) -> list[Metadata] | web.StreamResponse:
+    """TMDB metadata fetched off the event loop; a 502 answer when TMDB fails (movies and series alike)."""
+    try:
+        result: list[Metadata] = await call.blocking(fetch)
+    except ProviderError as exc:
+        return message(call, 502, f"TMDB did not answer: {exc}")
+    return result
