@@ -6,6 +6,10 @@ multi-episode file share one encode). A restarted dispatcher takes over its pred
 submits them again (the hub keeps a job that is still assigned); a job of a released claim is abandoned, and
 an agent still running it is told to cancel.
 
+Dispatch is event-driven: a job no agent can take waits in the hub, which hands it to the first agent whose
+slot frees (see annexd.encoder.hub); an agent that connects wakes the dispatcher, so jobs claimed before it
+came are submitted at once. The poll interval only paces heartbeats and the catch-up of missed events.
+
 The hub runs on the HTTP thread's event loop and reports back through plain callbacks that only tell the
 current dispatcher immutable messages; the dispatcher never waits on the hub. One item's failure touches only
 that item (and the items sharing its file). Retries follow ``[encoders.retry]``.
@@ -25,6 +29,7 @@ from actors.messages import (
     EncodeJobProgress,
     EncodeJobRequeue,
     ProgressUpdate,
+    Wake,
 )
 from actors.worker import Worker
 from annexd.domain.pipeline import ProcessingStatus as S
@@ -50,6 +55,8 @@ def hub_callbacks(tell: Any) -> dict[str, Any]:
         "on_failed": lambda job_id, error, retriable: tell(EncodeJobFailed(job_id, error, retriable)),
         "on_agent_lost": lost,
         "on_refused": lambda job_id, agent_id, reason: tell(EncodeJobRequeue(job_id, f"{agent_id}: {reason}", False)),
+        # jobs claimed while no agent was there have not reached the hub yet: submit them now, not at the next poll
+        "on_agent_ready": lambda agent_id: tell(Wake(f"encoder {agent_id} ready")),
     }
 
 

@@ -2,8 +2,13 @@
 
 Threading: every method except ``submit``/``cancel_threadsafe`` must be called on the hub's event loop (the
 aiohttp server thread). Callbacks (``on_progress``, ``on_complete``, ``on_failed``, ``on_agent_lost``,
-``on_refused``, ``on_assigned``, ``on_accepted``) are plain callables invoked on that loop; they must return at
+``on_refused``, ``on_assigned``, ``on_accepted``, ``on_agent_ready``) are plain callables invoked on that loop; they must return at
 once (e.g. ``actor_ref.tell(...)``) and never block. An exception in a callback is logged and swallowed.
+
+A job no agent can take now waits in the hub, in submission order, and goes to the first agent with a free
+slot the moment one frees (a job completes, fails or is refused or cancelled, an agent connects or announces
+its capacity): dispatch is event-driven, never paced by the dispatcher's poll. The waiting list is a cache of
+the dispatcher's open job rows (which it submits again at every poll), not a second truth.
 
 An agent whose connection drops keeps its jobs assigned for ``reconnect_grace`` seconds (protocol v2): when it
 registers again listing them, they stay with it (its ffmpeg kept running); whatever it does not list, or all of
@@ -135,7 +140,7 @@ def token_matches(candidate: str, tokens: frozenset[str]) -> bool:
 class EncoderHub:
     def __init__(self, settings: HubSettings, *, on_progress: Callback = None, on_complete: Callback = None,
                  on_failed: Callback = None, on_agent_lost: Callback = None, on_refused: Callback = None,
-                 on_assigned: Callback = None, on_accepted: Callback = None):
+                 on_assigned: Callback = None, on_accepted: Callback = None, on_agent_ready: Callback = None):
         self.settings = settings
         self.on_progress = on_progress  # (job_id, Progress)
         self.on_complete = on_complete  # (job_id, JobResult)
@@ -144,8 +149,10 @@ class EncoderHub:
         self.on_refused = on_refused  # (job_id, agent_id, reason) -> requeue, no attempt used
         self.on_assigned = on_assigned  # (job_id, agent_id | None) result of submit()
         self.on_accepted = on_accepted  # (job_id, agent_id)
+        self.on_agent_ready = on_agent_ready  # (agent_id) an agent connected or announced its capacity
         self.agents: dict[str, AgentConn] = {}
         self.detached: dict[str, Detached] = {}
+        self.waiting: dict[str, EncodeJob] = {}  # jobs no agent could take yet, oldest first
         self.loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._monitor: asyncio.Task[None] | None = None
@@ -198,8 +205,12 @@ class EncoderHub:
         return self.loop
 
     async def _submit(self, job: EncodeJob) -> str | None:
+        already_waiting = job.job_id in self.waiting
         agent_id = self.assign(job)
-        self._call(self.on_assigned, job.job_id, agent_id)
+        if agent_id is None:
+            self.waiting.setdefault(job.job_id, job)  # keeps its place in the queue
+        if agent_id is not None or not already_waiting:
+            self._call(self.on_assigned, job.job_id, agent_id)
         return agent_id
 
     async def _acancel(self, job_id: str) -> bool:
@@ -224,6 +235,7 @@ class EncoderHub:
                 log.warning("encoder_path_unmapped", agent_id=conn.agent_id, job_id=job.job_id, error=str(exc))
                 continue
             conn.jobs[job.job_id] = Assignment(job, time.monotonic())
+            self.waiting.pop(job.job_id, None)
             self._spawn(self._send(conn, msg))
             metrics.ENCODE_JOB_EVENTS.labels("assigned").inc()
             self._update_gauges()
@@ -232,8 +244,19 @@ class EncoderHub:
         metrics.ENCODE_JOB_EVENTS.labels("unassigned").inc()
         return None
 
+    def dispatch_waiting(self) -> None:
+        """Slots may have freed: hand waiting jobs, oldest first, to agents that can take them now."""
+        for job in list(self.waiting.values()):
+            if not any(c.free_slots() > 0 for c in self.agents.values()):
+                return
+            agent_id = self.assign(job)
+            if agent_id is not None:
+                self._call(self.on_assigned, job.job_id, agent_id)
+
     def cancel(self, job_id: str) -> bool:
         """Tell the agent running ``job_id`` to stop and forget the job; False when it is not assigned."""
+        if self.waiting.pop(job_id, None) is not None:
+            return True
         conn = self._conn_of(job_id)
         if conn is None:
             # Within a reconnect grace: forgotten here; the agent is told to cancel when it lists it again.
@@ -242,6 +265,7 @@ class EncoderHub:
         self._spawn(self._send(conn, wire.JobCancel(job_id)))
         metrics.ENCODE_JOB_EVENTS.labels("cancelled").inc()
         self._update_gauges()
+        self.dispatch_waiting()
         return True
 
     def agent_of(self, job_id: str) -> str | None:
@@ -332,6 +356,8 @@ class EncoderHub:
                  protocol=reg.protocol)
         self._reattach(conn, previous, reg.jobs)
         self._update_gauges()
+        self.dispatch_waiting()
+        self._call(self.on_agent_ready, conn.agent_id)
         return conn
 
     def _previous_jobs(self, agent_id: str) -> dict[str, Assignment]:
@@ -368,6 +394,8 @@ class EncoderHub:
         if isinstance(msg, wire.Capabilities):
             conn.encoders, conn.max_jobs = frozenset(msg.encoders), msg.max_jobs
             self._update_gauges()
+            self.dispatch_waiting()
+            self._call(self.on_agent_ready, conn.agent_id)
         elif isinstance(msg, wire.Heartbeat):
             self._reconcile(conn, msg)
         elif isinstance(msg, wire.Register):
@@ -439,6 +467,7 @@ class EncoderHub:
         conn.jobs.pop(job_id, None)
         metrics.ENCODE_JOB_EVENTS.labels(event).inc()
         self._update_gauges()
+        self.dispatch_waiting()
 
     def _reject(self, conn: AgentConn, why: str) -> None:
         conn.invalid_messages += 1

@@ -239,3 +239,33 @@ path_map = [["{daemon_view}", "{agent_view}"]]
         agent.terminate()
         agent.wait(30)
         daemon.shutdown()
+
+
+def test_queued_encodes_go_out_as_a_slot_frees_not_at_the_next_poll(tmp_path, ffmpeg):
+    """Polls an hour apart, four jobs on a one-slot agent: each starts as the previous one completes (the
+    agent's idle gap, from its completion report to its acceptance of the next job, stays far below a poll)."""
+    daemon = _daemon(tmp_path, env={"ANNEX_ENCODER_POLL_INTERVAL": "3600000", "ANNEX_WORKER_POLL_INTERVAL": "3600000"})
+    ids = []
+    for n in range(4):
+        clip = make_clip(tmp_path / f"Clip{n}.2024.1080p.WEB-DL.mkv", seconds=1, size="320x240")
+        ids.append(_downloaded_item(daemon, clip))
+    events: list[tuple[str, str, float]] = []
+    hub = daemon.hub
+    assert hub is not None
+    for name in ("on_accepted", "on_complete"):
+        inner = getattr(hub, name)
+        setattr(hub, name, lambda job_id, *a, _n=name, _f=inner: (events.append((_n, job_id, time.monotonic())),
+                                                                 _f(job_id, *a)))
+    daemon.start()
+    try:
+        items = [wait_until(lambda i=i: (lambda it: it if it.status in (S.ENCODED, S.FAILED) else None)(
+            _item(daemon, i)), timeout=120, what="every item ENCODED") for i in ids]
+        assert [i.status for i in items] == [S.ENCODED] * 4, [i.last_error for i in items]
+    finally:
+        daemon.shutdown()
+    ordered = sorted(events, key=lambda e: e[2])
+    kinds = [kind for kind, _, _ in ordered]
+    assert kinds == ["on_accepted", "on_complete"] * 4, ordered  # one at a time: a one-slot agent
+    gaps = [ordered[k + 1][2] - ordered[k][2] for k in range(1, 7, 2)]
+    print(f"idle gaps between encodes (s): {[round(g, 4) for g in gaps]}")
+    assert max(gaps) < 1.0, gaps  # target ≤ 0.1 s; a poll would have made it an hour
