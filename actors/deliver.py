@@ -34,6 +34,7 @@ from annexd import metrics
 from annexd.clients.delivery import (
     DeliveryResult,
     TargetLimiter,
+    close_shared_connection,
     deliver,
     destination,
     make_transport,
@@ -71,6 +72,8 @@ class DeliverWorker(Worker):
 
     def on_stop(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
+        for target in self.targets.values():
+            close_shared_connection(target)  # transfers still running on it finish first
         super().on_stop()
 
     def prepare(self) -> None:

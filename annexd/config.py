@@ -381,12 +381,15 @@ def load_with_problems(path: Path | str | None, env: Mapping[str, str]) -> tuple
     cfg = load_dataclass(Config, raw, "", env, problems, disabled)
     if not cfg.state_dir:
         cfg = dataclasses.replace(cfg, state_dir=default_state_dir(env))
-    # Remote targets pin host keys in a state file unless the config names one.
+    # Remote targets pin host keys in a state file unless the config names one,
+    # and share their ssh connections through sockets in a state directory.
     known_hosts = str(cfg.state_path / "known_hosts")
+    control_dir = str(cfg.state_path / "ssh")
 
     def pinned(entry: Any) -> Any:
-        if isinstance(entry, Target) and entry.protocol != "local" and not entry.known_hosts_file:
-            return dataclasses.replace(entry, known_hosts_file=known_hosts)
+        if isinstance(entry, Target) and entry.protocol != "local":
+            return dataclasses.replace(entry, known_hosts_file=entry.known_hosts_file or known_hosts,
+                                       control_dir=entry.control_dir or control_dir)
         return entry
 
     cfg = dataclasses.replace(cfg, targets=tuple(pinned(t) for t in cfg.targets),

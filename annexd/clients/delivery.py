@@ -29,7 +29,7 @@ import structlog
 from annexd import metrics
 from annexd.clients.delivery_local import LocalTransport, cleanup_stale_temp_files
 from annexd.clients.delivery_settings import MediaKind, OverwritePolicy, Target
-from annexd.clients.delivery_ssh import RsyncTransport, SftpTransport
+from annexd.clients.delivery_ssh import RsyncTransport, SftpTransport, close_shared_connection
 from annexd.clients.delivery_transport import (
     TEMP_PREFIX,
     TEMP_SUFFIX,
@@ -43,8 +43,9 @@ from annexd.domain.naming import check_sanitized, join_under
 from annexd.errors import InvalidInputError, ProviderError, UnsafePathError
 
 logger = structlog.get_logger(__name__)
-__all__ = ["TEMP_PREFIX", "TEMP_SUFFIX", "DeliveryResult", "TargetLimiter", "cleanup_stale_temp_files", "deliver",
-           "decide_existing", "destination", "make_transport", "remove_delivered", "sweep_temp_files", "temp_name"]
+__all__ = ["TEMP_PREFIX", "TEMP_SUFFIX", "DeliveryResult", "TargetLimiter", "cleanup_stale_temp_files",
+           "close_shared_connection", "deliver", "decide_existing", "destination", "make_transport",
+           "remove_delivered", "sweep_temp_files", "temp_name"]
 
 
 
@@ -94,8 +95,8 @@ def probe(target: Target) -> str:
     """Whether the target answers, over its own transport: one stat of its first root (the health check).
     Raises ProviderError when it cannot be reached."""
     root = PurePosixPath(target.movie_root or target.tv_root)
-    try:
-        found = make_transport(target).stat(root)
+    try:  # over a connection of its own: a shared one outlives the server's listener
+        found = make_transport(replace(target, ssh_reuse_seconds=0)).stat(root)
     except DestinationConflictError:  # not a file: a directory, as a root should be
         return f"{root} reachable"
     return f"{root} reachable" + (" (not created yet)" if found is None else "")

@@ -34,13 +34,17 @@ class Target:
     tv_root: str = ""
     encode_profile: str = ""
     media_server: str = ""
-    max_concurrent: int = 1
+    max_concurrent: int = 2  # transfers to this target at once
     overwrite: OverwritePolicy = "never"
     timeout: float = 6 * 3600.0  # whole transfer (and remote checksum) of one file
     command_timeout: float = 60.0  # small remote commands: stat, mkdir, rename
     connect_timeout: float = 15.0
     io_timeout: float = 300.0  # rsync --timeout: no data for this long aborts the transfer
     bandwidth_limit_kbps: int = 0  # KiB/s for rsync --bwlimit and sftp -l; 0 = unlimited
+    # rsync/sftp: one authenticated ssh connection is shared by all commands and transfers (OpenSSH
+    # ControlMaster) and kept open this long after its last use; 0 = a new connection per command.
+    ssh_reuse_seconds: int = 60
+    control_dir: str = ""  # a state directory for the shared connections' sockets (default <state_dir>/ssh)
 
     def root_for(self, kind: MediaKind) -> str:
         root = self.movie_root if kind == "movie" else self.tv_root
@@ -64,6 +68,10 @@ def validate_target(t: Target) -> list[str]:
         if root and (not root.startswith("/") or any(p in (".", "..") for p in root.split("/"))
                      or any(c in root for c in "\0\n\r")):
             problems.append(f"{key}.{field_name}: must be an absolute path without '.' or '..' parts")
+    if t.ssh_reuse_seconds < 0:
+        problems.append(f"{key}.ssh_reuse_seconds: must be 0 (no reuse) or positive")
+    if any(c in t.control_dir for c in "\0\n\r"):
+        problems.append(f"{key}.control_dir: must not contain control characters")
     if t.bandwidth_limit_kbps < 0:
         problems.append(f"{key}.bandwidth_limit_kbps: must be 0 (unlimited) or positive")
     if t.max_concurrent < 1:

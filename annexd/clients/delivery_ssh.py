@@ -1,11 +1,16 @@
 """Delivery over ssh: rsync for the bytes (with ``--info=progress2`` progress) and ssh for file operations,
 or OpenSSH ``sftp -b -`` batches. Every path is shell-quoted for ssh and double-quoted for sftp batch files;
 every subprocess has a timeout and runs in its own process group, killed whole on timeout.
+
+Commands and transfers to one target share one authenticated connection (OpenSSH ControlMaster, its socket in
+the target's ``control_dir``, kept ``ssh_reuse_seconds`` after its last use): a delivery's stat, mkdir, upload,
+checksum and rename cost one handshake, not six. :func:`close_shared_connection` ends it at shutdown.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import math
 import os
 import re
@@ -73,7 +78,54 @@ def ssh_options(target: Target) -> list[str]:
         "-o", "StrictHostKeyChecking=accept-new", "-o", f"UserKnownHostsFile={target.known_hosts_file}",
         "-o", f"ConnectTimeout={max(1, int(target.connect_timeout))}",
         "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=4", "-o", "LogLevel=ERROR",
+        *_sharing_options(target),
     ]
+
+
+# A unix socket path holds at most 107 bytes, and ssh first binds "<ControlPath>.<16 random characters>".
+MAX_CONTROL_PATH = 88
+
+
+def control_path(target: Target) -> str | None:
+    """The socket of the target's shared ssh connection, or None when it shares none. Too long a state path
+    falls back to a private directory in the system's temp dir; a directory that is not ours (owner, mode)
+    turns sharing off rather than trusting it."""
+    if target.protocol == "local" or not target.control_dir or target.ssh_reuse_seconds <= 0:
+        return None
+    who = f"{target.user}@{target.host}:{target.port}:{target.key_file}"
+    name = hashlib.sha256(who.encode()).hexdigest()[:16]
+    directory = Path(target.control_dir).expanduser()
+    if len(str(directory)) + 1 + len(name) > MAX_CONTROL_PATH:
+        tag = hashlib.sha256(str(directory).encode()).hexdigest()[:10]
+        directory = Path(tempfile.gettempdir()) / f"annexd-{os.getuid()}-{tag}"
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = os.lstat(directory)
+    except OSError:
+        return None
+    if not os.path.isdir(directory) or os.path.islink(directory) or info.st_uid != os.getuid() \
+            or info.st_mode & 0o077:
+        return None
+    return str(directory / name)
+
+
+def _sharing_options(target: Target) -> list[str]:
+    path = control_path(target)
+    if path is None:
+        return []
+    return ["-o", "ControlMaster=auto", "-o", f"ControlPath={path}",
+            "-o", f"ControlPersist={int(target.ssh_reuse_seconds)}"]
+
+
+def close_shared_connection(target: Target, timeout: float = 5.0) -> None:
+    """End the target's shared ssh connection, if one is open (at shutdown; it would end by itself once idle)."""
+    path = control_path(target)
+    if path is None or not os.path.exists(path):
+        return
+    cmd = ["ssh", "-o", f"ControlPath={path}", "-O", "exit", "-p", str(target.port),
+           f"{target.user}@{target.host}"]
+    with contextlib.suppress(OSError, subprocess.TimeoutExpired):
+        subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
 
 
 def _last_line(text: str) -> str:

@@ -22,6 +22,8 @@ from annexd.clients.delivery_local import LocalTransport
 from annexd.clients.delivery_settings import Target, validate_target
 from annexd.clients.delivery_ssh import (
     RsyncTransport,
+    close_shared_connection,
+    control_path,
     parse_rsync_progress,
     sftp_quote,
     split_progress_stream,
@@ -30,6 +32,7 @@ from annexd.clients.delivery_transport import DestinationConflictError
 from annexd.domain.naming import render_movie_path
 from annexd.errors import ProviderError, UnsafePathError
 from tests.servers.sshd import SshdServer
+from tests.util import wait_until
 
 # shell and sftp metacharacters, quotes, glob brackets and non-ASCII in one name
 NASTY = "It's $(touch PWNED) `id`; a & b [1080p HEVC] \u00e9\u00e8 $HOME 'x'.mkv"
@@ -296,6 +299,54 @@ def test_remote_delivery_byte_for_byte(sshd: SshdServer, tmp_path: Path, source:
 
     always = Target(**{**target.__dict__, "overwrite": "always"})
     assert Path(deliver(always, other, f"Movie (2001)/{NASTY}").remote_path).read_bytes() == other.read_bytes()
+
+
+def _logins(sshd: SshdServer) -> int:
+    return sshd.log_file.read_text(errors="replace").count("Accepted publickey")
+
+
+def _master_alive(target: Target) -> bool:
+    path = control_path(target)
+    assert path is not None
+    return subprocess.run(["ssh", "-o", f"ControlPath={path}", "-O", "check", "-p", str(target.port),
+                           f"{target.user}@{target.host}"], capture_output=True, timeout=10).returncode == 0
+
+
+@pytest.mark.parametrize("protocol", ["rsync", "sftp"])
+def test_deliveries_to_a_target_share_one_ssh_connection(sshd: SshdServer, tmp_path: Path, protocol: str) -> None:
+    """Three deliveries (two at once) log in once; without reuse each of their commands logs in again."""
+    sources = [make_file(tmp_path / "src" / f"ep{n}.mkv", 256 * 1024, seed=n) for n in range(3)]
+    results = {}
+    for reuse in (60, 0):
+        target = remote_target(sshd, tmp_path, protocol, f"{protocol}{reuse}", ssh_reuse_seconds=reuse,
+                               control_dir=str(tmp_path / "state" / "ssh"))
+        before = _logins(sshd)
+        deliver(target, sources[0], "Show/ep0.mkv", kind="tv")
+        threads = [threading.Thread(target=deliver, args=(target, s, f"Show/{s.name}"), kwargs={"kind": "tv"})
+                   for s in sources[1:]]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert sorted(p.name for p in Path(target.tv_root, "Show").iterdir()) == ["ep0.mkv", "ep1.mkv", "ep2.mkv"]
+        results[reuse] = _logins(sshd) - before
+        if reuse:
+            assert _master_alive(target)
+            close_shared_connection(target)
+            wait_until(lambda t=target: not _master_alive(t), timeout=10, what="the shared connection closed")
+    print(f"{protocol} logins for 3 deliveries: shared {results[60]}, unshared {results[0]}")
+    assert results[60] == 1 and results[0] >= 9, results
+
+
+def test_a_long_state_dir_shares_through_a_private_temp_dir(tmp_path: Path) -> None:
+    deep = tmp_path / ("d" * 80) / "ssh"
+    target = Target("nas", "rsync", host="h", user="u", key_file="/k", known_hosts_file="/kh", movie_root="/m",
+                    control_dir=str(deep))
+    path = control_path(target)
+    assert path is not None and len(path) <= 88 and not path.startswith(str(tmp_path))
+    assert os.stat(Path(path).parent).st_mode & 0o777 == 0o700
+    assert control_path(Target(**{**target.__dict__, "ssh_reuse_seconds": 0})) is None
+    assert control_path(Target(**{**target.__dict__, "control_dir": ""})) is None
 
 
 def test_rsync_reports_progress_from_rsync(sshd: SshdServer, tmp_path: Path) -> None:
