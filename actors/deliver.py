@@ -169,7 +169,8 @@ class DeliverWorker(Worker):
                     ) -> tuple[PurePosixPath, str]:
         """The Plex/Emby/Jellyfin-style relative path, its quality tag taken from the real encoded file; a
         multi-episode file is named with its range (S01E01-E02)."""
-        info = probe(encoded)
+        with self.offline():
+            info = probe(encoded)
         quality = quality_tag(VideoFormat(info.width or 0, info.height or 0, info.video_codec or ""))
         ext = encoded.suffix.lstrip(".") or "mkv"
         templates = self.ctx.config.naming

@@ -120,7 +120,8 @@ class DownloadWorker(Worker):
         release = items[0].release or {}
         log = self.log.bind(release=release.get("title"), items=[i.id for i in items])
         try:
-            torrent, magnet, info_hash = self.fetch(release)
+            with self.offline():
+                torrent, magnet, info_hash = self.fetch(release)
         except (AnnexdError, OSError) as exc:
             self.fetch_failed(items, release, exc, now, log)
             return 0
@@ -170,7 +171,8 @@ class DownloadWorker(Worker):
     def _in_client(self, download: Download) -> bool | None:
         client = self.clients.get(download.client) or self.client()
         try:
-            return client.has(download.info_hash) if client is not None else None
+            with self.offline():
+                return client.has(download.info_hash) if client is not None else None
         except ProviderError:
             return None
 
@@ -233,9 +235,10 @@ class DownloadWorker(Worker):
             client = self.clients.get(download.client) or self.client()
             if client is None or client.auth_failed:
                 continue
-            torrent, magnet = self._pending.get(download.info_hash) or self._refetch(download)
             try:
-                result = client.add_torrent(torrent_bytes=torrent, magnet=magnet)
+                with self.offline():
+                    torrent, magnet = self._pending.get(download.info_hash) or self._refetch(download)
+                    result = client.add_torrent(torrent_bytes=torrent, magnet=magnet)
             except ProviderAuthError as exc:
                 self.log.error("download_client_refused_login", client=client.name, error=str(exc))
                 continue
@@ -258,7 +261,8 @@ class DownloadWorker(Worker):
         if not added:
             return
         try:
-            client.delete(download.info_hash, delete_files=True)
+            with self.offline():
+                client.delete(download.info_hash, delete_files=True)
         except ProviderError as exc:
             self.log.warning("torrent_remove_failed", info_hash=download.info_hash, error=str(exc))
 

@@ -60,14 +60,15 @@ class FileMapWorker(Worker):
             queries.download_mapped(download.id)
             return 0
         request = queries.get_request(items[0].request_id)
-        files = client.files(download.info_hash)
         wanted = self.wanted(request, items)
-        mapping = map_files(files, wanted)
-        roots: dict[str, Path] = {f.relative_path: f.absolute_path for f in files}
-        if mapping.needs_extraction:
-            mapping, roots = self.extract(download, files, mapping, wanted)
-        elif not download.owned:
-            roots = self.work_copies(download, roots, {m.path for m in mapping.matched.values()})
+        with self.offline():  # the file listing, bsdtar extraction and work copies hold no connection
+            files = client.files(download.info_hash)
+            mapping = map_files(files, wanted)
+            roots: dict[str, Path] = {f.relative_path: f.absolute_path for f in files}
+            if mapping.needs_extraction:
+                mapping, roots = self.extract(download, files, mapping, wanted)
+            elif not download.owned:
+                roots = self.work_copies(download, roots, {m.path for m in mapping.matched.values()})
         # One transaction: the items of a multi-episode file reach DOWNLOADED together (their encode is claimed
         # together), and a crash mid-way leaves the download COMPLETED, to be mapped again in full.
         with queries.atomically():

@@ -72,7 +72,8 @@ class DownloadProgressWorker(Worker):
             if client is None or client.auth_failed:
                 continue
             try:
-                view = client.maindata()
+                with self.offline():
+                    view = client.maindata()
             except ProviderError as exc:
                 self.log.warning("maindata_failed", client=name, error=str(exc))
                 continue

@@ -204,7 +204,8 @@ class SearchWorker(Worker):
                 errors.append(f"{name}: paused for {backoff.retry_in(now):.0f} s after failures")
                 continue
             try:
-                results.extend(search(client))
+                with self.offline():
+                    results.extend(search(client))
                 metrics.PROVIDER_CALLS.labels("indexer", "ok").inc()
             except (ProviderError, InvalidInputError) as exc:
                 metrics.PROVIDER_CALLS.labels("indexer", type(exc).__name__).inc()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import peewee
@@ -28,7 +30,9 @@ class Worker(pykka.ThreadingActor):
     incarnations of this worker left behind; workers whose claims are carried by rows (encode jobs, transfers)
     take them over instead.
 
-    A poll holds one pooled connection for its duration only. Expected provider errors and an unreachable
+    A poll holds one pooled connection for its duration only, and not even that while it waits on the network
+    or a subprocess: such calls run inside :meth:`offline`, which hands the connection back to the pool (so a
+    pool of a few connections serves the API and the other workers meanwhile). Expected provider errors and an unreachable
     database are logged and the poll is tried again at the next tick (a message that needed the database is
     told again after a pause); anything unexpected escapes, pykka stops the actor, and the failure reaches the
     supervisor, which restarts the worker: from ``on_failure`` while running, and from ``on_start`` itself
@@ -93,6 +97,25 @@ class Worker(pykka.ThreadingActor):
     def poll(self) -> int:
         """Do one round of work; return how many items were handled."""
         raise NotImplementedError
+
+    @contextlib.contextmanager
+    def offline(self) -> Iterator[None]:
+        """Network or subprocess work in the middle of a poll: this thread's pooled connection goes back to the
+        pool meanwhile and is taken again after. Inside a transaction it is kept (closing would abort it)."""
+        db: Any = self.ctx.db  # peewee keeps the open contexts in its (untyped) thread state
+        held = not db.is_closed()
+        if held and db.in_transaction():
+            self.log.warning("offline_call_inside_transaction")
+            held = False
+        contexts = list(db._state.ctx) if held else []  # the open connection_context()s: close() forgets them
+        if held:
+            db.close()
+        try:
+            yield
+        finally:
+            if held:
+                db.connect(reuse_if_open=True)
+                db._state.ctx.extend(contexts)
 
     def on_stop(self) -> None:
         if self._ticker:

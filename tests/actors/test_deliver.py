@@ -65,7 +65,9 @@ def test_a_target_that_is_down_is_retried_alone(stage, sshd):
     item_id, encoded = _encoded_item(db, tmp_path)
     with sshd.down():
         worker = DeliverWorker.start(ctx, 200, targets, {})
-        rows = wait_until(lambda: (lambda r: r if r.get("nas") and r["nas"].status == "failed" else None)(
+        # the two transfers run side by side: wait for both outcomes, in whichever order they come
+        rows = wait_until(lambda: (lambda r: r if r.get("nas") and r["nas"].status == "failed"
+                                   and r["library"].status != "pending" else None)(
             _rows(db, item_id)), timeout=60, what="nas delivery failed while sshd is down")
         assert rows["library"].status == "done"
         first_library = rows["library"].delivered_at

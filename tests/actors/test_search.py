@@ -179,3 +179,27 @@ def test_a_search_that_raises_mid_poll_is_restarted_and_its_claims_released(pg, 
     items = [_settled(pg, rid)[(0, 0)] for rid in ids]
     assert [i.status for i in items] == [S.FOUND] * 3 and not gave_up.is_set()
     assert ctx.starts["search"] == 2 and all(i.claimed_by is None for i in items)
+
+
+def test_a_slow_indexer_search_holds_no_pooled_connection(postgres_url, indexer):
+    """A pool of one connection: while the poll waits on a slow indexer, another thread (the API, another
+    worker) still gets the connection at once; the poll takes one again to write its outcome."""
+    import time
+
+    from tests.servers.postgres import migrated
+
+    indexer.items = [FakeItem("Dune.2021.1080p.WEB-DL.DDP5.1.x264-GRP", 5 * GB, seeders=50, info_hash=_hash(1),
+                              category=2000)]
+    indexer.mode, indexer.slow_seconds = "slow", 3.0
+    with migrated(postgres_url, max_connections=1) as db:
+        rid = _request(db, RequestSpec(kind="movie", title="Dune", year=2021))
+        idx = TorznabIndexer(name="fake", url=indexer.base_url, api_key=KEY, min_interval=0.0, timeout=10.0)
+        ctx = ActorContext(db=db, config=Config(), clock=lambda: NOW)
+        SearchWorker.start(ctx, 60_000, [TorznabClient(idx)])
+        wait_until(lambda: indexer.searches() or None, timeout=20, what="the search reached the indexer")
+        started = time.monotonic()
+        with db.connection_context():
+            assert queries.request_items(rid)[0].status == S.SEARCHING
+        waited = time.monotonic() - started
+        assert waited < 1.0, f"waited {waited:.2f}s for the pool's only connection"
+        assert _settled(db, rid)[(0, 0)].status == S.FOUND
