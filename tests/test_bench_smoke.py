@@ -114,3 +114,37 @@ def test_import_bench_runs_and_reports(tmp_path: Path) -> None:
     assert result["import_items_per_second"] > 0 and result["baseline_items_per_second"] > 0
     assert sum(result["items_by_status"].values()) == 2000
     assert result["passed"] == (rc == bench_import.EXIT_OK)
+
+
+# bench_pipeline starts the demo's components (PostgreSQL, two qbittorrent-nox, sshd, ffmpeg) and the daemon.
+@pytest.mark.integration
+def test_pipeline_bench_runs_and_reports(tmp_path: Path) -> None:
+    from bench import bench_pipeline
+
+    out = tmp_path / "pipeline.json"
+    rc = bench_pipeline.main(["--quick", "--output", str(out)])
+    assert rc in (bench_pipeline.EXIT_OK, bench_pipeline.EXIT_TARGET_FAILED)
+
+    result = json.loads(out.read_text())
+    assert set(result["runs"]) == {"current"}  # no baseline asked for
+    run = result["runs"]["current"]
+    assert run["items"] == run["completed"] == 5 and run["total_s"] > 0
+    assert (run["agent_slots"], run["target_slots"]) == (1, 2)  # the defaults
+    for stage in (run["encode"], run["deliver"]):
+        assert stage["jobs"] == 5 == len(stage["detail"])
+        assert len(stage["slot_waits_s"]) + len(stage["handoffs_s"]) == 5
+        assert all(d["ready"] <= d["start"] + d["wait"] + 1e-3 and d["start"] <= d["end"] for d in stage["detail"])
+    assert result["passed"] == (rc == bench_pipeline.EXIT_OK)
+
+
+def test_pipeline_bench_tells_slot_waits_from_hand_offs() -> None:
+    from bench.bench_pipeline import Job, slot_waits
+
+    jobs = [Job("a", ready=0.0, start=0.5, end=2.0),  # slot free at once: a 0.5 s hand-off
+            Job("b", ready=1.0, start=2.03, end=3.0),  # ready while a ran: waited 30 ms after the slot freed
+            Job("c", ready=1.0, start=8.0, end=9.0)]  # the slot idled 5 s (a poll-paced dispatch)
+    waits = slot_waits(jobs, slots=1)
+    assert waits["a"] == ("handoff", 0.5) and waits["c"] == ("slot", 5.0)
+    assert waits["b"][0] == "slot" and abs(waits["b"][1] - 0.03) < 1e-9
+    two = slot_waits(jobs, slots=2)  # with a second slot b found one free
+    assert two["b"] == ("handoff", pytest.approx(1.03)) and two["c"] == ("slot", 6.0)
