@@ -114,8 +114,10 @@ class Worker(pykka.ThreadingActor):
             yield
         finally:
             if held:
-                db.connect(reuse_if_open=True)
-                db._state.ctx.extend(contexts)
+                try:
+                    db.connect(reuse_if_open=True)  # the database may be gone meanwhile: OperationalError
+                finally:
+                    db._state.ctx.extend(contexts)  # so the enclosing connection_context()s still unwind
 
     def on_stop(self) -> None:
         if self._ticker:
