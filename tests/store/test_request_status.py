@@ -12,7 +12,7 @@ from datetime import datetime
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from annexd.domain.pipeline import Event, ProcessingStatus, allowed_events, request_status
+from annexd.domain.pipeline import Event, ProcessingStatus, allowed_events, counted_status, request_status
 from annexd.domain.request_specs import EpisodeSpec, RequestSpec
 from store import queries
 from store.models import MediaRequest, ProcessingItem
@@ -22,10 +22,11 @@ S = ProcessingStatus
 
 
 def full_recomputation(request_ids: list[int]) -> dict[int, str]:
-    """Every item of these requests read one by one, folded with the domain rule (no GROUP BY, no cache)."""
+    """Every item of these requests read one by one, folded with the domain rule (no GROUP BY, no cache); an
+    upgrading item counts as COMPLETED (the upgrade path's rule)."""
     statuses: dict[int, list[ProcessingStatus]] = {r: [] for r in request_ids}
     for item in ProcessingItem.select().where(ProcessingItem.request.in_(request_ids)):
-        statuses[item.request_id].append(S(item.status))
+        statuses[item.request_id].append(counted_status(S(item.status), bool(item.upgrading)))
     return {r: request_status(s).value for r, s in statuses.items()}
 
 
