@@ -45,6 +45,8 @@ from annexd.errors import AnnexdError, InvalidInputError, ProviderAuthError, Pro
 from store import queries
 from store.models import Download, ProcessingItem, utcnow
 
+ADD_RECHECK_S = 0.1  # how soon an add the client has not listed yet is looked at again
+
 
 def work_copies(state_path: Path, info_hash: str) -> Path:
     """Where annexd keeps its own links (or copies) of the files of a torrent it does not own."""
@@ -228,8 +230,9 @@ class DownloadWorker(Worker):
 
     def add_pending(self, now: datetime) -> int:
         """Add every Download still ADDING that this daemon holds to the client (retried each poll while it is
-        down). The torrent is owned when this add put it there, not when the client had it already."""
-        added = 0
+        down). The torrent is owned when this add put it there, not when the client had it already. A new torrent
+        the client does not list yet stays ADDING, and the worker polls again in ADD_RECHECK_S (no waiting here)."""
+        added = unconfirmed = 0
         for download in queries.claim_downloads(self.ctx.instance_id, live_since(self.ctx), [DownloadPhase.ADDING],
                                                 self.ctx.config.worker.claim_batch):
             client = self.clients.get(download.client) or self.client()
@@ -245,6 +248,9 @@ class DownloadWorker(Worker):
             except ProviderError as exc:
                 self.log.warning("download_client_unreachable", client=client.name, error=str(exc))
                 continue
+            if not result.listed:  # qBittorrent adds asynchronously: confirmed at a poll shortly after
+                unconfirmed += 1
+                continue
             self._pending.pop(download.info_hash, None)
             if not queries.download_added(download.id, client.name, owned=result.added):
                 self._undo_add(client, download, result.added)
@@ -254,6 +260,8 @@ class DownloadWorker(Worker):
             added += 1
         if added:
             self.ctx.wake("progress", "torrents added")
+        if unconfirmed:
+            self.wake_in(ADD_RECHECK_S, f"{unconfirmed} torrent add(s) to confirm")
         return added
 
     def _undo_add(self, client: QbtClient, download: Download, added: bool) -> None:

@@ -5,7 +5,8 @@ release).
 A poll runs in phases so no pooled connection is held across the network: claim the feed's task row (one daemon
 polls a feed at a time, each feed once per interval), read pages back to the cursor without a connection, then
 match and write in one short connection. Matching is the pure ``annexd.domain.feed_match``, read and applied
-by ``actors.matching`` (shared with the IRC AnnounceWorkers).
+by ``actors.matching`` (shared with the IRC AnnounceWorkers). An indexer's rate limit postpones the feed's
+task to its deadline, and the worker wakes itself then (no sleep in this thread).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from actors.worker import Worker
 from annexd import metrics
 from annexd.clients.feeds import FeedSource
 from annexd.domain.feeds import MAX_CATCHUP_ITEMS, Catchup, Cursor, catch_up
-from annexd.errors import InvalidInputError, ProviderError
+from annexd.errors import InvalidInputError, NotYetError, ProviderError
 from store import queries
 
 LEASE_SECONDS = 900.0  # a daemon that dies mid-poll holds a feed at most this long
@@ -72,6 +73,12 @@ class FeedWorker(Worker):
         log = self.log.bind(feed=source.name)
         try:
             caught = catch_up(source.page, cursor, pageable=source.pageable, max_items=self.max_items)
+        except NotYetError as exc:  # the indexer's rate limit: read again at its deadline (the pages read are kept)
+            with self.ctx.db.connection_context():
+                queries.postpone_task(task_name(source.name), self.ctx.instance_id,
+                                      now + timedelta(seconds=exc.retry_in))
+            self.wake_in(exc.retry_in, f"feed {source.name} waits for its rate limit")
+            return 0
         except (ProviderError, InvalidInputError) as exc:
             self._finish(source, now, error=str(exc))
             metrics.FEED_POLLS.labels(source.name, "error").inc()

@@ -4,7 +4,11 @@ QUALITY_UNAVAILABLE. Items of one request share one search; TV asks one season q
 On a slow timer (``[search] upgrade_search_hours``, off by default) it also searches upgrades: one daemon at a
 time (a leased task row) walks the COMPLETED items below their cutoff a batch per poll, asks the indexers for
 each, and hands the results to the feed matcher, which moves an item to FOUND (``upgrade``) only for a real
-upgrade of what it delivered."""
+upgrade of what it delivered.
+
+An indexer's rate limit never puts this thread to sleep: a search that would call an indexer too soon stops
+(:class:`annexd.errors.NotYetError`), the items not yet searched go back to PENDING and the worker wakes itself
+at the deadline; the resumed search replays the indexer answers it already had (the client keeps them)."""
 
 from __future__ import annotations
 
@@ -34,7 +38,7 @@ from annexd.domain.search import (
     not_aired,
     nothing,
 )
-from annexd.errors import InvalidInputError, ProviderAuthError, ProviderError
+from annexd.errors import InvalidInputError, NotYetError, ProviderAuthError, ProviderError
 from store import queries
 from store.models import MediaRequest, ProcessingItem
 
@@ -90,14 +94,26 @@ class SearchWorker(Worker):
             by_request[item.request_id].append(item)
         blocklist = queries.blocklisted_keys()
         found = 0
-        for request_id, group in by_request.items():
+        order = list(by_request)
+        for n, request_id in enumerate(order):
             request = queries.get_request(request_id)
-            outcomes = self.search_request(request, group, now, blocklist)
+            try:
+                outcomes = self.search_request(request, by_request[request_id], now, blocklist)
+            except NotYetError as exc:  # an indexer's rate limit: this request and the rest wait for its deadline
+                self.postpone([i for r in order[n:] for i in by_request[r]], exc, now)
+                break
             found += self.apply(outcomes, now)
             queries.beat_claims(self.owner, self.ctx.clock())  # the next requests' claims are still being worked on
         if found:
             self.ctx.wake("download", f"{found} item(s) found")
         return len(claimed)
+
+    def postpone(self, items: list[ProcessingItem], exc: NotYetError, now: datetime) -> None:
+        """Back to PENDING until the indexer may be asked again; this worker polls again at that deadline."""
+        reason = f"waiting for {exc.provider}'s rate limit"
+        for item in items:
+            queries.release_claim(item.id, S.SEARCHING, self.owner, now, reason)
+        self.wake_in(exc.retry_in, reason)
 
     def search_request(self, request: MediaRequest, items: list[ProcessingItem], now: datetime,
                        blocklist: set[str]) -> list[Outcome]:
@@ -168,9 +184,14 @@ class SearchWorker(Worker):
         after = int(((state.data if state else None) or {}).get("after", 0))
         batch = queries.completed_items_after(after, cfg.upgrade_search_batch)
         releases: list[Release] = []
-        for request, item in batch:
-            if below_cutoff(item.release, self.ctx.config.profile(request.quality_profile)):
-                releases += self.upgrade_query(request, item)
+        try:
+            for request, item in batch:
+                if below_cutoff(item.release, self.ctx.config.profile(request.quality_profile)):
+                    releases += self.upgrade_query(request, item)
+        except NotYetError as exc:  # the batch runs again from the same place once the indexer may be asked
+            queries.postpone_task(UPGRADE_TASK, self.ctx.instance_id, now)
+            self.wake_in(exc.retry_in, f"upgrade search waits for {exc.provider}'s rate limit")
+            return 0
         moved = match_and_apply(self.ctx, dedupe(releases), now)[1] if releases else 0
         more = len(batch) == cfg.upgrade_search_batch  # the pass goes on next poll, else starts again later
         next_run = now if more else now + timedelta(hours=cfg.upgrade_search_hours)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -48,6 +49,7 @@ class Worker(pykka.ThreadingActor):
         self.owner = ctx.begin_incarnation(self.name)
         self.log = structlog.get_logger(f"annexd.{self.name}").bind(actor=self.name)
         self._ticker: Ticker | None = None
+        self._deadline: tuple[float, threading.Timer] | None = None  # the next wake_in(): when, and its timer
         self.polls = 0
         self._reported = False
 
@@ -119,9 +121,21 @@ class Worker(pykka.ThreadingActor):
                 finally:
                     db._state.ctx.extend(contexts)  # so the enclosing connection_context()s still unwind
 
+    def wake_in(self, delay_s: float, reason: str) -> None:
+        """Poll again in ``delay_s`` seconds: work that must wait for a deadline (an indexer's rate limit, a
+        torrent add to confirm) is postponed to it instead of sleeping in this thread. The earliest wins."""
+        due = time.monotonic() + max(0.0, delay_s)
+        if self._deadline is not None and self._deadline[1].is_alive() and self._deadline[0] <= due:
+            return
+        if self._deadline is not None:
+            self._deadline[1].cancel()
+        self._deadline = (due, tell_later(self.actor_ref, max(0.0, delay_s), Wake(reason), f"{self.name}-deadline"))
+
     def on_stop(self) -> None:
         if self._ticker:
             self._ticker.stop()
+        if self._deadline is not None:
+            self._deadline[1].cancel()
 
     def on_failure(self, exception_type: Any, exception_value: Any, traceback: Any) -> None:
         self._report_failure(exception_value)

@@ -48,6 +48,16 @@ class ProviderError(AnnexdError):
         super().__init__(f"{provider}: {message}")
 
 
+class NotYetError(AnnexdError):
+    """Not a failure: a provider may not be called again before a deadline (an indexer's rate limit). The caller
+    postpones the work and comes back in ``retry_in`` seconds instead of sleeping in its thread."""
+
+    def __init__(self, provider: str, retry_in: float):
+        self.provider = provider
+        self.retry_in = retry_in
+        super().__init__(f"{provider}: rate limited for {retry_in:.2f} s more")
+
+
 class PermanentProviderError(ProviderError):
     """A provider answered in a way retrying cannot change (refused credentials, a destination conflict): the
     retry policy (annexd.domain.retry.classify) gives up at once."""

@@ -7,6 +7,10 @@
   brings new settings (qBittorrent bans an IP after a few failed logins, for an hour).
 - An unreachable client raises :class:`ProviderError`; callers keep their items DOWNLOADING and poll again.
 - Paths coming back from qBittorrent are joined with :func:`annexd.clients.paths.resolve_under`, never trusted.
+- qBittorrent adds asynchronously. :meth:`QbtClient.add_torrent` never waits for the new torrent to be listed:
+  it answers ``listed=False`` and remembers the add with a deadline (``ADD_CONFIRM_S``); called again for the
+  same hash it confirms (and then adds the peers), answers not yet, or, past the deadline, fails. Only
+  :meth:`QbtClient.add` (scripts and tests) waits, polling.
 """
 
 from __future__ import annotations
@@ -44,6 +48,9 @@ class TorrentFile:
     index: int = 0
 
 
+ADD_CONFIRM_S = 2.0  # how long a new torrent may take to be listed after its add (Sonarr waits ~1 s)
+
+
 @dataclass(frozen=True)
 class AddResult:
     """``added``: this call put the torrent into the client (False: it was there already, e.g. a torrent the
@@ -51,6 +58,15 @@ class AddResult:
 
     info_hash: str
     added: bool
+    listed: bool = True  # False: added, but qBittorrent does not list it yet; call add_torrent again to confirm
+
+
+@dataclass(frozen=True)
+class _Adding:
+    """An add this client made that qBittorrent has not listed yet."""
+
+    deadline: float
+    peers: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -80,6 +96,7 @@ class QbtClient:
     def __init__(self, settings: QbtClientSettings, *, clock: Callable[[], float] = time.monotonic):
         self._lock = threading.RLock()
         self._clock = clock
+        self._adding: dict[str, _Adding] = {}  # info hash -> the add to confirm
         self.cache = MaindataCache()
         self._apply_settings(settings)
 
@@ -215,8 +232,12 @@ class QbtClient:
         save_path: str | None = None,
         peers: str | Iterable[str] | None = None,
     ) -> str:
-        """Add a torrent (or find it already there) and return its info hash (lower-case hex)."""
-        return self.add_torrent(torrent_bytes, magnet, tags=tags, save_path=save_path, peers=peers).info_hash
+        """Add a torrent (or find it already there) and return its info hash (lower-case hex) once qBittorrent
+        lists it. Waits (polling every 50 ms): for scripts and tests; the daemon's workers use add_torrent."""
+        while not (result := self.add_torrent(torrent_bytes, magnet, tags=tags, save_path=save_path,
+                                              peers=peers)).listed:
+            threading.Event().wait(0.05)
+        return result.info_hash
 
     def add_torrent(
         self,
@@ -228,29 +249,46 @@ class QbtClient:
         peers: str | Iterable[str] | None = None,
     ) -> AddResult:
         """Add a torrent, or find it already there (then it is left exactly as it is: its category, save path
-        and state are the user's); says which of the two happened."""
+        and state are the user's); says which of the two happened. Never waits: a new torrent qBittorrent does
+        not list yet comes back ``listed=False``, and the next call for it confirms the add (see the module)."""
         info_hash = info_hash_of(torrent_bytes, magnet)
-        peer_list = _peer_list(peers) if peers else []
+        peer_list = tuple(_peer_list(peers)) if peers else ()
+        with self._lock:
+            adding = self._adding.get(info_hash)
+        if adding is not None:  # ours, waiting to be listed: never added twice
+            return self._confirm(info_hash, adding)
         log.info("qbittorrent.add", client=self.name, info_hash=info_hash)
-        added = not self.has(info_hash)
-        if added:
-            self._ensure_category()
-            try:
-                self._add_new(torrent_bytes, magnet, tags, save_path)
-                log.info("qbittorrent.added", client=self.name, info_hash=info_hash)
-            except ProviderError:
-                # "Fails." also means "already there": an add still being processed by qBittorrent.
-                if not self.has(info_hash):
-                    raise
-            # qBittorrent adds asynchronously: wait until it lists the torrent (Sonarr waits ~1 s too), so the
-            # next add of the same hash sees it and reuses it instead of adding twice.
-            self._wait_until_known(info_hash)
-        else:
+        if self.has(info_hash):
             log.info("qbittorrent.add_reused", client=self.name, info_hash=info_hash)
-        if peer_list:
-            self._wait_until_known(info_hash)
-            self.add_peers(info_hash, peer_list)
-        return AddResult(info_hash, added)
+            if peer_list:
+                self.add_peers(info_hash, peer_list)
+            return AddResult(info_hash, False)
+        self._ensure_category()
+        try:
+            self._add_new(torrent_bytes, magnet, tags, save_path)
+            log.info("qbittorrent.added", client=self.name, info_hash=info_hash)
+        except ProviderError:
+            # "Fails." also means "already there": an add still being processed by qBittorrent.
+            if not self.has(info_hash):
+                raise
+        adding = _Adding(self._clock() + ADD_CONFIRM_S, peer_list)
+        with self._lock:
+            self._adding[info_hash] = adding
+        return self._confirm(info_hash, adding)
+
+    def _confirm(self, info_hash: str, adding: _Adding) -> AddResult:
+        """Is our add listed now? Then its peers go in; past its deadline it failed (the next call adds again)."""
+        if self.has(info_hash):
+            with self._lock:
+                self._adding.pop(info_hash, None)
+            if adding.peers:
+                self.add_peers(info_hash, adding.peers)
+            return AddResult(info_hash, True)
+        if self._clock() > adding.deadline:
+            with self._lock:
+                self._adding.pop(info_hash, None)
+            raise ProviderError(self.name, f"torrent {info_hash} did not appear after add")
+        return AddResult(info_hash, True, listed=False)
 
     def _add_new(self, torrent_bytes: bytes | None, magnet: str | None, tags: Iterable[str], save_path: str | None) -> None:
         s = self.settings
@@ -269,14 +307,6 @@ class QbtClient:
         answer = self._call("torrents/add", lambda api: api.torrents_add(**kwargs))
         if str(answer).strip() not in ("Ok.", ""):
             raise self._fail("torrents/add", "error", f"torrents/add answered {str(answer)[:80]!r}")
-
-    def _wait_until_known(self, info_hash: str, timeout: float = 2.0) -> None:
-        # qBittorrent adds asynchronously; peers can only be added once the hash is known (Sonarr waits ~1 s too)
-        deadline = self._clock() + timeout
-        while not self.has(info_hash):
-            if self._clock() > deadline:
-                raise ProviderError(self.name, f"torrent {info_hash} did not appear after add")
-            threading.Event().wait(0.05)
 
     def add_peers(self, info_hash: str, peers: str | Iterable[str]) -> None:
         joined = "|".join(_peer_list(peers))

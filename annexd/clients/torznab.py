@@ -11,6 +11,11 @@ annexd stores holds no key, and the DownloadWorker puts the key back when it fet
 One file, although over 400 lines: it is one protocol (caps, paged searches, result parsing, error codes and
 Retry-After), and its parsing functions are pure and tested on their own here; its settings are in
 ``torznab_settings``.
+
+The minimum interval is a deadline, not a sleep: a call before it raises :class:`annexd.errors.NotYetError`
+(``retry_in``), and the caller postpones its work to that time. So that a postponed search of several calls
+(caps, pages, an id search and its fallback) makes progress when run again, the answers of the last
+``ANSWER_TTL_S`` seconds are replayed without a request (only while a minimum interval is set).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import logging
 import re
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -36,10 +42,12 @@ from annexd.clients.torznab_settings import TorznabIndexer
 from annexd.domain.quality import Release, make_guid
 from annexd.domain.release_links import scrub_release
 from annexd.domain.torrents import normalize_info_hash
-from annexd.errors import InvalidInputError, ProviderAuthError, ProviderError
+from annexd.errors import InvalidInputError, NotYetError, ProviderAuthError, ProviderError
 
 log = structlog.get_logger(__name__)
 
+ANSWER_TTL_S = 120.0  # how long an answer is replayed to a postponed search (one search spans a few intervals)
+ANSWER_CACHE_SIZE = 256
 _SECRET_PARAM = re.compile(r"((?:apikey|api_key|passkey)=)[^&\s\"'#]+", re.IGNORECASE)
 _BTIH = re.compile(r"xt=urn:btih:([0-9A-Za-z]+)")
 _TORZNAB_NS = ("http://torznab.com/schemas/2015/feed", "http://www.newznab.com/DTD/2010/feeds/attributes/")
@@ -275,18 +283,17 @@ class TorznabClient:
         indexer: TorznabIndexer,
         session: requests.Session | None = None,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
         parse: Callable[[str], Any] = _default_parse,
     ):
         self.indexer = indexer
         self._session = session or requests.Session()
         self._clock = clock
-        self._sleep = sleep
         self._parse = parse
         self._lock = threading.Lock()
         self._last_call: float | None = None
         self._caps: Caps | None = None
         self._caps_at = 0.0
+        self._answers: OrderedDict[tuple[tuple[str, str], ...], tuple[float, Element]] = OrderedDict()
         install_redaction_filter()
 
     def __repr__(self) -> str:
@@ -371,18 +378,40 @@ class TorznabClient:
                  params=sorted(k for k in params if k not in ("apikey",)), results=len(results))
         return dedupe_by_hash(results)
 
-    def _wait_turn(self) -> None:
-        if self._last_call is not None:
-            wait = self.indexer.min_interval - (self._clock() - self._last_call)
-            if wait > 0:
-                self._sleep(wait)
+    def not_before(self) -> float:
+        """The earliest time (this client's clock) the indexer may be called again."""
+        return float("-inf") if self._last_call is None else self._last_call + self.indexer.min_interval
+
+    def _take_turn(self) -> None:
+        """Claim the indexer's next call now, or raise NotYetError with the time left (never sleeps)."""
+        wait = self.not_before() - self._clock()
+        if wait > 0:
+            raise NotYetError(self.indexer.name, wait)
         self._last_call = self._clock()
+
+    def _recall(self, key: tuple[tuple[str, str], ...]) -> Element | None:
+        """A recent answer to the same request: a postponed search replays what it already asked."""
+        now = self._clock()
+        while self._answers and next(iter(self._answers.values()))[0] < now - ANSWER_TTL_S:
+            self._answers.popitem(last=False)
+        kept = self._answers.get(key)
+        return kept[1] if kept else None
+
+    def _remember(self, key: tuple[tuple[str, str], ...], root: Element) -> None:
+        if self.indexer.min_interval > 0:  # without a rate limit nothing is postponed, nothing replayed
+            self._answers[key] = (self._clock(), root)
+            while len(self._answers) > ANSWER_CACHE_SIZE:
+                self._answers.popitem(last=False)
 
     def _get(self, params: dict[str, Any]) -> Element:
         """One rate-limited, timed, counted request; returns the parsed XML root (Torznab errors raised)."""
         name = self.indexer.name
+        key = tuple(sorted((k, str(v)) for k, v in params.items()))
         with self._lock:
-            self._wait_turn()
+            replayed = self._recall(key)
+            if replayed is not None:
+                return replayed
+            self._take_turn()
             started = time.monotonic()
             outcome = "error"
             try:
@@ -390,6 +419,7 @@ class TorznabClient:
                 root = parse_xml(body, name)
                 raise_if_error(root, name, retry_after)
                 outcome = "ok"
+                self._remember(key, root)
                 return root
             except ProviderAuthError:
                 outcome = "auth_error"

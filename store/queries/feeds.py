@@ -44,6 +44,14 @@ def finish_task(name: str, owner: str, now: datetime, next_run_at: datetime, *, 
     return bool(TaskState.update(values).where((TaskState.name == name) & (TaskState.claimed_by == owner)).execute())
 
 
+def postpone_task(name: str, owner: str, next_run_at: datetime) -> bool:
+    """Release a claimed task that could not run yet (a rate limit): due again at ``next_run_at``, its data and
+    last run untouched. False when the claim was lost meanwhile."""
+    return bool(TaskState.update({TaskState.claimed_by: None, TaskState.lease_until: None,
+                                  TaskState.next_run_at: next_run_at})
+                .where((TaskState.name == name) & (TaskState.claimed_by == owner)).execute())
+
+
 def task_states(prefix: str) -> list[TaskState]:
     return list(TaskState.select().where(TaskState.name.startswith(prefix)).order_by(TaskState.name))
 

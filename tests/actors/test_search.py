@@ -1,11 +1,13 @@
 """SearchWorker end to end on a real PostgreSQL against a fake Torznab indexer."""
 
+import time
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 
 import pytest
 
 from actors.context import ActorContext
+from actors.messages import Wake
 from actors.search import SearchWorker
 from annexd.clients.torznab import TorznabClient
 from annexd.clients.torznab_settings import TorznabIndexer
@@ -34,8 +36,8 @@ def indexer():
     fake.stop()
 
 
-def _worker(db, fake, **search):
-    idx = TorznabIndexer(name="fake", url=fake.base_url, api_key=KEY, min_interval=0.0, timeout=2.0)
+def _worker(db, fake, min_interval=0.0, **search):
+    idx = TorznabIndexer(name="fake", url=fake.base_url, api_key=KEY, min_interval=min_interval, timeout=2.0)
     cfg = replace(Config(), search=replace(SearchConfig(), **search))
     ctx = ActorContext(db=db, config=cfg, clock=lambda: NOW)
     return SearchWorker.start(ctx, 60_000, [TorznabClient(idx)])
@@ -203,3 +205,29 @@ def test_a_slow_indexer_search_holds_no_pooled_connection(postgres_url, indexer)
         waited = time.monotonic() - started
         assert waited < 1.0, f"waited {waited:.2f}s for the pool's only connection"
         assert _settled(db, rid)[(0, 0)].status == S.FOUND
+
+
+def test_a_rate_limited_indexer_postpones_the_search_instead_of_sleeping_in_the_worker(pg, indexer):
+    indexer.items = [
+        FakeItem("Dune.2021.1080p.WEB-DL.DDP5.1.x264-GRP", 5 * GB, seeders=50, info_hash=_hash(1), category=2000),
+        FakeItem("Arrival.2016.1080p.WEB-DL.DDP5.1.x264-GRP", 5 * GB, seeders=50, info_hash=_hash(2), category=2000),
+    ]
+    dune = _request(pg, RequestSpec(kind="movie", title="Dune", year=2021))
+    arrival = _request(pg, RequestSpec(kind="movie", title="Arrival", year=2016))
+    started = time.monotonic()
+    ref = _worker(pg, indexer, min_interval=2.0)  # ticks every 60 s: only its own deadline wakes it sooner
+
+    def postponed():
+        with pg.connection_context():
+            items = queries.request_items(dune) + queries.request_items(arrival)
+        return all(i.status == S.PENDING and "rate limit" in (i.detail or "") for i in items)
+    wait_until(postponed, timeout=10, what="the searches postponed after the caps call")
+    asked = time.monotonic()
+    ref.ask(Wake("probe while rate-limited"))
+    handled = time.monotonic() - asked
+    assert handled < 0.5, f"a poll took {handled:.3f} s while the indexer was rate-limited"  # it slept 2 s before
+    items = {**_settled(pg, dune), **{("arrival",): _settled(pg, arrival)[(0, 0)]}}
+    assert {i.status for i in items.values()} == {S.FOUND}
+    assert [q.get("q") or q.get("imdbid") for q in indexer.searches()] == ["Dune 2021", "Arrival 2016"]
+    assert time.monotonic() - started >= 4.0  # caps, then each search a full interval after the call before
+    ref.stop()

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from annexd import metrics
-from annexd.clients.qbittorrent import MaindataView, QbtClient
+from annexd.clients.qbittorrent import AddResult, MaindataView, QbtClient
 from annexd.clients.qbittorrent_settings import QbtClientSettings
 from annexd.domain.download_states import DownloadState, TorrentSnapshot
 from annexd.domain.filemap import WantedEpisode, WantedMovie, map_files
@@ -144,6 +144,38 @@ def test_adding_the_same_torrent_twice_keeps_one(qbt_pair: QbtPair, proxy: Count
     assert proxy.count("/api/v2/torrents/add") == 1
     found = qbt_pair.downloader.api().torrents_info(torrent_hashes=info_hash)
     assert len(found) == 1 and found[0]["category"] == "annexd" and found[0]["tags"] == "annexd"
+
+
+def test_an_add_not_listed_yet_is_confirmed_by_a_later_call_never_waited_for(qbt_pair: QbtPair,
+                                                                              proxy: CountingProxy) -> None:
+    """qBittorrent lists a new torrent a little after its add. Here it is hidden from ``has`` for a while (the
+    real add happens; only the listing is delayed) so the not-yet branch runs every time."""
+    content = make_content(qbt_pair.content_root / "Later", {"Later.2021.mkv": 300_000})
+    data, info_hash = qbt_pair.seed(content)
+    now = [100.0]
+    client = QbtClient(QbtClientSettings(name="dl-later", url=proxy.url, timeout_seconds=5.0), clock=lambda: now[0])
+    real_has, shown = client.has, [False]
+    client.has = lambda h: shown[0] and real_has(h)  # type: ignore[method-assign]
+    started = time.monotonic()
+    first = client.add_torrent(data, peers=[qbt_pair.seeder_peer])
+    assert time.monotonic() - started < 1.0  # the old client waited up to 2 s here
+    assert (first.added, first.listed) == (True, False)
+    now[0] += 1.0
+    assert not client.add_torrent(data).listed  # asked again before the deadline: not added a second time
+    assert proxy.count("/api/v2/torrents/add") == 1 and proxy.count("/api/v2/torrents/addPeers") == 0
+    shown[0] = True
+    assert client.add_torrent(data) == AddResult(info_hash, True, True)  # ours: owned, and now its peers go in
+    assert proxy.count("/api/v2/torrents/add") == 1 and proxy.count("/api/v2/torrents/addPeers") == 1
+
+    other, other_hash = qbt_pair.seed(make_content(qbt_pair.content_root / "Never", {"Never.2021.mkv": 200_000}))
+    shown[0] = False
+    assert not client.add_torrent(other).listed
+    now[0] += 2.5  # past ADD_CONFIRM_S without being listed: the add failed, and the next call adds again
+    with pytest.raises(ProviderError, match="did not appear"):
+        client.add_torrent(other)
+    with pytest.raises(ProviderError):  # qBittorrent has it (only hidden here): "Fails."
+        client.add_torrent(other)
+    assert proxy.count("/api/v2/torrents/add") == 3
 
 
 def test_seeding_limits_and_extra_tags_are_applied(qbt_pair: QbtPair) -> None:

@@ -10,6 +10,7 @@ import structlog
 
 from annexd import metrics
 from annexd.clients.torznab import (
+    ANSWER_TTL_S,
     TorznabClient,
     normalize_info_hash,
     parse_results,
@@ -19,7 +20,7 @@ from annexd.clients.torznab import (
 )
 from annexd.clients.torznab_settings import TorznabIndexer
 from annexd.domain.quality import rank
-from annexd.errors import InvalidInputError, ProviderAuthError, ProviderError
+from annexd.errors import InvalidInputError, NotYetError, ProviderAuthError, ProviderError
 from tests.fakes.torznab import CAPS_QUERY_ONLY, FakeItem, FakeTorznab
 
 KEY = "s3cr3t-key-DO-NOT-LEAK"
@@ -262,23 +263,34 @@ def test_api_key_never_leaks(fake, caplog):
 
 # --- rate limit -------------------------------------------------------------------------------------------------
 
-def test_min_interval_between_calls(fake):
+def test_min_interval_is_a_deadline_and_a_resumed_search_replays_what_it_asked(fake):
     now = [1000.0]
-    sleeps: list[float] = []
-
-    def sleep(s: float) -> None:
-        sleeps.append(s)
-        now[0] += s
-
-    client = TorznabClient(TorznabIndexer("fake", fake.base_url, KEY, min_interval=2.0),
-                           clock=lambda: now[0], sleep=sleep)
-    client.search_tv("Severance", 2)  # caps + search
+    client = TorznabClient(TorznabIndexer("fake", fake.base_url, KEY, min_interval=2.0), clock=lambda: now[0])
+    with pytest.raises(NotYetError) as first:
+        client.search_tv("Severance", 2)  # caps is asked; the search itself would come too soon
+    assert first.value.retry_in == 2.0 and len(fake.queries) == 1
     now[0] += 0.5
-    client.search_tv("Severance", 2)
-    assert sleeps == [2.0, 1.5]
+    started = time.monotonic()
+    with pytest.raises(NotYetError) as second:
+        client.search_tv("Severance", 2)
+    assert second.value.retry_in == 1.5 and time.monotonic() - started < 0.1  # told, not put to sleep
+    assert len(fake.queries) == 1
+    now[0] += 1.5
+    found = client.search_tv("Severance", 2)
+    assert found and [q["t"] for q in fake.queries] == ["caps", "tvsearch"]
     now[0] += 10
+    assert client.search_tv("Severance", 2) == found  # the same search again: replayed, no request
+    assert len(fake.queries) == 2
+    now[0] += ANSWER_TTL_S
     client.search_tv("Severance", 2)
-    assert sleeps == [2.0, 1.5]
+    assert len(fake.queries) == 3  # too old to replay: asked again
+
+
+def test_without_a_min_interval_nothing_is_replayed(fake):
+    client = client_for(fake)
+    client.search_tv("Severance", 2)
+    client.search_tv("Severance", 2)
+    assert [q["t"] for q in fake.queries] == ["caps", "tvsearch", "tvsearch"]
 
 
 # --- pure helpers -----------------------------------------------------------------------------------------------
