@@ -6,7 +6,8 @@ multi-episode file share one encode). A restarted dispatcher takes over its pred
 submits them again (the hub keeps a job that is still assigned); a job of a released claim is abandoned, and
 an agent still running it is told to cancel.
 
-Dispatch is event-driven: a job no agent can take waits in the hub, which hands it to the first agent whose
+Claims go one source file at a time (claim, plan, submit, next), so the first encode of a 40-episode pack
+starts as soon as its own job is planned, not after the whole pack's. Dispatch is event-driven: a job no agent can take waits in the hub, which hands it to the first agent whose
 slot frees (see annexd.encoder.hub); an agent that connects wakes the dispatcher, so jobs claimed before it
 came are submitted at once. The poll interval only paces heartbeats and the catch-up of missed events.
 
@@ -39,6 +40,7 @@ from store.models import EncodeJob as EncodeJobRow, MediaRequest, ProcessingItem
 
 WAITING_FOR_ENCODER = "waiting for an encoder"
 CHECKPOINT_S = 10.0  # a job's progress is written to its row at most this often
+CLAIM_STEP = 1  # items claimed per transaction (with the other items of their source file), then submitted
 
 
 def hub_callbacks(tell: Any) -> dict[str, Any]:
@@ -92,12 +94,17 @@ class EncodeDispatcher(Worker):
         for row in queries.open_jobs(self.owner):
             if row.job_key not in self.assigned:
                 self.submit(row)
-        jobs, nothing_to_do = queries.claim_encodes(self.owner, now, self.ctx.config.worker.claim_batch, self.plan)
-        for item_id in queries.complete_without_jobs(nothing_to_do, self.owner, now):
-            self.encoded(item_id)
-        for row in jobs:
-            self.submit(row)
-        return len(jobs) + len(nothing_to_do)
+        handled = 0
+        while handled < self.ctx.config.worker.claim_batch:  # one source file at a time: each job goes out at once
+            jobs, nothing_to_do = queries.claim_encodes(self.owner, now, CLAIM_STEP, self.plan)
+            if not jobs and not nothing_to_do:
+                break
+            for row in jobs:
+                self.submit(row)
+            for item_id in queries.complete_without_jobs(nothing_to_do, self.owner, now):
+                self.encoded(item_id)
+            handled += len({i for row in jobs for i in row.items} | set(nothing_to_do))
+        return handled
 
     def submit(self, row: EncodeJobRow) -> None:
         self.items[row.job_key] = [int(i) for i in row.items]

@@ -269,3 +269,37 @@ def test_queued_encodes_go_out_as_a_slot_frees_not_at_the_next_poll(tmp_path, ff
     gaps = [ordered[k + 1][2] - ordered[k][2] for k in range(1, 7, 2)]
     print(f"idle gaps between encodes (s): {[round(g, 4) for g in gaps]}")
     assert max(gaps) < 1.0, gaps  # target ≤ 0.1 s; a poll would have made it an hour
+
+
+def test_a_pack_s_first_encode_is_submitted_before_the_rest_of_the_pack_is_planned(tmp_path):
+    """40 episodes reach DOWNLOADED together (a season pack): the dispatcher claims, plans and submits one
+    source file at a time, so the first job reaches the hub while the others are still DOWNLOADED (claimed
+    all at once, the first waited for the 40 plans: up to 8.96 s in bench_pipeline)."""
+    daemon = _daemon(tmp_path, "[encoders]\nlocal = false\ntokens = [\"remote-agent-token-123\"]\n",
+                     env={"ANNEX_WORKER_POLL_INTERVAL": "3600000"})
+    with daemon.db.connection_context():
+        spec = RequestSpec(kind="tv", title="Pack", episodes=tuple(EpisodeSpec(1, e, f"Ep {e}") for e in range(1, 41)))
+        req = queries.create_request(spec, datetime.now())
+        for item in queries.request_items(req.id):
+            ProcessingItem.update(status=S.DOWNLOADED, source_file_path=str(tmp_path / f"Pack.S01E{item.episode:02}.mkv")
+                                  ).where(ProcessingItem.id == item.id).execute()
+    hub = daemon.hub
+    assert hub is not None
+    submitted: list[tuple[float, int]] = []  # when, and how many items were still DOWNLOADED then
+
+    def still_downloaded() -> int:
+        with daemon.db.connection_context():
+            return ProcessingItem.select().where((ProcessingItem.request == req.id)
+                                                 & (ProcessingItem.status == S.DOWNLOADED)).count()
+
+    inner = hub.submit
+    hub.submit = lambda job: (submitted.append((time.monotonic(), still_downloaded())), inner(job))[1]  # type: ignore[method-assign]
+    daemon.start()
+    try:
+        wait_until(lambda: len(submitted) >= 40, timeout=60, what="40 jobs submitted")
+    finally:
+        daemon.shutdown()
+    first, last = submitted[0], submitted[39]
+    print(f"submits: first with {first[1]} items still DOWNLOADED, last {last[0] - first[0]:.3f} s later")
+    assert first[1] == 39  # only its own item claimed: the old dispatcher claimed and planned all 40 first
+    assert [n for _, n in submitted[:40]] == list(range(39, -1, -1))
