@@ -45,7 +45,7 @@ from annexd.http.auth import (
     metrics_public,
     presented_key,
 )
-from annexd.http.executors import BoundedExecutor, Cached, Overloaded
+from annexd.http.executors import BoundedExecutor, Cached, Overloaded, Shared
 from annexd.http.validation import (
     MAX_DB_INT,
     BodyError,
@@ -78,6 +78,8 @@ class HttpDeps:
     # key still answer while the API queue is full.
     auth_executor: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(AUTH_THREADS, thread_name_prefix="http-auth"))
+    # Identical reads (and key lookups) in flight at once share one run; writes start a new generation.
+    shared: Shared = field(default_factory=Shared)
     counts: Cached[dict[str, int]] | None = None  # made by make_app over ctx.db unless given
     metrics_body: Cached[bytes] | None = None  # made by make_app
     # Whether /metrics is open and the page's sessions. None: from the config, and the configured http.api_key
@@ -118,15 +120,27 @@ def error(status: int, message: str, details: dict[str, str] | None = None) -> w
     return web.json_response(body, status=status)
 
 
-async def in_db(request: web.Request, fn: Callable[[], Any]) -> Any:
-    """Run a blocking store call on the API executor, holding one pooled connection (Overloaded when full)."""
-    db = request.app[DEPS].ctx.db
-
+def _with_connection(deps: HttpDeps, fn: Callable[[], Any]) -> Callable[[], Any]:
     def call() -> Any:
-        with db.connection_context():
+        with deps.ctx.db.connection_context():
             return fn()
 
-    return await request.app[DEPS].executor.run(call)
+    return call
+
+
+async def in_db(request: web.Request, fn: Callable[[], Any]) -> Any:
+    """Run a blocking store call on the API executor, holding one pooled connection (Overloaded when full)."""
+    deps = request.app[DEPS]
+    return await deps.executor.run(_with_connection(deps, fn))
+
+
+async def shared_read(request: web.Request, fn: Callable[[], Any]) -> Any:
+    """:func:`in_db` for a read whose answer depends only on its URL and its caller: identical calls in flight
+    at the same time (32 clients polling one page) share one run instead of queueing 32."""
+    deps = request.app[DEPS]
+    caller = request.get(CALLER)
+    key = ("read", request.method, request.path, request.query_string, caller.name if caller else None)
+    return await deps.shared.run(key, lambda: deps.executor.submit(_with_connection(deps, fn)))
 
 
 def access_of(request: web.Request) -> Access:
@@ -157,7 +171,7 @@ async def count_requests(request: web.Request, handler: Handler) -> web.StreamRe
     resource = request.match_info.route.resource
     route = resource.canonical if resource is not None else "unmatched"
     try:
-        response = await handler(request)
+        response = await _handle(request, handler)
     except web.HTTPException as exc:
         metrics.HTTP_REQUESTS.labels(route, str(exc.status)).inc()
         if 400 <= exc.status < 500:
@@ -180,6 +194,15 @@ async def count_requests(request: web.Request, handler: Handler) -> web.StreamRe
     return response
 
 
+async def _handle(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The handler; after anything but a read, reads start afresh (none joins a run from before the write)."""
+    try:
+        return await handler(request)
+    finally:
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            request.app[DEPS].shared.new_generation()
+
+
 async def has_valid_key(request: web.Request) -> bool:
     """Whether the caller holds a user's API key (what /health shows depends on it): the middleware's lookup.
     With the database away the key cannot be checked: the caller sees the status only."""
@@ -187,7 +210,7 @@ async def has_valid_key(request: web.Request) -> bool:
     if key is None:
         return False
     try:
-        return await _key_check(request, lambda: queries.caller_by_key(key)) is not None
+        return await caller_of_key(request, key) is not None
     except (peewee.OperationalError, peewee.InterfaceError):
         return False
 
@@ -203,15 +226,11 @@ async def require_api_key(request: web.Request, handler: Handler) -> web.StreamR
     arr = is_arr_path(request.path)
     key = arr_presented_key(request.query, request.headers) if arr else presented_key(request.headers)
 
-    def check() -> tuple[Caller | None, bool]:
-        caller = queries.caller_by_key(key)
-        return caller, caller is not None or queries.any_key()
-
-    caller, any_key = await _key_check(request, check)
+    caller = await caller_of_key(request, key)
     if caller is None:
         if arr:  # as Radarr and Sonarr answer: 401 with an empty body
             return web.Response(status=401)
-        if not any_key:
+        if not await _key_check(request, queries.any_key):
             return error(401, "the API is closed: no API key is configured (set ANNEX_API_KEY, or "
                               "`annexd user key admin`)")
         response = error(401, "missing or wrong API key (X-Api-Key header or Authorization: Bearer)")
@@ -226,12 +245,15 @@ async def require_api_key(request: web.Request, handler: Handler) -> web.StreamR
 async def _key_check(request: web.Request, check: Callable[[], Any]) -> Any:
     """The key lookup, on its own threads: never queued behind API work."""
     deps = request.app[DEPS]
+    return await asyncio.wrap_future(deps.auth_executor.submit(_with_connection(deps, check)))
 
-    def call() -> Any:
-        with deps.ctx.db.connection_context():
-            return check()
 
-    return await asyncio.wrap_future(deps.auth_executor.submit(call))
+async def caller_of_key(request: web.Request, key: str | None) -> Caller | None:
+    """The user holding ``key`` (:func:`_key_check`); lookups of one key in flight at once share one query.
+    Nothing is kept after it: a disabled user's key fails on the next call."""
+    deps = request.app[DEPS]
+    call = _with_connection(deps, lambda: queries.caller_by_key(key))
+    return cast(Caller | None, await deps.shared.run(("key", key), lambda: deps.auth_executor.submit(call)))
 
 
 def visible_to(request: web.Request) -> str | None:
@@ -362,7 +384,7 @@ async def list_requests(request: web.Request) -> web.Response:
         return _json_bytes({"page": page_no, "per_page": per_page, "total": total,
                             "requests": [views.request_view(req, summary) for req, summary in rows]})
 
-    return _json_answer(await in_db(request, load))
+    return _json_answer(await shared_read(request, load))
 
 
 def _json_bytes(data: Any) -> bytes:
@@ -387,7 +409,7 @@ async def _request_json(request: web.Request, render: Callable[[int, LiveProgres
         except NotFoundError:
             return None
 
-    body = await in_db(request, load)
+    body = await shared_read(request, load)
     return _json_answer(body) if body is not None else error(404, f"request {request_id} not found")
 
 
@@ -753,7 +775,7 @@ async def status_page(request: web.Request) -> web.Response:
         return await login_page(request, None)
     who = None if caller.is_admin else caller.name
 
-    rows, _ = await in_db(request, lambda: queries.list_requests(None, 0, 50, deps.ctx.live, visible_to=who))
+    rows, _ = await shared_read(request, lambda: queries.list_requests(None, 0, 50, deps.ctx.live, visible_to=who))
     counts = await _counts(request) if who is None else own_counts(rows)
     status = views.status_view(deps.ctx, counts)
     if who is not None:  # a requester: its own items only, no operations detail

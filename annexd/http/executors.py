@@ -3,6 +3,10 @@
 * :class:`BoundedExecutor` runs the API's database work on a few threads with a bounded queue: past it a call
   is refused at once (:class:`Overloaded`, answered 503 with ``Retry-After``) instead of waiting behind
   hundreds of others; at shutdown the queued calls are cancelled.
+* :class:`Shared` lets identical calls that run at the same time share one run (single flight): 32 clients
+  polling the same list page, or the same key checked by 32 calls at once, cost one query, not 32. Nothing is
+  kept once the run ends, so no answer is older than the call it joined; a write through the API starts a new
+  generation, so a read that follows a write never joins one started before it.
 * :class:`Cached` holds a value for at most ``max_age_s``, refreshed on its own thread, one load at a time:
   the item counts by status (``/metrics``, ``/api/v1/status``, the status page: never a counting query per
   call) and the rendered ``/metrics`` body (rendering the registry costs milliseconds of the event loop).
@@ -15,9 +19,9 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Generic, TypeVar, cast
+from typing import Any, Generic, TypeVar, cast
 
 T = TypeVar("T")
 
@@ -56,6 +60,44 @@ class BoundedExecutor:
     def shutdown(self) -> None:
         """Cancel every queued call; running ones finish on their own (their answers go nowhere)."""
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+class Shared:
+    """Single flight: a call whose key matches a run in flight (same generation) waits for that run's answer."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: dict[tuple[int, Hashable], Future[Any]] = {}
+        self._generation = 0
+
+    def new_generation(self) -> None:
+        """Something was written: calls from now on never join a run that started before."""
+        with self._lock:
+            self._generation += 1
+
+    async def run(self, key: Hashable, start: Callable[[], Future[T]]) -> T:
+        """The answer of the run in flight for ``key``, or of a new one ``start`` submits."""
+        with self._lock:
+            slot = (self._generation, key)
+            future = self._running.get(slot)
+            if future is None:
+                future = self._running[slot] = start()
+                started = True
+            else:
+                started = False
+        if started:
+            future.add_done_callback(lambda done: self._finished(slot, done))
+        # Shielded: a caller that goes away (a closed connection) must not cancel the run the others wait for.
+        return cast(T, await asyncio.shield(asyncio.wrap_future(future)))
+
+    def _finished(self, slot: tuple[int, Hashable], done: Future[Any]) -> None:
+        with self._lock:
+            if self._running.get(slot) is done:
+                del self._running[slot]
+
+    def in_flight(self) -> int:
+        with self._lock:
+            return len(self._running)
 
 
 class Cached(Generic[T]):

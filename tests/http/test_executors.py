@@ -91,10 +91,11 @@ async def test_past_the_api_queue_the_answer_is_503_with_retry_after_and_health_
     monitor.run_once(wait=10)  # the checks run on their own timer, never in the request
     deps = HttpDeps(ctx=ctx, executor=BoundedExecutor(1, 2, "http-db"), health=monitor)
     client = await aiohttp_client(make_app(deps))
-    busy = [asyncio.ensure_future(client.get("/api/v1/requests", headers=AUTH)) for _ in range(2)]
+    # Different pages: identical calls would share one run (test_identical_reads_in_flight_share_one_run).
+    busy = [asyncio.ensure_future(client.get(f"/api/v1/requests?page={n}", headers=AUTH)) for n in (1, 2)]
     while not started:
         await asyncio.sleep(0.01)
-    refused = await client.get("/api/v1/requests", headers=AUTH)
+    refused = await client.get("/api/v1/requests?page=3", headers=AUTH)
     assert refused.status == 503 and refused.headers["Retry-After"] == "1"
     assert "busy" in (await refused.json())["error"]
     t0 = time.perf_counter()
@@ -109,19 +110,40 @@ async def test_past_the_api_queue_the_answer_is_503_with_retry_after_and_health_
     assert [r.status for r in await asyncio.gather(*busy)] == [200, 200]
 
 
+async def test_identical_reads_in_flight_share_one_run_and_a_write_starts_afresh(ctx, aiohttp_client, slow_list):
+    gate, started = slow_list
+    client = await aiohttp_client(make_app(HttpDeps(ctx=ctx, executor=BoundedExecutor(2, 8, "http-db"))))
+    same = [asyncio.ensure_future(client.get("/api/v1/requests?page=1", headers=AUTH)) for _ in range(20)]
+    while not started:
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.2)  # all twenty are in; one list call runs for them
+    assert len(started) == 1
+    # A write (even a refused one) goes through: the next identical read does not join the run from before it.
+    assert (await client.post("/api/v1/requests/999/cancel", headers=AUTH)).status == 404
+    after = asyncio.ensure_future(client.get("/api/v1/requests?page=1", headers=AUTH))
+    deadline = time.monotonic() + 5
+    while len(started) < 2 and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    assert len(started) == 2
+    gate.set()
+    assert {r.status for r in await asyncio.gather(*same, after)} == {200}
+    # Nothing is kept once a run ends: the next call runs the query again.
+    assert (await client.get("/api/v1/requests?page=1", headers=AUTH)).status == 200 and len(started) == 3
+
+
 def test_shutdown_cancels_queued_api_work_and_takes_at_most_two_seconds(ctx, slow_list):
     gate, started = slow_list
     deps = HttpDeps(ctx=ctx, executor=BoundedExecutor(1, 16, "http-db"))
     server = HttpServer(make_app(deps), "127.0.0.1", 0).start()
 
-    def call() -> None:
-        request = urllib.request.Request(server.url + "/api/v1/requests", headers=AUTH)
+    def call(n: int) -> None:
+        request = urllib.request.Request(server.url + f"/api/v1/requests?page={n}", headers=AUTH)
         try:
             urllib.request.urlopen(request, timeout=15).read()  # noqa: S310 (loopback)
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             pass  # dropped at shutdown: expected
 
-    clients = [threading.Thread(target=call, daemon=True) for _ in range(10)]
+    clients = [threading.Thread(target=call, args=(n,), daemon=True) for n in range(1, 11)]
     for t in clients:
         t.start()
     deadline = time.monotonic() + 5
