@@ -61,13 +61,15 @@ ENDPOINTS = (
 
 # Item statuses drawn for a request, by the phase it is in (weights). Most of a library is done. No claimed
 # status (SEARCHING, ENCODING, DELIVERING): with no daemon holding them, the daemon under test would spend the
-# run releasing them.
+# run releasing them. No DOWNLOADED either: the daemon's built-in encoder would spend the run claiming some
+# 16,000 files waiting to be encoded at once, which is not a library at rest (the encode path at scale is
+# bench_pipeline's); the read path is measured with the pipeline at rest.
 _PHASES: tuple[tuple[float, tuple[str, ...]], ...] = (
     (0.62, ("COMPLETED",)),
     (0.08, ("COMPLETED", "FAILED")),
     (0.08, ("DOWNLOADING", "FOUND", "COMPLETED")),
     (0.06, ("AWAITING", "PENDING")),
-    (0.05, ("DOWNLOADED", "ENCODED", "COMPLETED")),
+    (0.05, ("ENCODED", "COMPLETED")),
     (0.04, ("QUALITY_UNAVAILABLE", "AWAITING")),
     (0.04, ("CANCELLED",)),
     (0.03, ("PENDING", "FOUND")),
