@@ -7,6 +7,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import peewee
@@ -21,6 +22,14 @@ from store import queries
 
 # The database is unreachable or busy right now: an expected error, the poll is simply tried again.
 DB_UNAVAILABLE = (peewee.OperationalError, peewee.InterfaceError)
+
+
+HELD_RETRY_S = 1.0
+
+
+@dataclass(frozen=True)
+class RetryHeld:
+    """Try the messages held during a database outage again (one timer per worker, not one per message)."""
 
 
 class Worker(pykka.ThreadingActor):
@@ -52,6 +61,8 @@ class Worker(pykka.ThreadingActor):
         self._deadline: tuple[float, threading.Timer] | None = None  # the next wake_in(): when, and its timer
         self.polls = 0
         self._reported = False
+        self._held: list[Any] = []  # messages waiting for the database, in arrival order
+        self._retry_scheduled = False
 
     def on_start(self) -> None:
         try:
@@ -73,12 +84,28 @@ class Worker(pykka.ThreadingActor):
         if isinstance(message, Tick | Wake):
             self.run_once()
             return None
-        try:
-            return self.handle(message)
-        except DB_UNAVAILABLE as exc:
-            self.log.warning("database_unavailable", error=str(exc).strip()[:200], retry_in_s=1.0)
-            tell_later(self.actor_ref, 1.0, message, f"{self.name}-retry")
+        if isinstance(message, RetryHeld):
+            self._retry_scheduled = False
+            held, self._held = self._held, []
+            for one in held:
+                self._handle_in_order(one)
             return None
+        return self._handle_in_order(message)
+
+    def _handle_in_order(self, message: Any) -> Any:
+        """Handle ``message``; while the database is away it is held, with the ones after it (kept in order),
+        and all are tried again a second later by one timer: a thousand messages during an outage used to start
+        a thousand timer threads a second."""
+        if not self._held:
+            try:
+                return self.handle(message)
+            except DB_UNAVAILABLE as exc:
+                self.log.warning("database_unavailable", error=str(exc).strip()[:200], retry_in_s=HELD_RETRY_S)
+        self._held.append(message)
+        if not self._retry_scheduled:
+            self._retry_scheduled = True
+            tell_later(self.actor_ref, HELD_RETRY_S, RetryHeld(), f"{self.name}-retry")
+        return None
 
     def handle(self, message: Any) -> Any:
         """Other messages; subclasses override. Unknown messages are a programming error."""

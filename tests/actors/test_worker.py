@@ -2,6 +2,8 @@
 taken again after; when the database went away meanwhile, the poll fails like any database outage and the
 worker lives on (it used to crash on peewee's emptied context stack)."""
 
+import threading
+import time
 from collections.abc import Callable
 
 import peewee
@@ -64,3 +66,44 @@ def test_a_database_gone_during_offline_work_fails_the_poll_not_the_worker(db):
     ref.tell(Wake("the database is back"))
     wait_until(lambda: proxy.finished.get(timeout=5) == 1, timeout=20, what="the next poll")
     assert ref.is_alive()
+
+
+class Handler(Worker):
+    """Handles ``int`` messages; fails with a database outage while ``down`` is set."""
+
+    name = "handler"
+
+    def __init__(self, ctx: ActorContext, interval_ms: int):
+        super().__init__(ctx, interval_ms)
+        self.down = True
+        self.handled: list[int] = []
+
+    def poll(self) -> int:
+        return 0
+
+    def handle(self, message: object) -> None:
+        if self.down:
+            raise peewee.OperationalError("the database went away")
+        assert isinstance(message, int)
+        self.handled.append(message)
+
+    def recover(self) -> None:
+        self.down = False
+
+    def waiting(self) -> int:
+        return len(self._held)
+
+
+def test_messages_during_an_outage_are_held_in_order_behind_one_timer(db):
+    ref = Handler.start(ActorContext(db=db, config=Config()), 3_600_000)
+    proxy = ref.proxy()
+    timers = lambda: sum(t.name == "timer-handler-retry" for t in threading.enumerate())  # noqa: E731
+    for n in range(300):
+        ref.tell(n)
+    wait_until(lambda: proxy.waiting().get(timeout=5) == 300, timeout=20, what="every message held")
+    assert timers() <= 1  # one timer for all of them (it was one thread per message per second)
+    time.sleep(1.5)  # a retry round with the database still away keeps them, in order, behind one timer
+    assert proxy.handled.get(timeout=5) == [] and timers() <= 1
+    proxy.recover().get(timeout=5)
+    wait_until(lambda: len(proxy.handled.get(timeout=5)) == 300, timeout=20, what="every message handled")
+    assert proxy.handled.get(timeout=5) == list(range(300)) and ref.is_alive()
