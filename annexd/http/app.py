@@ -93,6 +93,12 @@ class HttpDeps:
             with self.ctx.db.connection_context():
                 queries.adopt_config_key(http.api_key, self.ctx.clock())
 
+    def warm(self) -> None:
+        """Start the first loads of the caches (the item counts, the /metrics body) without waiting for them."""
+        for cache in (self.counts, self.metrics_body):
+            if cache is not None:
+                cache.warm()
+
     def shutdown(self) -> None:
         """Cancel the queued work of every executor (running calls finish on their own)."""
         self.executor.shutdown()

@@ -126,6 +126,10 @@ class Cached(Generic[T]):
                 self._refresh = self._pool.submit(self._reload)
             return (self._value, None) if self._value is not None else (None, self._refresh)
 
+    def warm(self) -> None:
+        """Start the first load now (at startup), so the first caller does not wait for it."""
+        self._current()
+
     async def get(self) -> T:
         value, refresh = self._current()
         if refresh is None:
