@@ -40,6 +40,7 @@ from annexd.http.auth import (
     ADMIN_PATHS,
     SESSION_COOKIE,
     Access,
+    KnownKeys,
     arr_presented_key,
     is_arr_path,
     metrics_public,
@@ -80,6 +81,7 @@ class HttpDeps:
         default_factory=lambda: ThreadPoolExecutor(AUTH_THREADS, thread_name_prefix="http-auth"))
     # Identical reads (and key lookups) in flight at once share one run; writes start a new generation.
     shared: Shared = field(default_factory=Shared)
+    keys: KnownKeys = field(default_factory=KnownKeys)
     counts: Cached[dict[str, int]] | None = None  # made by make_app over ctx.db unless given
     metrics_body: Cached[bytes] | None = None  # made by make_app
     # Whether /metrics is open and the page's sessions. None: from the config, and the configured http.api_key
@@ -255,11 +257,20 @@ async def _key_check(request: web.Request, check: Callable[[], Any]) -> Any:
 
 
 async def caller_of_key(request: web.Request, key: str | None) -> Caller | None:
-    """The user holding ``key`` (:func:`_key_check`); lookups of one key in flight at once share one query.
-    Nothing is kept after it: a disabled user's key fails on the next call."""
+    """The user holding ``key`` (:func:`_key_check`): known for a moment after a lookup (:class:`KnownKeys`);
+    lookups of one key in flight at once share one query."""
+    if not key:
+        return None
     deps = request.app[DEPS]
+    generation = queries.users_generation()
+    known = deps.keys.get(key, generation)
+    if known is not None:
+        return known
     call = _with_connection(deps, lambda: queries.caller_by_key(key))
-    return cast(Caller | None, await deps.shared.run(("key", key), lambda: deps.auth_executor.submit(call)))
+    caller = await deps.shared.run(("key", key), lambda: deps.auth_executor.submit(call))
+    if caller is not None:
+        deps.keys.put(key, generation, caller)
+    return cast(Caller | None, caller)
 
 
 def visible_to(request: web.Request) -> str | None:

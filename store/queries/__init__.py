@@ -191,6 +191,7 @@ from store.queries.users import (
     list_users,
     rotate_key,
     set_quota,
+    users_generation,
 )
 
 __all__ = [
@@ -220,7 +221,7 @@ __all__ = [
     "retry_download_or_fail", "retry_item", "reuse_download", "rotate_key", "save_provider_state", "season_sizes",
     "set_detail", "set_quota", "start_delivery", "start_transfer", "status_batch", "submit_as", "submit_request",
     "task_states", "temp_files_removed", "torrent_vanished", "transfer_progress", "update_listing", "wanted_items",
-    "wanted_request_titles", "write_progress",
+    "users_generation", "wanted_request_titles", "write_progress",
     # the legacy importer (issue 15)
     "RequestOutcome", "adopt_requests", "download_hashes", "import_items", "legacy_request_index",
 ]

@@ -7,13 +7,38 @@ again in constant time.
 
 from __future__ import annotations
 
+import functools
+import itertools
+from collections.abc import Callable
 from datetime import datetime
-from typing import cast
+from typing import ParamSpec, TypeVar, cast
 
 from annexd.domain.users import ADMIN, Caller, Quota, Role, key_hash, new_key, same_hash, valid_name
 from annexd.errors import InvalidInputError, NotFoundError, StateConflictError
 from store.db import write_transaction
 from store.models import User
+
+P = ParamSpec("P")
+R = TypeVar("R")
+_generation = itertools.count(1)
+_users_generation = 0
+
+
+def users_generation() -> int:
+    """A number that changes whenever this process changes a user (a cached key check is stale after it)."""
+    return _users_generation
+
+
+def _changes_users(fn: Callable[P, R]) -> Callable[P, R]:
+    @functools.wraps(fn)
+    def changing(*args: P.args, **kwargs: P.kwargs) -> R:
+        global _users_generation
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            _users_generation = next(_generation)
+
+    return changing
 
 
 def caller_of(user: User) -> Caller:
@@ -64,6 +89,7 @@ def any_key() -> bool:
     return User.select().where(User.enabled & User.key_hash.is_null(False)).exists()
 
 
+@_changes_users
 def add_user(name: str, role: Role, auto_approve: frozenset[str], now: datetime) -> str:
     """A new enabled user with a fresh key; returns the key (shown once, never stored)."""
     if not valid_name(name):
@@ -78,6 +104,7 @@ def add_user(name: str, role: Role, auto_approve: frozenset[str], now: datetime)
     return key
 
 
+@_changes_users
 def rotate_key(name: str, now: datetime) -> str:
     """A new key for ``name`` (the old one stops working at once); enables the user. Returns the key."""
     key = new_key()
@@ -87,6 +114,7 @@ def rotate_key(name: str, now: datetime) -> str:
     return key
 
 
+@_changes_users
 def disable_user(name: str) -> None:
     """The user's key stops working; its requests stay."""
     with write_transaction():
@@ -94,6 +122,7 @@ def disable_user(name: str) -> None:
         User.update(enabled=False).where(User.name == name).execute()
 
 
+@_changes_users
 def set_quota(name: str, kind: str, limit: int | None, days: float | None) -> None:
     """Override the configured quota for one user (``limit`` 0: unlimited; None: back to the default)."""
     columns = {"movie": (User.movie_quota_limit, User.movie_quota_days),
@@ -103,6 +132,7 @@ def set_quota(name: str, kind: str, limit: int | None, days: float | None) -> No
         User.update({columns[0]: limit, columns[1]: days}).where(User.name == name).execute()
 
 
+@_changes_users
 def ensure_users(names: set[str], now: datetime) -> None:
     """Disabled users without keys for names that asked before users existed (imported requests)."""
     for name in sorted(n[:100] for n in names if n):
@@ -110,6 +140,7 @@ def ensure_users(names: set[str], now: datetime) -> None:
                     auto_approve_tv=True, created_at=now).on_conflict_ignore().execute()
 
 
+@_changes_users
 def adopt_config_key(key: str, now: datetime) -> str:
     """The first start after users came: the configured ``http.api_key`` becomes ``admin``'s key.
 
@@ -132,4 +163,5 @@ def adopt_config_key(key: str, now: datetime) -> str:
 
 
 __all__ = ["add_user", "adopt_config_key", "any_key", "caller_by_key", "caller_by_name", "caller_of",
-           "disable_user", "ensure_users", "get_user", "list_users", "new_key", "rotate_key", "set_quota"]
+           "disable_user", "ensure_users", "get_user", "list_users", "new_key", "rotate_key", "set_quota",
+           "users_generation"]

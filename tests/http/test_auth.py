@@ -1,6 +1,7 @@
 """Every route needs the key (GETs too), what is open and why, the status page's session, and /metrics as
 configured (in-process aiohttp app over SQLite and PostgreSQL)."""
 
+import asyncio
 import re
 from dataclasses import replace
 
@@ -8,10 +9,10 @@ import pytest
 
 from actors.context import ActorContext
 from annexd.config import Config, HttpConfig
-from annexd.domain.users import Role, key_hash
+from annexd.domain.users import Caller, Role, key_hash
 from annexd.encoder.hub import EncoderHub, HubSettings
 from annexd.http.app import HttpDeps, make_app
-from annexd.http.auth import SESSION_COOKIE, is_loopback, metrics_public, presented_key
+from annexd.http.auth import SESSION_COOKIE, KnownKeys, is_loopback, metrics_public, presented_key
 from store import queries
 from store.models import User, utcnow
 
@@ -123,3 +124,25 @@ def test_the_one_key_check(db) -> None:
     assert presented_key({"X-Api-Key": "a"}) == "a" and presented_key({"Authorization": "bearer b"}) == "b"
     assert presented_key({"Authorization": "Basic c"}) is None and presented_key({}) is None
     assert is_loopback("127.0.0.2") and not is_loopback("")
+
+
+def test_known_keys_expire_and_are_forgotten_when_users_change():
+    now = [100.0]
+    known = KnownKeys(ttl_seconds=2.0, max_keys=2, clock=lambda: now[0])
+    admin = Caller("admin", Role.ADMIN)
+    known.put(KEY, 7, admin)
+    assert known.get(KEY, 7) == admin and known.get("another-key-0123456789", 7) is None
+    assert known.get(KEY, 8) is None  # this process changed a user since the lookup
+    now[0] += 2.0
+    assert known.get(KEY, 7) is None  # a change made by another process counts within ttl_seconds
+    assert all(KEY not in str(entry) for entry in known._known.items())  # kept by hash, never the key itself
+
+
+async def test_a_key_disabled_by_another_process_stops_working_within_the_ttl(db, aiohttp_client):
+    deps = HttpDeps(ctx=_ctx(db), keys=KnownKeys(ttl_seconds=0.3))
+    client = await aiohttp_client(make_app(deps))
+    assert (await client.get("/api/v1/requests", headers=AUTH)).status == 200
+    User.update(enabled=False).where(User.name == "admin").execute()  # as the CLI would, from its own process
+    assert (await client.get("/api/v1/requests", headers=AUTH)).status == 200  # still known for a moment
+    await asyncio.sleep(0.35)
+    assert (await client.get("/api/v1/requests", headers=AUTH)).status == 401
