@@ -26,7 +26,7 @@ from annexd.domain.monitoring import Monitoring
 from annexd.domain.notifications import Kind
 from annexd.domain.pipeline import ProcessingStatus, RequestStatus
 from annexd.domain.request_specs import RequestSpec
-from annexd.domain.users import Caller
+from annexd.domain.users import Caller, key_hash
 from annexd.errors import (
     AnnexdError,
     InvalidInputError,
@@ -38,15 +38,15 @@ from annexd.health import HealthMonitor
 from annexd.http import openapi, page, views
 from annexd.http.auth import (
     ADMIN_PATHS,
+    KEY_SECONDS,
     SESSION_COOKIE,
     Access,
-    KnownKeys,
     arr_presented_key,
     is_arr_path,
     metrics_public,
     presented_key,
 )
-from annexd.http.executors import BoundedExecutor, Cached, Overloaded, Shared
+from annexd.http.executors import BoundedExecutor, Cached, Overloaded, Recent, Shared
 from annexd.http.validation import (
     MAX_DB_INT,
     BodyError,
@@ -81,7 +81,9 @@ class HttpDeps:
         default_factory=lambda: ThreadPoolExecutor(AUTH_THREADS, thread_name_prefix="http-auth"))
     # Identical reads (and key lookups) in flight at once share one run; writes start a new generation.
     shared: Shared = field(default_factory=Shared)
-    keys: KnownKeys = field(default_factory=KnownKeys)
+    keys: Recent[str, Caller] = field(default_factory=lambda: Recent(KEY_SECONDS))  # by the key's hash
+    # A list's total (a count over every request at a million items), kept a moment while nothing was written.
+    totals: Recent[tuple[str | None, str | None], int] = field(default_factory=lambda: Recent(TOTAL_SECONDS))
     counts: Cached[dict[str, int]] | None = None  # made by make_app over ctx.db unless given
     metrics_body: Cached[bytes] | None = None  # made by make_app
     # Whether /metrics is open and the page's sessions. None: from the config, and the configured http.api_key
@@ -118,6 +120,7 @@ API_MAX_PENDING = 64  # API calls running or queued; past it 503 + Retry-After
 COUNTS_TIMEOUT_S = 10.0  # the longest /metrics waits for fresh item counts
 AUTH_THREADS = 2
 COUNTS_MAX_AGE_S = 5.0
+TOTAL_SECONDS = 2.0  # a list's total is at most this old, and never from before a write through the API
 METRICS_MAX_AGE_S = 1.0  # a scrape body is at most this old (plus its rendering); rendered once per period
 
 
@@ -262,14 +265,14 @@ async def caller_of_key(request: web.Request, key: str | None) -> Caller | None:
     if not key:
         return None
     deps = request.app[DEPS]
-    generation = queries.users_generation()
-    known = deps.keys.get(key, generation)
+    generation, hashed = queries.users_generation(), key_hash(key)
+    known = deps.keys.get(hashed, generation)
     if known is not None:
         return known
     call = _with_connection(deps, lambda: queries.caller_by_key(key))
-    caller = await deps.shared.run(("key", key), lambda: deps.auth_executor.submit(call))
+    caller = await deps.shared.run(("key", hashed), lambda: deps.auth_executor.submit(call))
     if caller is not None:
-        deps.keys.put(key, generation, caller)
+        deps.keys.put(hashed, generation, caller)
     return cast(Caller | None, caller)
 
 
@@ -394,10 +397,13 @@ async def list_requests(request: web.Request) -> web.Response:
             problems.add("status", f"must be one of {', '.join(s.value for s in RequestStatus)}")
     if problems:
         return error(400, "invalid query", problems)
-    live, who = request.app[DEPS].ctx.live, visible_to(request)
+    deps, who = request.app[DEPS], visible_to(request)
+    generation, counted = deps.shared.generation, (status.value if status else None, who)
 
     def load() -> bytes:
-        rows, total = queries.list_requests(status, (page_no - 1) * per_page, per_page, live, visible_to=who)
+        rows, total = queries.list_requests(status, (page_no - 1) * per_page, per_page, deps.ctx.live,
+                                            visible_to=who, total=deps.totals.get(counted, generation))
+        deps.totals.put(counted, generation, total)
         return _json_bytes({"page": page_no, "per_page": per_page, "total": total,
                             "requests": [views.request_view(req, summary) for req, summary in rows]})
 

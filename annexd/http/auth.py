@@ -11,7 +11,7 @@ query parameter: :func:`arr_presented_key`), through the same check; its ``/ping
 
 Every user has its own key (``store.queries.caller_by_key`` is the one check: lookup by the key's SHA-256, the
 hash compared again in constant time); the caller's rights come with it. A busy API checks the same key
-thousands of times a second, so a found caller is kept for :data:`KEY_SECONDS` (:class:`KnownKeys`): any change
+thousands of times a second, so a found caller is kept for :data:`KEY_SECONDS` (by the key's hash): any change
 to users made by this process forgets it at once; one made by another process (the CLI) counts within
 :data:`KEY_SECONDS`. Some routes are for admins only
 (:data:`ADMIN_PATHS`). Not pure: :class:`Sessions` keeps the open sessions in memory (a restart asks for the
@@ -27,8 +27,6 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-
-from annexd.domain.users import Caller, key_hash
 
 SESSION_COOKIE = "annexd_session"
 SESSION_SECONDS = 7 * 24 * 3600
@@ -64,33 +62,7 @@ def presented_key(headers: Mapping[str, str]) -> str | None:
     return token.strip() or None if scheme.lower() == "bearer" else None
 
 
-KEY_SECONDS = 2.0
-MAX_KNOWN_KEYS = 1024
-
-
-@dataclass
-class KnownKeys:
-    """Callers found by key, each kept ``ttl_seconds`` and only while users are unchanged (the ``generation``
-    the store gives, read before the lookup). Keys are kept by their hash."""
-
-    ttl_seconds: float = KEY_SECONDS
-    max_keys: int = MAX_KNOWN_KEYS
-    clock: Callable[[], float] = time.monotonic
-    _known: dict[str, tuple[float, int, Caller]] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def get(self, key: str, generation: int) -> Caller | None:
-        with self._lock:
-            entry = self._known.get(key_hash(key))
-        if entry is None or entry[0] <= self.clock() or entry[1] != generation:
-            return None
-        return entry[2]
-
-    def put(self, key: str, generation: int, caller: Caller) -> None:
-        with self._lock:
-            if len(self._known) >= self.max_keys:
-                self._known.clear()
-            self._known[key_hash(key)] = (self.clock() + self.ttl_seconds, generation, caller)
+KEY_SECONDS = 2.0  # how long a found key is known without a lookup (see the module docstring)
 
 
 @dataclass

@@ -7,6 +7,8 @@
   polling the same list page, or the same key checked by 32 calls at once, cost one query, not 32. Nothing is
   kept once the run ends, so no answer is older than the call it joined; a write through the API starts a new
   generation, so a read that follows a write never joins one started before it.
+* :class:`Recent` keeps answers for a few seconds while nothing was written meanwhile (a found key; a list's
+  total): a write through the API, or a change to users, starts a new generation and they are not used again.
 * :class:`Cached` holds a value for at most ``max_age_s``, refreshed on its own thread, one load at a time:
   the item counts by status (``/metrics``, ``/api/v1/status``, the status page: never a counting query per
   call) and the rendered ``/metrics`` body (rendering the registry costs milliseconds of the event loop).
@@ -24,6 +26,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Generic, TypeVar, cast
 
 T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
 
 
 class Overloaded(Exception):
@@ -95,9 +98,35 @@ class Shared:
             if self._running.get(slot) is done:
                 del self._running[slot]
 
+    @property
+    def generation(self) -> int:
+        return self._generation
+
     def in_flight(self) -> int:
         with self._lock:
             return len(self._running)
+
+
+class Recent(Generic[K, T]):
+    """Answers kept ``ttl_seconds``, and only for the generation they were found in (read before the lookup)."""
+
+    def __init__(self, ttl_seconds: float, max_entries: int = 1024, clock: Callable[[], float] = time.monotonic):
+        self.ttl_seconds, self.max_entries, self._clock = ttl_seconds, max_entries, clock
+        self._lock = threading.Lock()
+        self._kept: dict[K, tuple[float, int, T]] = {}
+
+    def get(self, key: K, generation: int) -> T | None:
+        with self._lock:
+            entry = self._kept.get(key)
+        if entry is None or entry[0] <= self._clock() or entry[1] != generation:
+            return None
+        return entry[2]
+
+    def put(self, key: K, generation: int, value: T) -> None:
+        with self._lock:
+            if len(self._kept) >= self.max_entries:
+                self._kept.clear()
+            self._kept[key] = (self._clock() + self.ttl_seconds, generation, value)
 
 
 class Cached(Generic[T]):

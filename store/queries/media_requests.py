@@ -293,16 +293,17 @@ def request_summary(req: MediaRequest | dict[str, Any], live: LiveProgress | Non
 
 def list_requests(
     status: RequestStatus | None, offset: int, limit: int, live: LiveProgress | None = None,
-    visible_to: str | None = None,
+    visible_to: str | None = None, total: int | None = None,
 ) -> tuple[list[tuple[dict[str, Any], dict[str, Any]]], int]:
     """One page of requests, newest first, as (row, summary) pairs, and how many there are. The status filter
     and the status shown come from the derived status column (index on status, id); counts and progress are
     summarised for the requests on the page only. ``visible_to``: only the requests this user asked for (or
-    added items to); None: every request."""
+    added items to); None: every request. ``total``: how many there are, when the caller knows (no count)."""
     where = MediaRequest.status == status.value if status is not None else pw.SQL("1 = 1")
     if visible_to is not None:
         where = where & asked_by(visible_to)
-    total = int(MediaRequest.select(pw.fn.COUNT(pw.SQL("*"))).where(where).scalar() or 0)
+    if total is None:
+        total = int(MediaRequest.select(pw.fn.COUNT(pw.SQL("*"))).where(where).scalar() or 0)
     rows = _request_rows(_select_requests().where(where).order_by(MediaRequest.id.desc()).limit(limit).offset(offset))
     page_ids = [r["id"] for r in rows]
     summaries = _summaries(page_ids)

@@ -12,7 +12,8 @@ from annexd.config import Config, HttpConfig
 from annexd.domain.users import Caller, Role, key_hash
 from annexd.encoder.hub import EncoderHub, HubSettings
 from annexd.http.app import HttpDeps, make_app
-from annexd.http.auth import SESSION_COOKIE, KnownKeys, is_loopback, metrics_public, presented_key
+from annexd.http.auth import SESSION_COOKIE, is_loopback, metrics_public, presented_key
+from annexd.http.executors import Recent
 from store import queries
 from store.models import User, utcnow
 
@@ -126,20 +127,21 @@ def test_the_one_key_check(db) -> None:
     assert is_loopback("127.0.0.2") and not is_loopback("")
 
 
-def test_known_keys_expire_and_are_forgotten_when_users_change():
+def test_recent_answers_expire_and_are_not_used_after_a_change():
     now = [100.0]
-    known = KnownKeys(ttl_seconds=2.0, max_keys=2, clock=lambda: now[0])
+    known: Recent[str, Caller] = Recent(2.0, max_entries=2, clock=lambda: now[0])
     admin = Caller("admin", Role.ADMIN)
-    known.put(KEY, 7, admin)
-    assert known.get(KEY, 7) == admin and known.get("another-key-0123456789", 7) is None
-    assert known.get(KEY, 8) is None  # this process changed a user since the lookup
+    known.put("hash-a", 7, admin)
+    assert known.get("hash-a", 7) == admin and known.get("hash-b", 7) is None
+    assert known.get("hash-a", 8) is None  # this process changed something since the lookup
     now[0] += 2.0
-    assert known.get(KEY, 7) is None  # a change made by another process counts within ttl_seconds
-    assert all(KEY not in str(entry) for entry in known._known.items())  # kept by hash, never the key itself
+    assert known.get("hash-a", 7) is None  # a change made by another process counts within the ttl
+    known.put("hash-a", 7, admin), known.put("hash-b", 7, admin), known.put("hash-c", 7, admin)
+    assert known.get("hash-a", 7) is None and known.get("hash-c", 7) == admin  # bounded
 
 
 async def test_a_key_disabled_by_another_process_stops_working_within_the_ttl(db, aiohttp_client):
-    deps = HttpDeps(ctx=_ctx(db), keys=KnownKeys(ttl_seconds=0.3))
+    deps = HttpDeps(ctx=_ctx(db), keys=Recent(0.3))
     client = await aiohttp_client(make_app(deps))
     assert (await client.get("/api/v1/requests", headers=AUTH)).status == 200
     User.update(enabled=False).where(User.name == "admin").execute()  # as the CLI would, from its own process

@@ -15,11 +15,14 @@ import pytest
 from actors.context import ActorContext
 from annexd import health_checks
 from annexd.config import Config, HttpConfig
+from annexd.domain.request_specs import RequestSpec
 from annexd.health import HealthMonitor
 from annexd.http import app as http_app
 from annexd.http.app import HttpDeps, make_app
-from annexd.http.executors import BoundedExecutor, Cached, Overloaded
+from annexd.http.executors import BoundedExecutor, Cached, Overloaded, Recent
 from annexd.http.server import HttpServer
+from store import queries
+from store.models import utcnow
 
 KEY = "k3y-for-tests-0123"
 AUTH = {"X-Api-Key": KEY}
@@ -157,3 +160,18 @@ def test_shutdown_cancels_queued_api_work_and_takes_at_most_two_seconds(ctx, slo
     time.sleep(0.3)
     assert elapsed <= 2.0 + 0.1, elapsed
     assert len(started) == 1
+
+
+async def test_a_lists_total_is_kept_a_moment_but_never_across_a_write_through_the_api(ctx, aiohttp_client):
+    client = await aiohttp_client(make_app(HttpDeps(ctx=ctx, totals=Recent(60.0))))
+
+    async def total() -> int:
+        answer = await client.get("/api/v1/requests", headers=AUTH)
+        return int((await answer.json())["total"])
+
+    assert await total() == 0
+    queries.submit_request(RequestSpec(kind="movie", title="Made Elsewhere"), utcnow())  # another process, say
+    assert await total() == 0  # the total counted a moment ago (its rows are fresh: only the count is kept)
+    created = await client.post("/api/v1/requests", json={"type": "movie", "title": "Dune"}, headers=AUTH)
+    assert created.status == 201
+    assert await total() == 2  # a write through the API: counted again
