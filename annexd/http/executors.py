@@ -108,25 +108,23 @@ class Shared:
 
 
 class Recent(Generic[K, T]):
-    """Answers kept ``ttl_seconds``, and only for the generation they were found in (read before the lookup)."""
+    """Answers kept ``ttl_seconds``, and only for the generation they were found in (read before the lookup).
+    No lock: one dict read or write is atomic, and a lost entry only costs one lookup."""
 
     def __init__(self, ttl_seconds: float, max_entries: int = 1024, clock: Callable[[], float] = time.monotonic):
         self.ttl_seconds, self.max_entries, self._clock = ttl_seconds, max_entries, clock
-        self._lock = threading.Lock()
         self._kept: dict[K, tuple[float, int, T]] = {}
 
     def get(self, key: K, generation: int) -> T | None:
-        with self._lock:
-            entry = self._kept.get(key)
+        entry = self._kept.get(key)
         if entry is None or entry[0] <= self._clock() or entry[1] != generation:
             return None
         return entry[2]
 
     def put(self, key: K, generation: int, value: T) -> None:
-        with self._lock:
-            if len(self._kept) >= self.max_entries:
-                self._kept.clear()
-            self._kept[key] = (self._clock() + self.ttl_seconds, generation, value)
+        if len(self._kept) >= self.max_entries:
+            self._kept.clear()
+        self._kept[key] = (self._clock() + self.ttl_seconds, generation, value)
 
 
 class Cached(Generic[T]):
