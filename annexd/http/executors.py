@@ -102,10 +102,6 @@ class Shared:
     def generation(self) -> int:
         return self._generation
 
-    def in_flight(self) -> int:
-        with self._lock:
-            return len(self._running)
-
 
 class Recent(Generic[K, T]):
     """Answers kept ``ttl_seconds``, and only for the generation they were found in (read before the lookup).
