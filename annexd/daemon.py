@@ -352,10 +352,7 @@ class Daemon:
         if self.cfg.http.enabled:
             routes = [self.hub.add_routes] if self.hub is not None else []
             arr = ArrDeps(tmdb=self.tmdb(), started=self.ctx.clock())
-            deps = self.http_deps()
-            app = make_app(deps, [*routes, lambda app: mount_arr(app, arr)])
-            # Counting a million items takes a while: the first /metrics scrape after a start should not wait.
-            deps.warm()
+            app = make_app(self.http_deps(), [*routes, lambda app: mount_arr(app, arr)])
             try:
                 self.http = HttpServer(app, self.cfg.http.host, self.cfg.http.port).start()
             except OSError as exc:

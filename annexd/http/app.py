@@ -97,12 +97,6 @@ class HttpDeps:
             with self.ctx.db.connection_context():
                 queries.adopt_config_key(http.api_key, self.ctx.clock())
 
-    def warm(self) -> None:
-        """Start the first loads of the caches (the item counts, the /metrics body) without waiting for them."""
-        for cache in (self.counts, self.metrics_body):
-            if cache is not None:
-                cache.warm()
-
     def shutdown(self) -> None:
         """Cancel the queued work of every executor (running calls finish on their own)."""
         self.executor.shutdown()
@@ -119,9 +113,11 @@ API_THREADS = 2  # threads for API database work (each holds one pooled connecti
 API_MAX_PENDING = 64  # API calls running or queued; past it 503 + Retry-After
 COUNTS_TIMEOUT_S = 10.0  # the longest /metrics waits for fresh item counts
 AUTH_THREADS = 2
-COUNTS_MAX_AGE_S = 5.0
+COUNTS_MAX_AGE_S = 5.0  # item counts by status: a full count at most every 5 s...
+COUNTS_MAX_STALE_S = 10.0  # ...and never older than 10 s (a count at 1M items takes ~0.3 s to wait for)
 TOTAL_SECONDS = 2.0  # a list's total is at most this old, and never from before a write through the API
-METRICS_MAX_AGE_S = 1.0  # a scrape body is at most this old (plus its rendering); rendered once per period
+METRICS_MAX_AGE_S = 1.0  # a scrape body is rendered at most once a second...
+METRICS_MAX_STALE_S = 2.0  # ...and a scrape never gets one older than 2 s (rendering takes milliseconds)
 
 
 def error(status: int, message: str, details: dict[str, str] | None = None) -> web.Response:
@@ -829,9 +825,10 @@ def make_app(deps: HttpDeps, extra_routes: Sequence[Callable[[web.Application], 
             with db.connection_context():
                 return queries.items_by_status()
 
-        deps.counts = Cached(count, COUNTS_MAX_AGE_S, "http-counts")
+        deps.counts = Cached(count, COUNTS_MAX_AGE_S, COUNTS_MAX_STALE_S, "http-counts")
     if deps.metrics_body is None:
-        deps.metrics_body = Cached(lambda: _render_metrics(deps), METRICS_MAX_AGE_S, "http-metrics")
+        deps.metrics_body = Cached(lambda: _render_metrics(deps), METRICS_MAX_AGE_S, METRICS_MAX_STALE_S,
+                                   "http-metrics")
 
     async def cancel_queued(_: web.Application) -> None:
         deps.shutdown()

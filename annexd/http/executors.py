@@ -124,16 +124,18 @@ class Recent(Generic[K, T]):
 
 
 class Cached(Generic[T]):
-    """The latest result of ``load``, at most ``max_age_s`` old when it can be helped (the item counts by
-    status; the /metrics body).
+    """The latest result of ``load`` (the item counts by status; the /metrics body), never older than
+    ``max_stale_s``.
 
-    A caller that finds it stale starts one refresh on the cache's own thread and gets the previous value at
-    once; only callers before the first result wait for it. Concurrent callers never start a second load.
+    Up to ``max_age_s`` old it is answered as it is. Older, a caller starts one refresh on the cache's own thread
+    and, while the value is at most ``max_stale_s`` old, gets it at once (callers in a steady stream never wait);
+    past that (the first caller, or one after a quiet spell, such as a scrape every 15 s) it waits for the
+    refresh: a scrape never shows the previous scrape's values. Concurrent callers never start a second load.
     """
 
-    def __init__(self, load: Callable[[], T], max_age_s: float, name: str = "http-cache",
+    def __init__(self, load: Callable[[], T], max_age_s: float, max_stale_s: float, name: str = "http-cache",
                  clock: Callable[[], float] = time.monotonic):
-        self._load, self.max_age_s, self._clock = load, max_age_s, clock
+        self._load, self.max_age_s, self.max_stale_s, self._clock = load, max_age_s, max_stale_s, clock
         self._pool = ThreadPoolExecutor(1, thread_name_prefix=name)
         self._lock = threading.Lock()
         self._value: T | None = None
@@ -143,15 +145,12 @@ class Cached(Generic[T]):
     def _current(self) -> tuple[T | None, Future[T] | None]:
         """(the value to answer with, or None and the refresh to wait for)."""
         with self._lock:
-            if self._value is not None and self._clock() - self._at <= self.max_age_s:
+            age = self._clock() - self._at
+            if self._value is not None and age <= self.max_age_s:
                 return self._value, None
             if self._refresh is None:
                 self._refresh = self._pool.submit(self._reload)
-            return (self._value, None) if self._value is not None else (None, self._refresh)
-
-    def warm(self) -> None:
-        """Start the first load now (at startup), so the first caller does not wait for it."""
-        self._current()
+            return (self._value, None) if self._value is not None and age <= self.max_stale_s else (None, self._refresh)
 
     async def get(self) -> T:
         value, refresh = self._current()

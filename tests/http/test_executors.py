@@ -42,7 +42,7 @@ def test_bounded_executor_refuses_past_its_queue_and_frees_slots():
     ex.shutdown()
 
 
-async def test_cache_runs_one_load_at_most_every_max_age_and_never_waits_once_warm():
+async def test_cache_runs_one_load_at_most_every_max_age_and_waits_only_past_max_stale():
     now = [0.0]
     calls: list[int] = []
     gate = threading.Event()
@@ -53,7 +53,7 @@ async def test_cache_runs_one_load_at_most_every_max_age_and_never_waits_once_wa
             gate.wait(5)
         return {"PENDING": len(calls)}
 
-    cache = Cached(load, max_age_s=5.0, clock=lambda: now[0])
+    cache = Cached(load, max_age_s=5.0, max_stale_s=10.0, clock=lambda: now[0])
     assert await cache.get() == {"PENDING": 1}  # the first caller waits for the first count
     now[0] = 4.0
     assert await cache.get() == {"PENDING": 1} and len(calls) == 1  # fresh: no query
@@ -63,6 +63,10 @@ async def test_cache_runs_one_load_at_most_every_max_age_and_never_waits_once_wa
     gate.set()
     await asyncio.sleep(0.1)
     assert len(calls) == 2 and await cache.get() == {"PENDING": 2}
+    # After a quiet spell (a scrape every 15 s) the value is past max_stale: the caller waits for a fresh one
+    # instead of getting what the previous caller saw.
+    now[0] = 6.0 + 10.5
+    assert await cache.get() == {"PENDING": 3} and len(calls) == 3
     cache.shutdown()
 
 
