@@ -9,7 +9,8 @@
   generation, so a read that follows a write never joins one started before it.
 * :class:`Recent` keeps answers for a few seconds while nothing was written meanwhile (a found key; a list's
   total): a write through the API, or a change to users, starts a new generation and they are not used again.
-* :class:`Cached` holds a value for at most ``max_age_s``, refreshed on its own thread, one load at a time:
+* :class:`Cached` holds a value, loaded at most every ``max_age_s`` and never served older than ``max_stale_s``,
+  refreshed on its own thread, one load at a time:
   the item counts by status (``/metrics``, ``/api/v1/status``, the status page: never a counting query per
   call) and the rendered ``/metrics`` body (rendering the registry costs milliseconds of the event loop).
 
